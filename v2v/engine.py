@@ -1,0 +1,297 @@
+"""StreamEngine: video-to-video restyling, chunk by chunk, with a causal few-step DiT and a KV cache.
+
+Per chunk (`_run_chunk`, top to bottom): stream-encode the new pixel frames → noise the latents to
+strength s → few-step denoising that attends to the cached keys/values of earlier chunks → optional
+clean pass at t = 0 that writes the chunk into the cache → stream-decode.
+
+Shape letters: T pixel frames, F latent frames, C latent channels, H/W pixels, h/w latent, L text tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+from v2v.models.bundle import ModelBundle
+from v2v.sampling import add_noise, sample_chunk, v2v_timesteps
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Settings of a restyling stream."""
+
+    prompt: str = ""  # target style text
+    strength: float = 0.7  # noise strength s in (0, 1]: 0 keeps the input, 1 ignores it
+    steps: int | None = None  # cap on denoising steps per chunk (None: every student step below the start)
+    timestep_offset: float | None = None  # first model timestep = 1000·s − offset (None: the model's own)
+    seed: int = 0  # noise seed: the same seed and input give the same output
+    clean_pass: bool = True  # re-run the clean output at t = 0 to write the cache (CausVid); else cache the last step
+    window_frames: int = 4  # latent frames of recent context kept in the rolling KV cache
+    sink_frames: int = 1  # latent frames from the start of the stream kept forever (attention sinks)
+    motion_k: float = 0.1  # motion-aware strength: s = s0 − k·motion (0 disables)
+    motion_momentum: float = 0.1  # weight of the previous chunk's strength in the smoothed strength
+    skip_threshold: float = 0.0  # static-input skip: mean |Δpixel| (in [-1, 1] units) below which a chunk is re-emitted (0 disables)
+    max_skips: int = 4  # at most this many chunks in a row are skipped
+    prompt_blend_chunks: int = 3  # a new prompt is blended in over this many chunks
+
+
+@dataclass
+class ChunkMetrics:
+    """What one chunk cost and did."""
+
+    index: int = 0  # chunk number in the stream
+    frames_in: int = 0  # pixel frames consumed
+    frames_out: int = 0  # pixel frames produced
+    strength: float = 0.0  # strength used after motion adaptation
+    timesteps: tuple[float, ...] = ()  # model timesteps run
+    motion: float = 0.0  # motion measure in [0, 1]
+    skipped: bool = False  # re-emitted the last output instead of computing
+    encode_ms: float = 0.0
+    denoise_ms: float = 0.0
+    cache_ms: float = 0.0  # the clean pass that writes the KV cache
+    decode_ms: float = 0.0
+    total_ms: float = 0.0
+    skipped_frames: int = field(default=0)  # frames re-emitted by static skip in this chunk
+
+
+class StreamEngine:
+    """Restyles a stream of frames. `push(frames)` returns restyled frames as soon as chunks complete;
+    every input frame yields exactly one output frame, in order (`flush()` releases the tail)."""
+
+    def __init__(self, bundle: ModelBundle, config: EngineConfig = EngineConfig()) -> None:
+        self.bundle = bundle
+        self.config = config
+        self._validate(config)
+        self._prompt_cache: dict[str, Tensor] = {}
+        self.metrics: list[ChunkMetrics] = []  # metrics of the chunks finished by the last push/flush
+        self.last_metrics: ChunkMetrics | None = None
+        self.reset()
+        self.set_prompt(config.prompt, blend=False)
+
+    # ---- control -------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Start a new stream: caches, pending frames, noise and strength state are cleared."""
+        self._encoder = self.bundle.vae.stream_encoder()
+        self._decoder = self.bundle.vae.stream_decoder()
+        self._cache = None  # KVCache, made at the first chunk once the latent size is known
+        self._pending: list[Tensor] = []  # input frames not yet in a chunk, each [3, H, W]
+        self._chunks = 0
+        self._gen = torch.Generator(device=self.bundle.device).manual_seed(self.config.seed)
+        self._strength_prev: float | None = None
+        self._last_in: Tensor | None = None  # last input frame [3, H, W] (motion and static skip)
+        self._last_out: Tensor | None = None  # last output frame [3, H, W]
+        self._skips = 0
+        if hasattr(self, "_target"):
+            self._context = self._target
+            self._blend_from, self._blend_left = self._target, 0
+
+    def set_prompt(self, text: str, blend: bool = True) -> None:
+        """Switch the target text. The stream is not reset: the new embedding is blended in over
+        `prompt_blend_chunks` chunks and the cross-attention caches follow the blended context."""
+        target = self._embed(text)
+        if not blend or not hasattr(self, "_context") or self.config.prompt_blend_chunks <= 0:
+            self._context = self._blend_from = target
+            self._blend_left = 0
+        else:
+            self._blend_from = self._context
+            self._blend_left = self.config.prompt_blend_chunks
+        self._target = target
+        self.prompt = text
+
+    def set_strength(self, strength: float) -> None:
+        """Change the noise strength s in (0, 1] from the next chunk on."""
+        self.config = replace(self.config, strength=strength)
+        self._validate(self.config)
+
+    # ---- frames in, frames out -----------------------------------------------------------------
+    @torch.inference_mode()
+    def push(self, frames: Tensor) -> Tensor:
+        """frames: float [T, 3, H, W] in [-1, 1] at a size the model accepts -> restyled frames
+        [T', 3, H, W], T' ≥ 0 (frames come out in chunks)."""
+        self._check_frames(frames)
+        self._pending.extend(frames.to(self.bundle.device, self.bundle.dtype).unbind(0))
+        self.metrics = []
+        out: list[Tensor] = []
+        while len(self._pending) >= self._chunk_len():
+            n = self._chunk_len()
+            chunk, self._pending = self._pending[:n], self._pending[n:]
+            out.append(self._run_chunk(torch.stack(chunk, 0)))  # [n, 3, H, W]
+        return self._cat(out, frames)
+
+    @torch.inference_mode()
+    def flush(self) -> Tensor:
+        """End the stream: restyle the frames still pending (the last chunk is padded by repeating its last
+        frame; only real frames are returned), then reset for a new stream."""
+        self.metrics = []
+        real = len(self._pending)
+        out = torch.zeros(0)
+        if real:
+            pad = self._chunk_len() - real
+            chunk = torch.stack(self._pending + [self._pending[-1]] * pad, 0)  # [n, 3, H, W]
+            self._pending = []
+            out = self._run_chunk(chunk)[:real]
+        self.reset()
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Frames received but not yet returned."""
+        return len(self._pending)
+
+    # ---- the chunk -----------------------------------------------------------------------------
+    def _run_chunk(self, pixels: Tensor) -> Tensor:
+        """pixels [T, 3, H, W] in [-1, 1] (T = the chunk length) -> restyled [T, 3, H, W]."""
+        cfg, dit = self.config, self.bundle.dit
+        m = ChunkMetrics(index=self._chunks, frames_in=pixels.shape[0])
+        t0 = time.perf_counter()
+        m.motion = self._motion(pixels)
+        if self._should_skip(pixels):
+            m.skipped, m.skipped_frames, m.frames_out = True, pixels.shape[0], pixels.shape[0]
+            out = self._last_out.expand(pixels.shape[0], -1, -1, -1).clone()  # [T, 3, H, W]
+            self._last_in = pixels[-1]
+            return self._finish(m, out, t0)
+        self._skips = 0
+
+        # 1. encode the new frames (the stream encoder keeps its caches across chunks)
+        t = time.perf_counter()
+        z = self._encoder(pixels.transpose(0, 1).unsqueeze(0))  # [1, C, F, h, w]
+        m.encode_ms = _ms(t)
+
+        # 2. noise to the strength, derive the model's timesteps from it
+        s = m.strength = self._adapt_strength(m.motion)
+        offset = self.bundle.sampling.v2v_offset if cfg.timestep_offset is None else cfg.timestep_offset
+        steps = v2v_timesteps(self.bundle.sampling.timesteps, s, offset, cfg.steps)
+        m.timesteps = tuple(steps)
+        x = add_noise(z, self._noise(z), s)  # [1, C, F, h, w]
+
+        # 3. few-step denoising, attending to the cached keys/values of earlier chunks
+        cache = self._cache_for(z)
+        context = self._next_context()
+        calls = iter(range(len(steps)))
+
+        def student(x_t: Tensor, t_: Tensor) -> Tensor:
+            last = next(calls) == len(steps) - 1
+            return dit(x_t, t_, context, cache=cache, write_cache=last and not cfg.clean_pass)
+
+        t = time.perf_counter()
+        x0 = sample_chunk(student, x, steps, self._noise)  # [1, C, F, h, w]
+        m.denoise_ms = _ms(t)
+
+        # 4. the clean pass: the output at t = 0 becomes the context of later chunks
+        if cfg.clean_pass:
+            t = time.perf_counter()
+            dit(x0, torch.zeros(x0.shape[0], x0.shape[2], device=x0.device), context, cache=cache, write_cache=True)
+            m.cache_ms = _ms(t)
+
+        # 5. decode (the stream decoder keeps its caches too)
+        t = time.perf_counter()
+        out = self._decoder(x0).squeeze(0).transpose(0, 1)  # [T, 3, H, W]
+        m.decode_ms = _ms(t)
+        m.frames_out = out.shape[0]
+        self._last_in = pixels[-1]
+        return self._finish(m, out, t0)
+
+    def _finish(self, m: ChunkMetrics, out: Tensor, t0: float) -> Tensor:
+        assert out.shape[0] == m.frames_in, f"chunk gave {out.shape[0]} frames for {m.frames_in} inputs"
+        self._last_out = out[-1]
+        self._chunks += 1
+        m.total_ms = _ms(t0)
+        self.metrics.append(m)
+        self.last_metrics = m
+        return out
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def _chunk_len(self) -> int:
+        """Pixel frames in the next chunk: the VAE's 1 + tf·(n−1) for the first, tf·n after (n latent frames)."""
+        n, tf = self.bundle.sampling.frames_per_block, self.bundle.vae.temporal_factor
+        return 1 + tf * (n - 1) if self._chunks == 0 else tf * n
+
+    def _noise(self, like: Tensor) -> Tensor:
+        return torch.randn(like.shape, generator=self._gen, device=like.device, dtype=like.dtype)
+
+    def _cache_for(self, z: Tensor):
+        if self._cache is None:
+            _, _, _, h, w = z.shape
+            _, ph, pw = self.bundle.dit.config.patch_size
+            self._cache = self.bundle.dit.new_cache(
+                batch=z.shape[0], frame_tokens=(h // ph) * (w // pw), window_frames=self.config.window_frames,
+                sink_frames=self.config.sink_frames, device=z.device, dtype=self.bundle.dtype)
+        return self._cache
+
+    @property
+    def cache(self):
+        """The KV cache of the running stream (None before the first chunk)."""
+        return self._cache
+
+    def _embed(self, text: str) -> Tensor:
+        if text not in self._prompt_cache:
+            with torch.inference_mode():
+                emb = self.bundle.text.encode([text])  # [1, L, D]
+            self._prompt_cache[text] = emb.to(self.bundle.device, self.bundle.dtype)
+        return self._prompt_cache[text]
+
+    def _next_context(self) -> Tensor:
+        """The text context of this chunk: the target, or a step of the blend towards it."""
+        if self._blend_left > 0:
+            n = self.config.prompt_blend_chunks
+            a = (n - self._blend_left + 1) / n
+            self._context = torch.lerp(self._blend_from, self._target, a)  # [1, L, D]
+            self._blend_left -= 1
+        return self._context
+
+    def _motion(self, pixels: Tensor) -> float:
+        """max over frames of RMS(frame_t − frame_{t−1}) / 0.2, clamped to [0, 1] (StreamDiffusionV2)."""
+        prev = pixels[:1] if self._last_in is None else self._last_in[None]
+        seq = torch.cat([prev, pixels], 0)  # [T+1, 3, H, W]
+        rms = (seq[1:] - seq[:-1]).float().pow(2).mean(dim=(1, 2, 3)).sqrt()  # [T]
+        return float((rms.max() / 0.2).clamp(0, 1))
+
+    def _adapt_strength(self, motion: float) -> float:
+        cfg = self.config
+        s = max(cfg.strength - cfg.motion_k * motion, 0.05)
+        if self._strength_prev is not None:
+            s = (1 - cfg.motion_momentum) * s + cfg.motion_momentum * self._strength_prev
+        self._strength_prev = s
+        return s
+
+    def _should_skip(self, pixels: Tensor) -> bool:
+        cfg = self.config
+        if cfg.skip_threshold <= 0 or self._last_out is None or self._last_in is None or self._skips >= cfg.max_skips:
+            return False
+        if self._blend_left > 0:
+            return False
+        change = (pixels - self._last_in[None]).abs().mean().item()
+        if change < cfg.skip_threshold:
+            self._skips += 1
+            return True
+        return False
+
+    def _check_frames(self, frames: Tensor) -> None:
+        if not isinstance(frames, Tensor) or frames.ndim != 4 or frames.shape[1] != 3:
+            got = tuple(frames.shape) if isinstance(frames, Tensor) else type(frames).__name__
+            raise ValueError(f"frames must be a float tensor [T, 3, H, W] in [-1, 1]; got {got}")
+        m = self.bundle.vae.spatial_factor * self.bundle.dit.config.patch_size[1]
+        H, W = frames.shape[-2:]
+        if H % m or W % m:
+            raise ValueError(f"frame size {W}x{H} must be a multiple of {m} in both directions")
+
+    @staticmethod
+    def _validate(cfg: EngineConfig) -> None:
+        if not 0.0 < cfg.strength <= 1.0:
+            raise ValueError(f"strength must be in (0, 1], got {cfg.strength}")
+        if cfg.steps is not None and cfg.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {cfg.steps}")
+        if cfg.window_frames < 1 or cfg.sink_frames < 0:
+            raise ValueError(f"the KV window needs ≥ 1 frame and ≥ 0 sinks, got {cfg.window_frames}/{cfg.sink_frames}")
+
+    def _cat(self, out: list[Tensor], like: Tensor) -> Tensor:
+        if out:
+            return torch.cat(out, 0)  # [T', 3, H, W]
+        return torch.zeros((0, *like.shape[1:]), device=self.bundle.device, dtype=self.bundle.dtype)
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0

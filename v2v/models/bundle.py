@@ -1,0 +1,221 @@
+"""A runnable model: the causal student DiT, an autoencoder, a prompt encoder and the sampling settings.
+
+Two folder layouts load:
+- a v2v bundle (the embedded default model, or what `save_bundle` / `python -m v2v train export` wrote):
+  `config.json` with "dit", "vae", "text", "sampling", "size" + `dit.safetensors`, `vae.safetensors`,
+  `text.safetensors`;
+- a Wan2.1-based checkpoint folder (CausVid, Self-Forcing, StreamDiffusionV2): a DiT checkpoint
+  (`model.pt` or `*.safetensors`), `Wan2.1_VAE.pth`, and either the umT5 file with its tokenizer folder
+  or a prompt-embedding cache folder. An optional `v2v.json` there overrides the DiT config
+  ("dit": {...}) and the sampling ("sampling": {...}); without it the CausVid student settings apply.
+  Settings are never guessed from file names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from v2v.sampling import SamplingConfig, causvid
+
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "weights" / "default"
+
+
+@dataclass
+class ModelBundle:
+    """Everything the engine needs to restyle."""
+
+    dit: torch.nn.Module  # the causal student (v2v.models.dit.DiT)
+    vae: Any  # a VideoAutoencoder (WanVAE or TinyVAE)
+    text: Any  # a PromptEncoder: encode(list[str]) -> [B, text_len, text_dim]
+    sampling: SamplingConfig
+    size: tuple[int, int]  # (W, H) working size the model was trained at
+    name: str = "model"
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32
+
+    def to(self, device: str | torch.device, dtype: torch.dtype | None = None) -> "ModelBundle":
+        device, dtype = torch.device(device), dtype or self.dtype
+        for m in (self.dit, self.vae, self.text):
+            if isinstance(m, torch.nn.Module):
+                m.to(device=device, dtype=dtype)
+        self.device, self.dtype = device, dtype
+        return self
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' → CUDA when available, else CPU; 'cuda' without CUDA is an error that says so."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu")
+    return torch.device(device)
+
+
+def _config_dict(cfg: Any) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def _from_dict(cls: type, d: dict[str, Any]) -> Any:
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(d) - set(names)
+    if unknown:
+        raise ValueError(f"{cls.__name__} got unknown fields {sorted(unknown)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
+    """Write a v2v bundle folder (safetensors + config.json). Only the tiny-VAE/word-text kind is saved."""
+    from v2v.models.tiny_vae import TinyVAE
+    from v2v.models.word_text import WordPromptEncoder
+
+    if not isinstance(bundle.vae, TinyVAE) or not isinstance(bundle.text, WordPromptEncoder):
+        raise TypeError("save_bundle writes bundles with a TinyVAE and a WordPromptEncoder")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format": "v2v-bundle/1",
+        "name": bundle.name,
+        "dit": _config_dict(bundle.dit.config),
+        "vae": {"kind": "tiny", "config": _config_dict(bundle.vae.config)},
+        "text": {"kind": "word", "config": _config_dict(bundle.text.config)},
+        "sampling": _config_dict(bundle.sampling),
+        "size": list(bundle.size),
+    }
+    for part, module in (("dit", bundle.dit), ("vae", bundle.vae), ("text", bundle.text)):
+        state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in module.state_dict().items()}
+        save_file(state, str(folder / f"{part}.safetensors"))
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return folder
+
+
+def load_bundle(model: str | Path = "default", device: str | torch.device = "cpu",
+                dtype: torch.dtype = torch.float32) -> ModelBundle:
+    """'default' (the embedded model) or a folder (a v2v bundle or a Wan2.1-based checkpoint folder)."""
+    from v2v.models.loading import CheckpointError
+
+    folder = DEFAULT_DIR if str(model) == "default" else Path(model)
+    if not folder.exists():
+        if str(model) == "default":
+            raise CheckpointError(f"the embedded default model is missing from {folder}; reinstall v2v or "
+                                  "rebuild it with `python -m v2v train all`")
+        raise CheckpointError(f"{folder}: no such model folder; pass --model default or a folder of weights")
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: --model needs a folder (a v2v bundle or a Wan/CausVid checkpoint "
+                              "folder), not a file")
+    cfg_path = folder / "config.json"
+    cfg = _read_json(cfg_path) if cfg_path.exists() else {}
+    if "dit" in cfg and "vae" in cfg:
+        bundle = _load_v2v_bundle(folder, cfg)
+    else:
+        bundle = _load_wan_folder(folder)
+    return bundle.to(device, dtype)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    from v2v.models.loading import CheckpointError
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not readable JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return data
+
+
+def _load_v2v_bundle(folder: Path, cfg: dict[str, Any]) -> ModelBundle:
+    from v2v.models.dit import DiT, DiTConfig
+    from v2v.models.loading import CheckpointError, load_state
+    from v2v.models.tiny_vae import TinyVAE, TinyVAEConfig
+    from v2v.models.word_text import WordPromptEncoder, WordTextConfig
+
+    try:
+        dit = DiT(_from_dict(DiTConfig, cfg["dit"]))
+        if cfg["vae"].get("kind") != "tiny" or cfg["text"].get("kind") != "word":
+            raise ValueError(f"unknown part kinds vae={cfg['vae'].get('kind')} text={cfg['text'].get('kind')}")
+        vae = TinyVAE(_from_dict(TinyVAEConfig, cfg["vae"]["config"]))
+        text = WordPromptEncoder(_from_dict(WordTextConfig, cfg["text"]["config"]))
+        sampling = _from_dict(SamplingConfig, cfg.get("sampling", {}))
+        size = tuple(int(v) for v in cfg["size"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{folder / 'config.json'}: not a valid v2v bundle config ({e})") from None
+    for part, module in (("dit", dit), ("vae", vae), ("text", text)):
+        load_state(module, folder / f"{part}.safetensors")
+    for m in (dit, vae, text):
+        m.eval().requires_grad_(False)
+    return ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=size,  # type: ignore[arg-type]
+                       name=str(cfg.get("name", folder.name)))
+
+
+def _load_wan_folder(folder: Path) -> ModelBundle:
+    from v2v.models import presets
+    from v2v.models.dit import DiTConfig
+    from v2v.models.loading import CheckpointError, load_dit, load_text_encoder, load_vae
+    from v2v.models.text import CachedPromptEncoder, T5PromptEncoder, load_tokenizer
+
+    extra = _read_json(folder / "v2v.json") if (folder / "v2v.json").exists() else {}
+    dit_cfg = presets.wan_1_3b(causal=True, frames_per_block=3)
+    if (folder / "config.json").exists():
+        wan = _read_json(folder / "config.json")
+        fields = {f.name for f in dataclasses.fields(DiTConfig)}
+        dit_cfg = dataclasses.replace(dit_cfg, **{k: (tuple(v) if isinstance(v, list) else v)
+                                                 for k, v in wan.items() if k in fields})
+    if "dit" in extra:
+        dit_cfg = dataclasses.replace(dit_cfg, **{k: tuple(v) if isinstance(v, list) else v for k, v in extra["dit"].items()})
+    sampling = _from_dict(SamplingConfig, extra["sampling"]) if "sampling" in extra else causvid()
+    dit_file = _first(folder, ["model.pt", "generator.pt", "diffusion_pytorch_model.safetensors",
+                               "diffusion_pytorch_model.safetensors.index.json"])
+    vae_file = _first(folder, ["Wan2.1_VAE.pth", "Wan2.1_VAE.safetensors"])
+    if dit_file is None or vae_file is None:
+        raise CheckpointError(f"{folder}: not a model folder: expected a v2v config.json, or a DiT checkpoint "
+                              "(model.pt / diffusion_pytorch_model*.safetensors) and Wan2.1_VAE.pth")
+    dit = load_dit(folder if dit_file.name.endswith(".index.json") else dit_file, dit_cfg)
+    vae = load_vae(vae_file, presets.wan_vae())
+    cache_dir = folder / "prompt_cache"
+    t5_file = _first(folder, ["models_t5_umt5-xxl-enc-bf16.pth"])
+    if cache_dir.is_dir():
+        text = CachedPromptEncoder(cache_dir)
+    elif t5_file is not None:
+        t5_cfg = presets.umt5_xxl()
+        text = T5PromptEncoder(load_text_encoder(t5_file, t5_cfg), load_tokenizer(folder / "google" / "umt5-xxl"),
+                               text_len=dit_cfg.text_len)
+    else:
+        raise CheckpointError(f"{folder}: no text side: add models_t5_umt5-xxl-enc-bf16.pth with its tokenizer "
+                              "folder google/umt5-xxl, or a prompt_cache/ folder of cached prompt embeddings")
+    for m in (dit, vae):
+        m.eval().requires_grad_(False)
+    size = tuple(extra.get("size", (832, 480)))
+    return ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=size, name=folder.name)  # type: ignore[arg-type]
+
+
+def _first(folder: Path, names: list[str]) -> Path | None:
+    for n in names:
+        if (folder / n).exists():
+            return folder / n
+    return None
+
+
+def random_bundle(seed: int = 0, size: tuple[int, int] = (64, 64)) -> ModelBundle:
+    """A tiny bundle with random weights, for tests and for timing the machinery."""
+    from v2v.models.dit import DiT, DiTConfig
+    from v2v.models.tiny_vae import TinyVAE, TinyVAEConfig
+    from v2v.models.word_text import WordPromptEncoder, WordTextConfig
+
+    torch.manual_seed(seed)
+    text_cfg = WordTextConfig(vocab=("a", "realistic", "blocky", "sketch", "toon", "night", "landscape"),
+                              text_len=8, dim=32, num_layers=1, num_heads=2)
+    vae = TinyVAE(TinyVAEConfig.tiny())
+    dit = DiT(DiTConfig(dim=32, ffn_dim=64, freq_dim=32, text_dim=text_cfg.dim, in_dim=vae.z_dim, out_dim=vae.z_dim,
+                        num_heads=2, num_layers=2, text_len=text_cfg.text_len, causal=True, frames_per_block=1))
+    text = WordPromptEncoder(text_cfg)
+    for m in (dit, vae, text):
+        m.eval().requires_grad_(False)
+    sampling = SamplingConfig(shift=3.0, timesteps=(1000.0, 750.0, 500.0, 250.0), v2v_offset=100.0, frames_per_block=1)
+    return ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=size, name=f"random-{seed}")
