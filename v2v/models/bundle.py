@@ -132,7 +132,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _load_v2v_bundle(folder: Path, cfg: dict[str, Any]) -> ModelBundle:
     from v2v.models.dit import DiT, DiTConfig
-    from v2v.models.loading import CheckpointError, load_state
+    from v2v.models.loading import CheckpointError, load_into
     from v2v.models.tiny_vae import TinyVAE, TinyVAEConfig
     from v2v.models.word_text import WordPromptEncoder, WordTextConfig
 
@@ -147,7 +147,7 @@ def _load_v2v_bundle(folder: Path, cfg: dict[str, Any]) -> ModelBundle:
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{folder / 'config.json'}: not a valid v2v bundle config ({e})") from None
     for part, module in (("dit", dit), ("vae", vae), ("text", text)):
-        load_state(module, folder / f"{part}.safetensors")
+        load_into(module, folder / f"{part}.safetensors")
     for m in (dit, vae, text):
         m.eval().requires_grad_(False)
     return ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=size,  # type: ignore[arg-type]
@@ -158,7 +158,7 @@ def _load_wan_folder(folder: Path) -> ModelBundle:
     from v2v.models import presets
     from v2v.models.dit import DiTConfig
     from v2v.models.loading import CheckpointError, load_dit, load_text_encoder, load_vae
-    from v2v.models.text import CachedPromptEncoder, T5PromptEncoder, load_tokenizer
+    from v2v.models.text import CachedPromptEncoder, T5PromptEncoder, T5Tokenizer
 
     extra = _read_json(folder / "v2v.json") if (folder / "v2v.json").exists() else {}
     dit_cfg = presets.wan_1_3b(causal=True, frames_per_block=3)
@@ -184,8 +184,8 @@ def _load_wan_folder(folder: Path) -> ModelBundle:
         text = CachedPromptEncoder(cache_dir)
     elif t5_file is not None:
         t5_cfg = presets.umt5_xxl()
-        text = T5PromptEncoder(load_text_encoder(t5_file, t5_cfg), load_tokenizer(folder / "google" / "umt5-xxl"),
-                               text_len=dit_cfg.text_len)
+        text = T5PromptEncoder(load_text_encoder(t5_file, t5_cfg, dtype=torch.bfloat16),
+                               T5Tokenizer(folder / "google" / "umt5-xxl", text_len=dit_cfg.text_len))
     else:
         raise CheckpointError(f"{folder}: no text side: add models_t5_umt5-xxl-enc-bf16.pth with its tokenizer "
                               "folder google/umt5-xxl, or a prompt_cache/ folder of cached prompt embeddings")

@@ -1,0 +1,147 @@
+"""KVCache: fixed memory over a long stream, sink + ring bookkeeping, exact RoPE re-basing."""
+
+import torch
+
+from v2v.models.dit import DiT, DiTConfig
+from v2v.models.kv_cache import KVCache
+from v2v.models.rope import Rope3D
+
+
+def micro(**kw) -> DiT:
+    base = dict(dim=16, ffn_dim=16, freq_dim=8, text_dim=8, in_dim=2, out_dim=2, num_heads=2,
+                num_layers=1, text_len=4, causal=True)
+    torch.manual_seed(0)
+    return DiT(DiTConfig(**{**base, **kw})).eval()
+
+
+def storage(cache: KVCache) -> list[int]:
+    tensors = (cache.k, cache.v, *cache.cross_k, *cache.cross_v)
+    return [t.untyped_storage().nbytes() for t in tensors]
+
+
+def test_memory_is_constant_over_500_chunks_and_positions_rebase():
+    m = micro()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 2, 1, 2, 2, generator=g)  # one token per latent frame
+    t = torch.full((1,), 500.0)
+    c = torch.randn(1, 2, 8, generator=g)
+    cache = m.new_cache(1, frame_tokens=1, window_frames=3, sink_frames=1, max_position=16)
+    with torch.no_grad():
+        m(x, t, c, cache=cache, write_cache=True)
+        nbytes, sizes, k_ptr = cache.nbytes(), storage(cache), cache.k.data_ptr()
+        for _ in range(499):
+            m(x, t, c, cache=cache, write_cache=True)
+    assert cache.nbytes() == nbytes and storage(cache) == sizes and cache.k.data_ptr() == k_ptr
+    assert cache.frames_written == 500 and cache.frames == 4
+    assert cache.rebases > 0 and cache.next_position <= 16
+    assert cache.slot_position[0] == 0  # the sink keeps its position
+    newest = list(range(cache.next_position - 3, cache.next_position))
+    assert sorted(cache.slot_position[1:]) == newest
+    assert min(cache.slot_position[1:]) >= 1
+
+
+def stream(m: DiT, max_position: int, chunks: int = 14):
+    g = torch.Generator().manual_seed(3)
+    xs = torch.randn(chunks, 1, 2, 1, 4, 2, generator=g)
+    ts = torch.rand(chunks, 1, 1, generator=g) * 1000
+    c = torch.randn(1, 3, 8, generator=g)
+    cache = m.new_cache(1, frame_tokens=2, window_frames=3, sink_frames=0,
+                        max_position=max_position)
+    with torch.no_grad():
+        outs = [m(xs[i], ts[i], c, cache=cache, write_cache=True) for i in range(chunks)]
+    return torch.stack(outs), cache
+
+
+def test_rebasing_is_exact_without_sinks():
+    m = micro(num_layers=2)
+    plain, plain_cache = stream(m, max_position=1024)
+    rebased, rebased_cache = stream(m, max_position=5)
+    assert plain_cache.rebases == 0 and rebased_cache.rebases >= 3
+    assert rebased_cache.next_position < plain_cache.next_position
+    torch.testing.assert_close(rebased, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_rebasing_with_sinks_changes_only_the_sink_distance():
+    m = micro(num_layers=2)
+    g = torch.Generator().manual_seed(4)
+    xs = torch.randn(8, 1, 2, 1, 4, 2, generator=g)
+    c = torch.randn(1, 3, 8, generator=g)
+    t = torch.full((1,), 300.0)
+    cache = m.new_cache(1, frame_tokens=2, window_frames=2, sink_frames=1, max_position=6)
+    with torch.no_grad():
+        for x in xs:
+            m(x, t, c, cache=cache, write_cache=True)
+    assert cache.rebases >= 1
+    assert cache.slot_position[0] == 0
+    assert sorted(cache.slot_position[1:]) == [cache.next_position - 2, cache.next_position - 1]
+
+
+def bare_cache(window: int, sinks: int, P: int = 2) -> KVCache:
+    return KVCache(num_layers=1, batch=1, frame_tokens=P, num_heads=1, head_dim=6,
+                   window_frames=window, sink_frames=sinks, rope=Rope3D(6))
+
+
+def push(cache: KVCache, values: list[float]) -> None:
+    """Write one chunk whose frame f has every key/value entry equal to values[f]."""
+    P = cache.frame_tokens
+    kv = torch.tensor(values).repeat_interleave(P)[None, :, None, None].expand(1, -1, 1, 6)
+    cache.start_chunk(len(values))
+    cache.write(0, kv, kv)
+    cache.end_chunk()
+
+
+def frame_values(cache: KVCache) -> list[float]:
+    k, _ = cache.cached(0)
+    return k[0, ::cache.frame_tokens, 0, 0].tolist()
+
+
+def test_sinks_are_kept_and_the_ring_holds_the_newest_frames():
+    cache = bare_cache(window=3, sinks=2)
+    push(cache, [1.0])
+    assert frame_values(cache) == [1.0]
+    push(cache, [2.0, 3.0])  # the chunk spans the sink boundary
+    assert frame_values(cache) == [1.0, 2.0, 3.0]
+    push(cache, [4.0, 5.0])
+    assert frame_values(cache) == [1.0, 2.0, 3.0, 4.0, 5.0]
+    push(cache, [6.0])  # ring overwrites the oldest window frame (3)
+    assert sorted(frame_values(cache)) == [1.0, 2.0, 4.0, 5.0, 6.0]
+    push(cache, [7.0, 8.0, 9.0, 10.0])  # a chunk longer than the window keeps its newest frames
+    assert sorted(frame_values(cache)) == [1.0, 2.0, 8.0, 9.0, 10.0]
+    assert cache.next_position == 10 and cache.slot_position[:2] == [0, 1]
+    assert sorted(cache.slot_position[2:]) == [7, 8, 9]
+
+
+def test_reset_empties_the_cache_but_keeps_its_buffers():
+    cache = bare_cache(window=2, sinks=1)
+    push(cache, [1.0, 2.0])
+    cache.set_cross(torch.zeros(1), [torch.zeros(1, 2, 1, 6)], [torch.zeros(1, 2, 1, 6)])
+    buffers = cache.k.data_ptr()
+    cache.reset()
+    assert cache.frames == 0 and cache.next_position == 0 and cache.context is None
+    assert cache.cached(0)[0].shape[1] == 0 and cache.k.data_ptr() == buffers
+    assert cache.nbytes() == 2 * cache.k.numel() * cache.k.element_size()
+
+
+def test_a_chunk_counts_only_once_end_chunk_commits_it():
+    cache = bare_cache(window=2, sinks=0)
+    push(cache, [1.0])
+    kv = torch.full((1, 2, 1, 6), 9.0)
+    cache.start_chunk(1)
+    cache.write(0, kv, kv)  # a layer's write, before end_chunk commits the chunk
+    assert frame_values(cache) == [1.0]
+    assert cache.frames == 1 and cache.next_position == 1
+    cache.start_chunk(1)  # the uncommitted chunk is dropped
+    assert cache.next_position == 1
+
+
+def test_training_through_a_cache_keeps_it_detached():
+    m = micro(num_layers=2)
+    g = torch.Generator().manual_seed(5)
+    xs = torch.randn(3, 1, 2, 1, 4, 2, generator=g)
+    c = torch.randn(1, 3, 8, generator=g)
+    cache = m.new_cache(1, frame_tokens=2, window_frames=2, sink_frames=0)
+    for x in xs:
+        m(x, torch.full((1,), 100.0), c, cache=cache, write_cache=True).square().mean().backward()
+    assert not cache.k.requires_grad and not cache.v.requires_grad
+    assert cache.context is None  # text K/V are recomputed, not cached, under autograd
+    assert m.text_embedding[0].weight.grad.abs().sum() > 0

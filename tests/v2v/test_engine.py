@@ -1,0 +1,178 @@
+import dataclasses
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from v2v.engine import EngineConfig, StreamEngine
+from v2v.models.bundle import random_bundle
+from v2v.sampling import add_noise, v2v_timesteps, x0_from_flow
+
+EXACT = dict(motion_k=0.0, skip_threshold=0.0, window_frames=64, sink_frames=0)
+
+
+def _video(T: int, H: int = 64, W: int = 64, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(1, 3, H, W, generator=g) * 2 - 1
+    drift = torch.linspace(0, 0.3, T).view(T, 1, 1, 1)
+    return (base + drift + 0.05 * torch.randn(T, 3, H, W, generator=g)).clamp(-1, 1)  # [T, 3, H, W]
+
+
+def _run(engine: StreamEngine, video: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    outs, i = [], 0
+    for n in sizes:
+        outs.append(engine.push(video[i:i + n]))
+        i += n
+    outs.append(engine.push(video[i:]))
+    outs.append(engine.flush())
+    return torch.cat([o for o in outs if o.numel()], 0)
+
+
+def _reference(bundle, video: torch.Tensor, cfg: EngineConfig) -> torch.Tensor:
+    """The same computation without the KV cache or stream coders: whole-clip encode, then for each block
+    a block-causal whole-clip DiT call over [clean earlier blocks at t = 0, this noisy block]."""
+    dit, tf = bundle.dit, bundle.vae.temporal_factor
+    ctx = bundle.text.encode([cfg.prompt])
+    z = bundle.vae.encode(video.transpose(0, 1)[None])  # [1, C, F, h, w]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    steps = v2v_timesteps(bundle.sampling.timesteps, cfg.strength, bundle.sampling.v2v_offset, cfg.steps)
+    clean: list[torch.Tensor] = []
+    for f in range(z.shape[2]):
+        zf = z[:, :, f:f + 1]  # [1, C, 1, h, w]
+        x = add_noise(zf, torch.randn(zf.shape, generator=gen), cfg.strength)
+        for i, t in enumerate(steps):
+            full = torch.cat([*clean, x], 2)  # [1, C, f+1, h, w]
+            tt = torch.tensor([[0.0] * f + [t]])  # [1, f+1]
+            flow = dit(full, tt, ctx)[:, :, -1:]  # [1, C, 1, h, w]
+            x0 = x0_from_flow(x, flow, t / 1000)
+            if i + 1 < len(steps):
+                x = add_noise(x0, torch.randn(x0.shape, generator=gen), steps[i + 1] / 1000)
+        clean.append(x0)
+    return bundle.vae.decode(torch.cat(clean, 2))[0].transpose(0, 1)  # [T, 3, H, W]
+
+
+@torch.no_grad()
+def test_chunked_streaming_equals_whole_clip_causal_run():
+    bundle = random_bundle(seed=1)
+    cfg = EngineConfig(prompt="a realistic landscape", strength=0.8, seed=3, **EXACT)
+    video = _video(1 + 4 * 5)
+    out = _run(StreamEngine(bundle, cfg), video, [1, 3, 6, 2])
+    assert out.shape == video.shape
+    assert_close(out, _reference(bundle, video, cfg), rtol=1e-4, atol=1e-4)
+
+
+@torch.no_grad()
+def test_every_input_frame_gives_one_output_frame_in_any_push_pattern():
+    bundle = random_bundle()
+    for T, sizes in [(1, []), (2, [1]), (7, [3, 3]), (13, [5, 1, 1, 1])]:
+        engine = StreamEngine(bundle, EngineConfig(prompt="toon"))
+        assert _run(engine, _video(T), sizes).shape[0] == T
+        assert engine.pending == 0
+
+
+@torch.no_grad()
+def test_same_seed_same_output_other_seed_differs():
+    bundle, video = random_bundle(), _video(9)
+    a = _run(StreamEngine(bundle, EngineConfig(prompt="night", seed=5)), video, [4])
+    b = _run(StreamEngine(bundle, EngineConfig(prompt="night", seed=5)), video, [2, 2])
+    c = _run(StreamEngine(bundle, EngineConfig(prompt="night", seed=6)), video, [4])
+    assert_close(a, b)
+    assert (a - c).abs().max() > 1e-3
+
+
+@torch.no_grad()
+def test_reset_restarts_the_stream_identically():
+    bundle, video = random_bundle(), _video(9)
+    engine = StreamEngine(bundle, EngineConfig(prompt="sketch", seed=2))
+    first = _run(engine, video, [5])
+    engine.push(video[:5])
+    engine.reset()
+    assert engine.pending == 0 and engine.cache is None
+    assert_close(_run(engine, video, [5]), first)
+
+
+@torch.no_grad()
+def test_memory_stays_flat_over_a_long_stream():
+    bundle = random_bundle(size=(32, 32))
+    engine = StreamEngine(bundle, EngineConfig(prompt="blocky", window_frames=2, sink_frames=1, motion_k=0.0))
+    frames = _video(4, 32, 32)
+    engine.push(frames[:1])
+    sizes = []
+    for i in range(300):
+        out = engine.push(frames)
+        assert out.shape[0] == 4 and torch.isfinite(out).all()
+        if i >= 5:
+            sizes.append(engine.cache.nbytes())
+    assert len(set(sizes)) == 1, "the KV cache grew during the stream"
+
+
+@torch.no_grad()
+def test_prompt_switch_mid_stream_blends_without_reset():
+    bundle = random_bundle()
+    engine = StreamEngine(bundle, EngineConfig(prompt="blocky", prompt_blend_chunks=3, motion_k=0.0))
+    video = _video(1 + 4 * 8)
+    engine.push(video[:9])
+    cache = engine.cache
+    old, new = bundle.text.encode(["blocky"]), bundle.text.encode(["realistic"])
+    engine.set_prompt("realistic")
+    contexts = []
+    for k in range(4):
+        out = engine.push(video[9 + 4 * k: 13 + 4 * k])
+        assert out.shape[0] == 4 and torch.isfinite(out).all()
+        contexts.append(engine._context.clone())
+    assert engine.cache is cache, "a prompt switch must not reset the stream"
+    # the blend moves monotonically from the old to the new embedding, then stays there
+    d = [float((c - new).norm()) for c in contexts]
+    assert float((old - new).norm()) > d[0] > d[1] > d[2] == pytest.approx(0.0, abs=1e-6)
+    assert d[3] == pytest.approx(0.0, abs=1e-6)
+
+
+@torch.no_grad()
+def test_static_input_is_skipped_a_bounded_number_of_times():
+    bundle = random_bundle()
+    engine = StreamEngine(bundle, EngineConfig(prompt="toon", skip_threshold=0.01, max_skips=2, motion_k=0.0))
+    still = _video(1).expand(1 + 4 * 6, -1, -1, -1).contiguous()
+    prev = engine.push(still[:1])
+    skipped = []
+    for k in range(6):
+        out = engine.push(still[1 + 4 * k: 5 + 4 * k])
+        skipped.append(engine.last_metrics.skipped)
+        if skipped[-1]:
+            assert_close(out, prev[-1:].expand_as(out))
+        prev = out
+    assert skipped == [True, True, False, True, True, False]
+
+
+@torch.no_grad()
+def test_more_motion_gives_less_noise():
+    bundle = random_bundle()
+    cfg = EngineConfig(prompt="toon", strength=0.8, motion_k=0.2, motion_momentum=0.0)
+    calm, busy = StreamEngine(bundle, cfg), StreamEngine(bundle, cfg)
+    g = torch.Generator().manual_seed(0)
+    calm.push(_video(5))
+    busy.push(torch.rand(5, 3, 64, 64, generator=g) * 2 - 1)
+    assert busy.last_metrics.motion > calm.last_metrics.motion
+    assert busy.last_metrics.strength < calm.last_metrics.strength <= 0.8
+
+
+def test_clean_pass_setting_changes_what_is_cached():
+    bundle, video = random_bundle(), _video(9)
+    with torch.no_grad():
+        a = _run(StreamEngine(bundle, EngineConfig(prompt="toon", clean_pass=True)), video, [])
+        b = _run(StreamEngine(bundle, EngineConfig(prompt="toon", clean_pass=False)), video, [])
+    assert_close(a[:1], b[:1])  # the first chunk sees no cache either way
+    assert (a[1:] - b[1:]).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("bad", [dict(strength=0.0), dict(strength=1.5), dict(steps=0), dict(window_frames=0)])
+def test_bad_settings_are_refused(bad):
+    with pytest.raises(ValueError):
+        StreamEngine(random_bundle(), dataclasses.replace(EngineConfig(), **bad))
+
+
+def test_bad_frames_are_refused_with_the_shape_received():
+    engine = StreamEngine(random_bundle())
+    with pytest.raises(ValueError, match=r"\[T, 3, H, W\]"):
+        engine.push(torch.zeros(2, 64, 64, 3))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        engine.push(torch.zeros(2, 3, 60, 64))
