@@ -7,7 +7,8 @@ Two folder layouts load:
 - a Wan2.1-based checkpoint folder (CausVid, Self-Forcing, StreamDiffusionV2): a DiT checkpoint
   (`model.pt` or `*.safetensors`), `Wan2.1_VAE.pth`, and either the umT5 file with its tokenizer folder
   or a prompt-embedding cache folder. An optional `v2v.json` there overrides the DiT config
-  ("dit": {...}) and the sampling ("sampling": {...}); without it the CausVid student settings apply.
+  ("dit": {...}), the VAE config ("vae": {...}), the sampling ("sampling": {...}) and the working size
+  ("size": [W, H]); without it the CausVid student settings apply (1.3B, 3 latent frames per block).
   Settings are never guessed from file names.
 """
 
@@ -177,7 +178,8 @@ def _load_wan_folder(folder: Path) -> ModelBundle:
         raise CheckpointError(f"{folder}: not a model folder: expected a v2v config.json, or a DiT checkpoint "
                               "(model.pt / diffusion_pytorch_model*.safetensors) and Wan2.1_VAE.pth")
     dit = load_dit(folder if dit_file.name.endswith(".index.json") else dit_file, dit_cfg)
-    vae = load_vae(vae_file, presets.wan_vae())
+    vae = load_vae(vae_file, presets.wan_vae(**{k: tuple(v) if isinstance(v, list) else v
+                                                for k, v in extra.get("vae", {}).items()}))
     cache_dir = folder / "prompt_cache"
     t5_file = _first(folder, ["models_t5_umt5-xxl-enc-bf16.pth"])
     if cache_dir.is_dir():

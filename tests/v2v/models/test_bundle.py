@@ -49,3 +49,31 @@ def test_damaged_bundle_parts_name_the_file(tmp_path):
     (folder / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="config.json"):
         load_bundle(folder)
+
+
+def test_a_causvid_style_checkpoint_folder_loads_and_streams(tmp_path):
+    """A Wan2.1-based folder: CausVid model.pt ({"generator": {"model.…": …}}), Wan2.1_VAE.pth, and a
+    prompt-embedding cache instead of the umT5 encoder; tiny configs through v2v.json."""
+    from v2v.models.dit import DiT, DiTConfig
+    from v2v.models.text import PromptCache
+    from v2v.models.vae import VAEConfig, WanVAE
+
+    dit_cfg = dict(dim=32, ffn_dim=64, freq_dim=32, text_dim=24, in_dim=4, out_dim=4, num_heads=2,
+                   num_layers=2, text_len=8, causal=True, frames_per_block=1)
+    vae_cfg = dict(base_dim=8, z_dim=4, dim_mult=[1, 2, 2, 2])
+    folder = tmp_path / "causvid"
+    folder.mkdir()
+    torch.manual_seed(0)
+    dit = DiT(DiTConfig(**dit_cfg))
+    torch.save({"generator": {f"model.{k}": v for k, v in dit.state_dict().items()}}, folder / "model.pt")
+    torch.save(WanVAE(VAEConfig(**{**vae_cfg, "dim_mult": (1, 2, 2, 2)})).state_dict(), folder / "Wan2.1_VAE.pth")
+    PromptCache(folder / "prompt_cache").put("umt5-test", "oil painting", torch.randn(3, 24))
+    (folder / "v2v.json").write_text(json.dumps({
+        "dit": dit_cfg, "vae": vae_cfg, "size": [64, 32],
+        "sampling": {"shift": 5.0, "timesteps": [1000, 750, 500, 250], "frames_per_block": 1}}))
+    bundle = load_bundle(folder)
+    assert bundle.size == (64, 32) and bundle.sampling.shift == 5.0
+    assert_close(bundle.dit.state_dict()["blocks.0.self_attn.q.weight"], dit.state_dict()["blocks.0.self_attn.q.weight"])
+    engine = StreamEngine(bundle, EngineConfig(prompt="oil painting", strength=0.7))
+    out = torch.cat([engine.push(torch.rand(6, 3, 32, 64) * 2 - 1), engine.flush()], 0)
+    assert out.shape == (6, 3, 32, 64) and torch.isfinite(out).all()
