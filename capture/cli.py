@@ -1,0 +1,341 @@
+"""The command line: `python -m v2v` (live), `restyle`, `bench`, `doctor`, `train`. See docs/usage.md.
+
+Every bad input ends in one line `error: <what went wrong and how to fix it>` on stderr and exit
+status 1 (2 for usage errors such as an unknown option), with a traceback only under `--debug`.
+Inputs are checked before the model is loaded and before anything is written, so a mistake costs
+nothing and an existing output is never truncated by a run that cannot work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import traceback
+import warnings
+from typing import TYPE_CHECKING, NoReturn
+
+from capture.errors import CaptureError
+
+if TYPE_CHECKING:
+    from v2v.engine import EngineConfig, StreamEngine
+    from v2v.models.bundle import ModelBundle
+
+PROG = "python -m v2v"
+MAX_SIDE = 4096  # pixels: a larger working size is a typo, not a request
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line: `error: ... (see --help)`, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _model_options(p: argparse.ArgumentParser, bench: bool = False) -> None:
+    p.add_argument("--prompt", default="", metavar="TEXT", help="target style, e.g. 'realistic sunny hills'")
+    p.add_argument("--strength", default="0.7", metavar="S",
+                   help="how far from the input, in (0, 1]: low keeps structure, 1 ignores the input (default 0.7)")
+    p.add_argument("--model", default="default", metavar="default|PATH",
+                   help="'default' (the embedded model) or a model folder (default: default)")
+    p.add_argument("--size", default=None, metavar="WxH",
+                   help="working size, multiples of 16 (default: " + ("the model's training size)" if bench else
+                        "the model's pixel count at the input's aspect)"))
+    p.add_argument("--steps", default=None, metavar="N",
+                   help="denoising steps per chunk, 1 to the model's schedule length (default: all)")
+    p.add_argument("--seed", default="0", metavar="N", help="noise seed (default 0)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where the model runs: auto = cuda when available, else cpu (default auto)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (also used to generate docs/usage.md's option lists)."""
+    p = _Parser(prog=PROG, description="Real-time video-to-video restyling. Live form: "
+                f"{PROG} --input SRC --output SINK [options]; see also the commands below.",
+                epilog="SRC = camera[:N] | screen[:N] | window:TITLE | game_window | pattern[:WxH] | a video "
+                       "or image file.  SINK = vcam[:DEVICE] | obs | preview | null | a video file "
+                       "(.mp4 .m4v .mov .mkv).")
+    p.add_argument("--input", metavar="SRC", help="where frames come from")
+    p.add_argument("--output", metavar="SINK", help="where restyled frames go")
+    p.add_argument("--max-frames", default=None, metavar="N", help="stop after N input frames")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _model_options(p)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    r = sub.add_parser("restyle", help="offline file → file (or folder → folder), audio kept",
+                       description="Restyle a video file (or every video in a folder). Every frame is "
+                       "kept with its timestamp; audio is copied unchanged. Ctrl-C finishes the output "
+                       "with the frames done so far and exits 130.")
+    r.add_argument("input", metavar="IN", help="a video file, or a folder of videos")
+    r.add_argument("output", metavar="OUT", help="a video file (.mp4 .m4v .mov .mkv), or a folder")
+    r.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    _model_options(r)
+
+    b = sub.add_parser("bench", help="speed and latency of the engine on synthetic frames",
+                       description="Time the engine on a synthetic moving pattern: first-frame "
+                       "latency, sustained FPS and milliseconds per stage.")
+    b.add_argument("--json", action="store_true", help="print the result as JSON")
+    b.add_argument("--frames", default="48", metavar="N", help="frames to push (default 48)")
+    _model_options(b, bench=True)
+
+    d = sub.add_parser("doctor", help="what works on this machine, and how to fix what does not",
+                       description="Check torch, the device, the default model, attention backends, "
+                       "video encoders, capture backends and virtual cameras.")
+    d.add_argument("--model", default="default", metavar="default|PATH", help="the model to check")
+    d.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub.add_parser("train", help="the training and distillation stages (see `train --help`)", add_help=False)
+    return p
+
+
+# ---- values --------------------------------------------------------------------------------------
+def parse_size(text: str | None, option: str = "--size") -> tuple[int, int] | None:
+    """'WxH' -> (W, H); None stays None."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match:
+        raise CaptureError(f"{option} {text!r} is not WxH: write it like 512x320")
+    w, h = int(match[1]), int(match[2])
+    if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
+        raise CaptureError(f"{option} {text} is impossible: width and height must be 1 to {MAX_SIDE}, "
+                           "multiples of 16, e.g. 512x320")
+    return w, h
+
+
+def parse_int(text: str | None, option: str, low: int) -> int | None:
+    """A whole number >= low; None stays None."""
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise CaptureError(f"{option} {text!r} is not a whole number") from None
+    if value < low:
+        raise CaptureError(f"{option} must be at least {low}, got {value}")
+    return value
+
+
+def parse_strength(text: str) -> float:
+    """A strength in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise CaptureError(f"--strength {text!r} is not a number: give one in (0, 1], e.g. 0.7") from None
+    if not 0.0 < value <= 1.0:
+        raise CaptureError(f"--strength must be in (0, 1] (0 would keep the input, 1 ignores it), got {text}")
+    return value
+
+
+# ---- the model -----------------------------------------------------------------------------------
+def resolve_device(name: str) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without one is an error."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+        raise CaptureError(f"--device cuda: torch {torch.__version__} ({build}) sees no CUDA GPU: "
+                           "use --device cpu, or install a CUDA build of torch and the NVIDIA driver")
+    return name
+
+
+def load_model(spec: str, device: str) -> ModelBundle:
+    """load_bundle with its CheckpointError turned into a one-line user error."""
+    from v2v.models.bundle import load_bundle
+    from v2v.models.loading import CheckpointError
+
+    if spec != "default" and not os.path.exists(spec):
+        raise CaptureError(f"--model {spec} does not exist: pass --model default or a model folder")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            bundle = load_bundle(spec, device=device)
+        except CheckpointError as e:  # the error says it all; torch's warnings about the same file would not
+            hint = ("; the default model is built by `python -m v2v train all` (or pass --model PATH)"
+                    if spec == "default" and "train" not in str(e) else "")
+            raise CaptureError(f"cannot load model {spec}: {e}{hint}") from e
+    for w in caught:  # a model that loads keeps its warnings
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return bundle
+
+
+def size_multiple(bundle: ModelBundle) -> int:
+    """Sizes the model accepts are multiples of this (VAE downsampling x DiT patch)."""
+    return bundle.vae.spatial_factor * bundle.dit.config.patch_size[1]
+
+
+def prepare_model(args: argparse.Namespace, size: tuple[int, int] | None) -> tuple[ModelBundle, EngineConfig]:
+    """Load the model named by the options and check the steps and the size against it."""
+    from v2v.engine import EngineConfig
+
+    strength = parse_strength(args.strength)
+    steps = parse_int(args.steps, "--steps", 1)
+    seed = parse_int(args.seed, "--seed", 0)
+    bundle = load_model(args.model, resolve_device(args.device))
+    schedule = len(bundle.sampling.timesteps)
+    if steps is not None and steps > schedule:
+        raise CaptureError(f"--steps {steps} is more than model {bundle.name} has: give 1 to {schedule}")
+    m = size_multiple(bundle)
+    if size is not None and (size[0] % m or size[1] % m):
+        raise CaptureError(f"--size {size[0]}x{size[1]} does not suit model {bundle.name}: width and height "
+                           f"must be multiples of {m}, e.g. {max(m, size[0] // m * m)}x{max(m, size[1] // m * m)}")
+    return bundle, EngineConfig(prompt=args.prompt, strength=strength, steps=steps, seed=seed)
+
+
+def make_engine(args: argparse.Namespace, size: tuple[int, int] | None) -> tuple[ModelBundle, StreamEngine]:
+    """`prepare_model`, then a StreamEngine on it."""
+    from v2v.engine import StreamEngine
+
+    bundle, config = prepare_model(args, size)
+    return bundle, StreamEngine(bundle, config)
+
+
+def _check_values(args: argparse.Namespace) -> tuple[int, int] | None:
+    """Check the model options that need no model, before anything is opened."""
+    parse_strength(args.strength)
+    parse_int(args.steps, "--steps", 1)
+    parse_int(args.seed, "--seed", 0)
+    return parse_size(args.size)
+
+
+# ---- commands ------------------------------------------------------------------------------------
+def cmd_live(args: argparse.Namespace) -> int:
+    """source → engine → sink."""
+    from capture.restyle import Restyler, stop_on_signals
+    from capture.runtime import run_stream
+    from capture.sinks import is_file_sink, open_sink
+    from capture.sources import open_source
+    from capture.sources.file import VideoFileSource
+
+    if not args.input or not args.output:
+        build_parser().error("--input and --output are required (or give a command: restyle, bench, "
+                             "doctor, train)")
+    size = _check_values(args)
+    max_frames = parse_int(args.max_frames, "--max-frames", 1)
+    to_file = is_file_sink(args.output)
+    # into a file nothing is dropped, so an image or the pattern can stop at max_frames by itself;
+    # a live sink may drop frames at the mailbox, so there the runtime counts what went in
+    source = open_source(args.input, realtime=not to_file, frames=max_frames if to_file else None)
+    sink = None
+    try:  # the sink opens before the model loads: a missing device or a bad path costs nothing
+        if to_file and not source.live and source.frame_count is None and not isinstance(source, VideoFileSource):
+            raise CaptureError(f"input {args.input} never ends, so the file would grow forever: "
+                               "pass --max-frames N")
+        sink = open_sink(args.output, size=source.size, fps=source.fps,
+                         time_base=getattr(source, "time_base", None),
+                         audio_from=args.input if source.has_audio and to_file else None,
+                         overwrite=args.overwrite, inputs=[args.input])
+        bundle, engine = make_engine(args, size)
+    except BaseException:
+        source.close()
+        if sink is not None:
+            getattr(sink, "abort", sink.close)()
+        raise
+    restyler = Restyler(engine, bundle.size, size, size_multiple(bundle))
+    with stop_on_signals() as stop:  # run_stream closes the source and the sink, whatever happens
+        result = run_stream(source, sink, restyler, stop, file_sink=to_file, max_frames=max_frames)
+    dropped = f", {result.dropped} dropped" if result.dropped else ""
+    print(f"{result.frames_out} frames to {args.output} in {result.seconds:.1f} s{dropped}"
+          + (" (interrupted)" if result.interrupted else ""), file=sys.stderr)
+    return 130 if result.interrupted else 0
+
+
+def cmd_restyle(args: argparse.Namespace) -> int:
+    """file → file, or folder → folder."""
+    from capture.restyle import Restyler, plan_jobs, restyle_file, stop_on_signals
+    from capture.sources.file import VideoFileSource, check_input_file
+
+    size = _check_values(args)
+    if os.path.isdir(args.input):
+        jobs = plan_jobs(args.input, args.output, args.overwrite)
+        for path, _ in jobs:
+            check_input_file(path)
+    else:
+        VideoFileSource(args.input).close()  # a missing, empty, damaged or foreign file stops here
+        jobs = plan_jobs(args.input, args.output, args.overwrite)
+    bundle, engine = make_engine(args, size)
+    with stop_on_signals() as stop:
+        for path, out in jobs:
+            restyler = Restyler(engine, bundle.size, size, size_multiple(bundle))
+            result = restyle_file(path, out, restyler, stop, overwrite=args.overwrite)
+            if result.frames_out:
+                print(f"{out}: {result.frames_out} frames in {result.seconds:.1f} s"
+                      + (" (interrupted: the file has the frames done so far)" if result.interrupted else ""),
+                      file=sys.stderr)
+            else:
+                print(f"interrupted before the first frame of {path}: {out} not written", file=sys.stderr)
+            if stop.is_set():
+                return 130
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Time the engine; print a table or JSON on stdout."""
+    from v2v.bench import run_bench
+
+    size = _check_values(args)
+    frames = parse_int(args.frames, "--frames", 1)
+    bundle, config = prepare_model(args, size)
+    result = run_bench(bundle, size or bundle.size, frames, config)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    w, h = result.size
+    print(f"model {result.model} on {result.device}, {w}x{h}, {result.frames} frames in {result.chunks} chunks")
+    print(f"  first-frame latency  {result.first_frame_latency_ms:9.1f} ms")
+    print(f"  first chunk          {result.first_chunk_ms:9.1f} ms")
+    print(f"  sustained            {result.sustained_fps:9.1f} frames/s")
+    for name, ms in result.stages_ms.items():
+        print(f"  {name.removesuffix('_ms'):<20} {ms:9.1f} ms/chunk")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Report what works here."""
+    from capture.doctor import run_doctor
+
+    return run_doctor(args.model)
+
+
+def cmd_train(argv: list[str]) -> int:
+    """Hand the arguments to the training command line."""
+    try:
+        from v2v.train.cli import main as train_main
+    except ImportError as e:
+        raise CaptureError(f"training is not available in this build ({e})") from e
+    return train_main(argv)
+
+
+def _report(error: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(error)
+    message = " ".join(str(error).split())
+    if not isinstance(error, CaptureError):
+        message = f"{type(error).__name__}: {message} (run again with --debug for the traceback)"
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str]) -> int:
+    """Run the command line; return the exit status."""
+    if argv[:1] == ["train"]:
+        debug = "--debug" in argv
+        try:
+            return cmd_train(argv[1:])
+        except KeyboardInterrupt:
+            return 130
+        except Exception as e:  # one line, exit 1: the command line's promise
+            return _report(e, debug)
+    args = build_parser().parse_args(argv)
+    commands = {None: cmd_live, "restyle": cmd_restyle, "bench": cmd_bench, "doctor": cmd_doctor}
+    try:
+        return commands[args.command](args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # one line, exit 1: the command line's promise
+        return _report(e, args.debug)
