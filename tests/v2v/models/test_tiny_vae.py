@@ -1,0 +1,63 @@
+import dataclasses
+
+import pytest
+import torch
+
+from v2v.models.tiny_vae import TinyVAE, TinyVAEConfig
+
+
+def _vae(**kw) -> TinyVAE:
+    torch.manual_seed(0)
+    return TinyVAE(dataclasses.replace(TinyVAEConfig.tiny(), **kw)).eval()
+
+
+def _video(T: int, H: int = 32, W: int = 48) -> torch.Tensor:
+    torch.manual_seed(1)
+    return torch.rand(2, 3, T, H, W) * 2 - 1
+
+
+def test_protocol_attributes_and_shapes():
+    vae = _vae()
+    assert (vae.z_dim, vae.spatial_factor, vae.temporal_factor) == (4, 8, 4)
+    z = vae.encode(_video(9))
+    assert z.shape == (2, 4, 3, 4, 6)
+    x = vae.decode(z)
+    assert x.shape == (2, 3, 9, 32, 48)
+    assert x.min() >= -1 and x.max() <= 1
+
+
+def test_rejects_bad_layouts():
+    vae = _vae()
+    with pytest.raises(AssertionError, match="T = 1 \\+ 4k"):
+        vae.encode(_video(8))
+    with pytest.raises(AssertionError, match="B, 3, T, H, W"):
+        vae.encode(torch.zeros(3, 9, 32, 32))
+
+
+def test_streaming_equals_whole_clip():
+    vae = _vae()
+    video = _video(13)
+    z = vae.encode(video)
+    enc = vae.stream_encoder()
+    parts = [enc(video[:, :, :1]), enc(video[:, :, 1:5]), enc(video[:, :, 5:13])]
+    torch.testing.assert_close(torch.cat(parts, 2), z)
+    dec = vae.stream_decoder()
+    frames = [dec(z[:, :, :1]), dec(z[:, :, 1:2]), dec(z[:, :, 2:4])]
+    assert [f.shape[2] for f in frames] == [1, 4, 8]
+    torch.testing.assert_close(torch.cat(frames, 2), vae.decode(z))
+    enc.reset()
+    dec.reset()
+    torch.testing.assert_close(enc(video[:, :, :5]), z[:, :, :2])
+    torch.testing.assert_close(dec(z[:, :, :2]), vae.decode(z[:, :, :2]))
+
+
+def test_latent_normalisation_from_config():
+    raw = _vae()
+    stats = _vae(latent_mean=(0.5, -1.0, 0.0, 2.0), latent_std=(2.0, 0.5, 1.0, 4.0))
+    stats.load_state_dict(raw.state_dict())
+    video = _video(5)
+    z_raw, z = raw.encode(video), stats.encode(video)
+    mean = torch.tensor([0.5, -1.0, 0.0, 2.0]).view(1, -1, 1, 1, 1)
+    std = torch.tensor([2.0, 0.5, 1.0, 4.0]).view(1, -1, 1, 1, 1)
+    torch.testing.assert_close(z, (z_raw - mean) / std)
+    torch.testing.assert_close(stats.decode(z), raw.decode(z_raw))
