@@ -46,6 +46,9 @@ def _model_options(p: argparse.ArgumentParser, bench: bool = False) -> None:
     p.add_argument("--steps", default=None, metavar="N",
                    help="denoising steps per chunk, 1 to the model's schedule length (default: all)")
     p.add_argument("--seed", default="0", metavar="N", help="noise seed (default 0)")
+    p.add_argument("--no-clean-pass", dest="clean_pass", action="store_false",
+                   help="cache the last denoising step's keys/values instead of re-running the clean "
+                        "output at t = 0 (one DiT pass less per chunk; see docs/benchmarks.md)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where the model runs: auto = cuda when available, else cpu (default auto)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -183,7 +186,8 @@ def prepare_model(args: argparse.Namespace, size: tuple[int, int] | None) -> tup
     if size is not None and (size[0] % m or size[1] % m):
         raise CaptureError(f"--size {size[0]}x{size[1]} does not suit model {bundle.name}: width and height "
                            f"must be multiples of {m}, e.g. {max(m, size[0] // m * m)}x{max(m, size[1] // m * m)}")
-    return bundle, EngineConfig(prompt=args.prompt, strength=strength, steps=steps, seed=seed)
+    return bundle, EngineConfig(prompt=args.prompt, strength=strength, steps=steps, seed=seed,
+                                clean_pass=args.clean_pass)
 
 
 def make_engine(args: argparse.Namespace, size: tuple[int, int] | None) -> tuple[ModelBundle, StreamEngine]:
