@@ -1,0 +1,70 @@
+"""The quality report end to end on a tiny random bundle: a --quick run writes every section and a PNG."""
+
+import dataclasses
+import re
+import warnings
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from v2v.models.bundle import random_bundle, save_bundle
+from v2v.models.dit import DiT
+from v2v.train import report_sections as rs
+from v2v.train.report import main
+
+HEADINGS = ("## Machine and settings", "## Summary", "## 1. Blocky → realistic at the default strength",
+            "## 2. Style accuracy over all style pairs", "## 3. Temporal consistency", "## 4. Drift over a",
+            "## 5. Student vs teacher on the same inputs", "## 6. Speed", "## 7. Contact sheet")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bundle")
+    bundle = random_bundle(size=(32, 32))
+    save_bundle(bundle, folder / "model")
+    torch.manual_seed(1)
+    teacher = DiT(dataclasses.replace(bundle.dit.config, causal=False))
+    state = {f"dit.{k}": v.contiguous() for k, v in teacher.state_dict().items()}
+    save_file(state, str(folder / "teacher.safetensors"))
+    return folder
+
+
+def _run(argv):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the random bundle's tiny vocabulary warns about prompt words
+        return main(argv)
+
+
+def test_quick_report_has_every_section_and_a_contact_sheet(model, tmp_path):
+    import cv2
+
+    out = tmp_path / "docs" / "quality.md"
+    assert _run(["--model", str(model / "model"), "--teacher", str(model / "teacher.safetensors"),
+                 "--out", str(out), "--quick"]) == 0
+    text = out.read_text()
+    for heading in HEADINGS:
+        assert heading in text, heading
+    sheet = tmp_path / "docs" / "quality_contact_sheet.png"
+    assert "](quality_contact_sheet.png)" in text
+    image = cv2.imread(str(sheet))
+    assert image is not None and image.shape[0] > 3 * 128
+    assert "torch" in text and "32×32" in text
+    assert len(re.findall(r"\*\*(PASS|FAIL)\*\*", text)) >= 6
+    assert "teacher (SDEdit, many-step)" in text and "Not measured" not in text
+
+
+def test_without_a_teacher_the_section_says_so(model, tmp_path):
+    out = tmp_path / "q.md"
+    assert _run(["--model", str(model / "model"), "--out", str(out), "--quick", "--stream-frames", "12"]) == 0
+    section = out.read_text().split("## 5.")[1].split("## 6.")[0]
+    assert "Not measured: no teacher checkpoint was found" in section
+
+
+def test_a_teacher_of_another_model_is_refused_plainly(tmp_path):
+    other = random_bundle(size=(32, 32))
+    teacher = DiT(dataclasses.replace(other.dit.config, in_dim=8, out_dim=8, causal=False))
+    path = tmp_path / "teacher.safetensors"
+    save_file({k: v.contiguous() for k, v in teacher.state_dict().items()}, str(path))
+    with pytest.raises(rs.TeacherUnavailable, match="does not fit|not this model's teacher"):
+        rs.load_teacher(path, other)
