@@ -18,6 +18,7 @@ import numpy as np
 
 from capture.errors import CaptureError
 from capture.frame import Frame
+from capture.sources.pattern import GeneratedSource
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -115,7 +116,7 @@ class VideoFileSource:
         self._container.close()
 
 
-class ImageSource:
+class ImageSource(GeneratedSource):
     """A still image as a video: the same frame `frames` times (None: endless) at `fps`."""
 
     def __init__(self, path: str, frames: int | None = None, fps: float = 30.0,
@@ -127,29 +128,7 @@ class ImageSource:
                                ".bmp, .webp or .tiff file")
         self.image = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         self.path = path
-        self.name = path
-        self.size = (self.image.shape[1], self.image.shape[0])
-        self.fps = fps
-        self.frames = frames
-        self.live = realtime
-        self.has_audio = False
+        super().__init__(path, (self.image.shape[1], self.image.shape[0]), fps, frames, realtime)
 
-    @property
-    def frame_count(self) -> int | None:
-        """`frames`, or None when endless."""
-        return self.frames
-
-    def __iter__(self) -> Iterator[Frame]:
-        start = time.monotonic()
-        index = 0
-        while self.frames is None or index < self.frames:
-            t = index / self.fps
-            if self.live:
-                delay = start + t - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            yield Frame(self.image, t, index)
-            index += 1
-
-    def close(self) -> None:
-        """Nothing to release."""
+    def render(self, index: int) -> np.ndarray:
+        return self.image

@@ -39,20 +39,21 @@ def pattern_image(index: int, size: tuple[int, int]) -> np.ndarray:
     return image
 
 
-class PatternSource:
-    """The test pattern as a source: `frames` frames (None: endless) at `fps`; with `realtime` it
-    sleeps so frames come at that rate, like a camera."""
+class GeneratedSource:
+    """A source whose frames are computed from their index: `frames` frames (None: endless) at `fps`;
+    with `realtime` it sleeps so frames come at that rate, like a camera. Subclasses give `render`."""
 
-    def __init__(self, size: tuple[int, int] = (640, 360), fps: float = 30.0,
-                 frames: int | None = None, realtime: bool = False) -> None:
-        if min(size) < 16:
-            raise ValueError(f"the pattern needs at least 16x16 pixels, got {size[0]}x{size[1]}")
-        self.name = f"pattern:{size[0]}x{size[1]}"
+    def __init__(self, name: str, size: tuple[int, int], fps: float, frames: int | None, realtime: bool) -> None:
+        self.name = name
         self.size = size
         self.fps = fps
         self.frames = frames
         self.live = realtime
         self.has_audio = False
+
+    def render(self, index: int) -> np.ndarray:
+        """Frame `index`: uint8 RGB [H, W, 3]."""
+        raise NotImplementedError
 
     @property
     def frame_count(self) -> int | None:
@@ -68,8 +69,22 @@ class PatternSource:
                 delay = start + t - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            yield Frame(pattern_image(index, self.size), t, index)
+            yield Frame(self.render(index), t, index)
             index += 1
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+class PatternSource(GeneratedSource):
+    """The test pattern as a source: `frames` frames (None: endless) at `fps`; with `realtime` it
+    sleeps so frames come at that rate, like a camera."""
+
+    def __init__(self, size: tuple[int, int] = (640, 360), fps: float = 30.0,
+                 frames: int | None = None, realtime: bool = False) -> None:
+        if min(size) < 16:
+            raise ValueError(f"the pattern needs at least 16x16 pixels, got {size[0]}x{size[1]}")
+        super().__init__(f"pattern:{size[0]}x{size[1]}", size, fps, frames, realtime)
+
+    def render(self, index: int) -> np.ndarray:
+        return pattern_image(index, self.size)

@@ -80,7 +80,9 @@ def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     return x.float() * (1 + scale[:, :, None]) + shift[:, :, None]  # [B, F, P, C]
 
 
-class SelfAttention(nn.Module):
+class _Attention(nn.Module):
+    """q, k, v, o projections with RMS-normed q and k (Wan's names), shared by both attentions."""
+
     def __init__(self, cfg: DiTConfig, attention: AttentionFn) -> None:
         super().__init__()
         self.num_heads, self.head_dim = cfg.num_heads, cfg.dim // cfg.num_heads
@@ -88,6 +90,11 @@ class SelfAttention(nn.Module):
         self.norm_q = RMSNorm(cfg.dim, cfg.eps) if cfg.qk_norm else nn.Identity()
         self.norm_k = RMSNorm(cfg.dim, cfg.eps) if cfg.qk_norm else nn.Identity()
         self.attention = attention
+
+
+class SelfAttention(_Attention):
+    """Attention over video tokens with 3-D RoPE; with a cache, over earlier chunks too."""
+
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Optional[BlockCausal],
                 cache: Optional[KVCache], layer: int, write_cache: bool) -> Tensor:
@@ -108,14 +115,8 @@ class SelfAttention(nn.Module):
         return self.o(out.transpose(1, 2).reshape(B, L, C))  # [B, L, C]
 
 
-class CrossAttention(nn.Module):
-    def __init__(self, cfg: DiTConfig, attention: AttentionFn) -> None:
-        super().__init__()
-        self.num_heads, self.head_dim = cfg.num_heads, cfg.dim // cfg.num_heads
-        self.q, self.k, self.v, self.o = (nn.Linear(cfg.dim, cfg.dim) for _ in range(4))
-        self.norm_q = RMSNorm(cfg.dim, cfg.eps) if cfg.qk_norm else nn.Identity()
-        self.norm_k = RMSNorm(cfg.dim, cfg.eps) if cfg.qk_norm else nn.Identity()
-        self.attention = attention
+class CrossAttention(_Attention):
+    """Attention from the video tokens to the embedded text (keys/values cacheable per prompt)."""
 
     def keys_values(self, text: Tensor) -> tuple[Tensor, Tensor]:
         """Keys and values [B, K, N, D] of the embedded text [B, K, C]."""
