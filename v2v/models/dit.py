@@ -95,7 +95,6 @@ class _Attention(nn.Module):
 class SelfAttention(_Attention):
     """Attention over video tokens with 3-D RoPE; with a cache, over earlier chunks too."""
 
-
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Optional[BlockCausal],
                 cache: Optional[KVCache], layer: int, write_cache: bool) -> Tensor:
         B, L, C = x.shape
