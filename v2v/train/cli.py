@@ -1,0 +1,120 @@
+"""`python -m v2v train STAGE`: the CausVid training pipeline on procedural video.
+
+Stages (each resumes from WORKDIR/STAGE/ckpt.pt when re-run):
+    vae      train the TinyVAE and measure its latent statistics
+    teacher  cache latents, train the bidirectional text-conditioned flow-matching DiT (+ prompt encoder)
+    ode      teacher ODE pairs, then regression of the block-causal few-step student
+    dmd      asymmetric DMD: student generator, teacher real score (CFG), trainable critic
+    export   write the student bundle to v2v/weights/default/ (or --out)
+    all      every stage in order
+See docs/training.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+STAGES = ("vae", "teacher", "ode", "dmd", "export")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m v2v train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("stage", choices=(*STAGES, "all"))
+    p.add_argument("--workdir", default="runs/default", help="run folder (checkpoints, logs, caches)")
+    p.add_argument("--preset", default="default", choices=("default", "tiny"),
+                   help="configuration for a new run (an existing run keeps its run.json)")
+    p.add_argument("--steps", type=int, default=None, help="total optimiser steps of this stage")
+    p.add_argument("--batch", type=int, default=None, help="clips per step of this stage")
+    p.add_argument("--lr", type=float, default=None, help="learning rate of this stage")
+    p.add_argument("--pairs", type=int, default=None, help="ode: number of teacher trajectories")
+    p.add_argument("--scenes", type=int, default=None, help="teacher: scenes in the latent cache")
+    p.add_argument("--seed", type=int, default=None, help="base seed of the run")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    p.add_argument("--out", default=None, help="export: bundle folder (default v2v/weights/default)")
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Per-stage command-line values -> TrainConfig field overrides."""
+    names = {"vae": ("vae_steps", "vae_batch", "vae_lr"),
+             "teacher": ("teacher_steps", "teacher_batch", "teacher_lr"),
+             "ode": ("ode_steps", "ode_batch", "ode_lr"),
+             "dmd": ("dmd_steps", "dmd_batch", "gen_lr")}
+    out: dict[str, Any] = {}
+    if args.stage in names:
+        for value, name in zip((args.steps, args.batch, args.lr), names[args.stage]):
+            if value is not None:
+                out[name] = value
+    elif args.stage == "all" and any(v is not None for v in (args.steps, args.batch, args.lr)):
+        raise SystemExit("error: --steps/--batch/--lr apply to one stage; run the stages one by one")
+    if args.pairs is not None:
+        out["ode_pairs"] = args.pairs
+    if args.scenes is not None:
+        out["cache_scenes"] = args.scenes
+    if args.seed is not None:
+        out["seed"] = args.seed
+    return out
+
+
+def run_stage(stage: str, workdir: Path, config: Any, out: str | None = None) -> None:
+    if stage == "vae":
+        from v2v.train import vae_stage
+        vae_stage.run(workdir, config)
+    elif stage == "teacher":
+        from v2v.train import teacher
+        teacher.run(workdir, config)
+    elif stage == "ode":
+        from v2v.train import ode
+        ode.run(workdir, config)
+    elif stage == "dmd":
+        from v2v.train import dmd
+        dmd.run(workdir, config)
+    elif stage == "export":
+        from v2v.train import export
+        folder = export.run(workdir, config, Path(out) if out else None)
+        print(f"exported the student bundle to {folder}")
+    else:
+        raise ValueError(f"unknown stage {stage}")
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from v2v.train.common import load_run_config
+
+    workdir = Path(args.workdir)
+    config = load_run_config(workdir, args.preset, _overrides(args))
+    stages = STAGES if args.stage == "all" else (args.stage,)
+    for stage in stages:
+        t0 = time.monotonic()
+        try:
+            run_stage(stage, workdir, config, args.out)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: stage '{stage}' saved a checkpoint in {workdir / stage}; "
+                  f"re-run the same command to resume", file=sys.stderr)
+            return 130
+        except FileNotFoundError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print(f"stage {stage}: done in {time.monotonic() - t0:.0f} s")
+    return 0
+
+
+def _env_threads() -> None:
+    if "OMP_NUM_THREADS" in os.environ:
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+if __name__ == "__main__":
+    _env_threads()
+    sys.exit(main(sys.argv[1:]))
+

@@ -1,0 +1,302 @@
+"""Shared pieces of the training stages: the run configuration, checkpoints that resume, logging,
+progress bars, model construction and the procedural-data helpers.
+
+A run lives in one work directory (default runs/default): `run.json` pins the configuration on first
+use, and every stage keeps `STAGE/ckpt.pt` (written atomically every `ckpt_seconds` and on Ctrl-C /
+SIGTERM) and `STAGE/log.txt`. Re-running a stage resumes from its checkpoint; a finished stage is
+skipped unless asked for more steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from v2v.models.dit import DiT, DiTConfig
+from v2v.models.tiny_vae import TinyVAE, TinyVAEConfig
+from v2v.models.word_text import WordPromptEncoder, WordTextConfig
+from v2v.sampling import SamplingConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs; stored as run.json in the work directory."""
+
+    size: tuple[int, int] = (256, 256)     # (W, H) training pixels (also the shipped working size)
+    vae_size: tuple[int, int] = (64, 64)    # (W, H) crops the VAE trains on (it is fully convolutional)
+    latent_frames: int = 3                  # latent frames per training clip (T = 1 + 4·(F − 1))
+    vae: TinyVAEConfig = TinyVAEConfig()    # the autoencoder
+    text: WordTextConfig = WordTextConfig()  # vocab is filled from v2v.train.data.VOCAB
+    dit: DiTConfig = DiTConfig()            # teacher, critic and student (causal flags set per stage)
+    sampling: SamplingConfig = SamplingConfig()  # shift, student timesteps, frames_per_block
+    seed: int = 0                           # base seed of every stage
+    ckpt_seconds: float = 60.0              # wall seconds between periodic checkpoints
+    vae_steps: int = 1300                   # VAE optimiser steps
+    vae_batch: int = 8                      # VAE clips per step
+    vae_lr: float = 1e-3                    # AdamW peak learning rate (warm-up, cosine to 0.1×)
+    cache_scenes: int = 120                 # scenes in the latent cache (each rendered in every style)
+    teacher_steps: int = 5000               # teacher optimiser steps
+    teacher_batch: int = 4                  # latent clips per step (half that on full-frame steps)
+    teacher_lr: float = 3e-4                # AdamW peak learning rate (warm-up, cosine to 0.1×)
+    caption_dropout: float = 0.1            # probability of an empty prompt (for CFG)
+    guidance: float = 3.5                   # CFG scale of the teacher (ODE pairs and DMD real score)
+    ode_pairs: int = 64                     # teacher trajectories (clips) for the ODE stage
+    ode_euler_steps: int = 12               # Euler steps of the teacher's ODE solve
+    ode_steps: int = 700                    # student regression steps
+    ode_batch: int = 4                      # pairs per step (and as many paired cross-style clips)
+    ode_lr: float = 2e-4                    # AdamW learning rate of the student regression
+    ode_supervised: float = 1.0             # weight of the paired cross-style term (see ode.py)
+    dmd_steps: int = 500                    # critic steps (the generator steps every dmd_gen_every)
+    dmd_batch: int = 2                      # generator rollouts per step
+    dmd_gen_every: int = 5                  # generator update every this many critic updates
+    gen_lr: float = 3e-5                    # AdamW learning rate of the generator (student)
+    critic_lr: float = 1e-4                 # AdamW learning rate of the critic (fake score)
+    grad_clip: float = 1.0                  # gradient-norm clipping of every optimiser
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> "TrainConfig":
+        sub = {"vae": TinyVAEConfig, "text": WordTextConfig, "dit": DiTConfig, "sampling": SamplingConfig}
+        kw: dict[str, Any] = {}
+        for f in dataclasses.fields(TrainConfig):
+            if f.name not in d:
+                continue
+            v = d[f.name]
+            if f.name in sub:
+                v = _dataclass_from(sub[f.name], v)
+            elif isinstance(v, list):
+                v = tuple(v)
+            kw[f.name] = v
+        return TrainConfig(**kw)
+
+
+def _dataclass_from(cls: type, d: dict[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})
+
+
+def default_config(vocab: tuple[str, ...]) -> TrainConfig:
+    """The shipped default model: 256×256, TinyVAE z16, text dim 128, DiT dim 192 × 6 layers."""
+    text = WordTextConfig(vocab=vocab, text_len=16, dim=128, num_layers=2, num_heads=4, ffn_dim=256)
+    dit = DiTConfig(dim=192, ffn_dim=768, freq_dim=128, text_dim=text.dim, in_dim=16, out_dim=16,
+                    num_heads=3, num_layers=6, text_len=16, eps=1e-6)
+    sampling = SamplingConfig(shift=5.0, timesteps=(1000.0, 750.0, 500.0, 250.0), frames_per_block=1)
+    return TrainConfig(text=text, dit=dit, sampling=sampling)
+
+
+def tiny_config(vocab: tuple[str, ...]) -> TrainConfig:
+    """A seconds-long run for tests: 32×32 pixels, 2 latent frames, a few steps per stage."""
+    text = WordTextConfig(vocab=vocab, text_len=8, dim=16, num_layers=1, num_heads=2, ffn_dim=32)
+    dit = DiTConfig(dim=32, ffn_dim=64, freq_dim=32, text_dim=16, in_dim=4, out_dim=4, num_heads=2,
+                    num_layers=2, text_len=8)
+    vae = TinyVAEConfig(z_dim=4, enc_dims=(8, 8, 8), dec_dims=(8, 8, 8), group_dim=8)
+    sampling = SamplingConfig(shift=5.0, timesteps=(1000.0, 500.0), frames_per_block=1)
+    return TrainConfig(size=(32, 32), vae_size=(32, 32), latent_frames=2, vae=vae, text=text, dit=dit,
+                       sampling=sampling, vae_steps=3, vae_batch=1, cache_scenes=2, teacher_steps=3,
+                       teacher_batch=2, ode_pairs=2, ode_euler_steps=3, ode_steps=3, ode_batch=2,
+                       dmd_steps=3, dmd_batch=1, dmd_gen_every=2, ckpt_seconds=3600.0)
+
+
+PRESETS = {"default": default_config, "tiny": tiny_config}
+
+
+def pixel_frames(latent_frames: int) -> int:
+    return 1 + 4 * (latent_frames - 1)
+
+
+# -- work directory, run config, logging ------------------------------------------------------------
+
+def load_run_config(workdir: Path, preset: str, overrides: dict[str, Any]) -> TrainConfig:
+    """The run's configuration: run.json if it exists (overrides applied on top), else the preset."""
+    from v2v.train import data
+
+    path = workdir / "run.json"
+    if path.exists():
+        config = TrainConfig.from_json(json.loads(path.read_text()))
+    else:
+        config = PRESETS[preset](tuple(data.VOCAB))
+    if overrides:
+        config = dataclasses.replace(config, **overrides)
+    workdir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(config.to_json(), indent=1))
+    return config
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def stage_logger(workdir: Path, stage: str) -> logging.Logger:
+    """A logger writing to WORKDIR/STAGE/log.txt (appending, so resumed runs keep their history)."""
+    (workdir / stage).mkdir(parents=True, exist_ok=True)
+    log = logging.getLogger(f"v2v.train.{stage}.{workdir.resolve()}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    if not log.handlers:
+        h = logging.FileHandler(workdir / stage / "log.txt")
+        h.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(h)
+    return log
+
+
+# -- checkpoints ----------------------------------------------------------------------------------------
+
+def ckpt_path(workdir: Path, stage: str) -> Path:
+    return workdir / stage / "ckpt.pt"
+
+
+def save_ckpt(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_ckpt(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def require_ckpt(workdir: Path, stage: str) -> dict[str, Any]:
+    state = load_ckpt(ckpt_path(workdir, stage))
+    if state is None:
+        raise FileNotFoundError(f"stage '{stage}' has no checkpoint in {workdir}: run "
+                                f"`python -m v2v train {stage} --workdir {workdir}` first")
+    return state
+
+
+class Loop:
+    """A resumable step loop with a tqdm bar, periodic checkpoints and a clean stop on Ctrl-C/SIGTERM.
+
+        with Loop(...) as loop:
+            for step in loop:       # the step numbers still to run
+                ...
+                loop.log(step, loss=...)
+
+    `save` is a callable returning the checkpoint dict (it must include `loop.step`, the number of
+    finished steps). Leaving the `with` block saves a checkpoint, also when interrupted."""
+
+    def __init__(self, name: str, start: int, total: int, ckpt: Path, save: Any, log: logging.Logger,
+                 every_seconds: float) -> None:
+        self.name, self.start, self.total, self.ckpt, self.save = name, start, total, ckpt, save
+        self.logger, self.every = log, every_seconds
+        self.step = start
+        self.stats: dict[str, float] = {}
+        self.bar: tqdm | None = None
+        self._previous: Any = None
+
+    def __enter__(self) -> "Loop":
+        self._previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        self.bar = tqdm(total=self.total, initial=self.start, desc=self.name, dynamic_ncols=True)
+        return self
+
+    def __exit__(self, kind: Any, error: Any, tb: Any) -> bool:
+        if self.bar is not None:
+            self.bar.close()
+        signal.signal(signal.SIGTERM, self._previous)
+        if kind is None or issubclass(kind, KeyboardInterrupt):
+            save_ckpt(self.ckpt, self.save())
+            self.logger.info(f"finished at step {self.step}" if kind is None
+                             else f"interrupted at step {self.step}; checkpoint saved")
+        return False
+
+    def __iter__(self) -> Iterator[int]:
+        last = time.monotonic()
+        for step in range(self.start, self.total):
+            yield step
+            self.step = step + 1
+            if self.bar is not None:
+                self.bar.update(1)
+            if time.monotonic() - last > self.every:
+                save_ckpt(self.ckpt, self.save())
+                last = time.monotonic()
+
+    def log(self, step: int, every: int = 10, **losses: float) -> None:
+        for k, v in losses.items():
+            self.stats[k] = 0.9 * self.stats.get(k, v) + 0.1 * v
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in self.stats.items()}, refresh=False)
+        if step % every == 0 or step + 1 == self.total:
+            self.logger.info(f"step {step} " + " ".join(f"{k} {v:.5f}" for k, v in self.stats.items()))
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# -- models ------------------------------------------------------------------------------------------
+
+def build_vae(config: TrainConfig, state: dict[str, Any] | None = None) -> TinyVAE:
+    vae_config = config.vae
+    if state is not None and "vae_config" in state:
+        vae_config = _dataclass_from(TinyVAEConfig, state["vae_config"])
+    vae = TinyVAE(vae_config)
+    if state is not None:
+        vae.load_state_dict(state["vae"])
+    return vae
+
+
+def build_dit(config: TrainConfig, causal: bool) -> DiT:
+    dit_config = dataclasses.replace(config.dit, causal=causal,
+                                     frames_per_block=config.sampling.frames_per_block)
+    return DiT(dit_config)
+
+
+def build_text(config: TrainConfig) -> WordPromptEncoder:
+    return WordPromptEncoder(config.text)
+
+
+def frozen(module: torch.nn.Module) -> torch.nn.Module:
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+# -- procedural data -----------------------------------------------------------------------------------
+
+def render_video(scene: Any, style: str, frames: int, size: tuple[int, int], start: int = 0) -> Tensor:
+    """One clip from v2v.train.data as float [3, T, H, W] in [-1, 1]."""
+    from v2v.train import data
+
+    clip = data.render_clip(scene, style, frames, size=size, start=start)  # [T, H, W, 3] uint8
+    return uint8_to_video(clip)
+
+
+def uint8_to_video(clip: np.ndarray) -> Tensor:
+    """uint8 [T, H, W, 3] -> float [3, T, H, W] in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+
+
+def fresh_scene_seed(rng: np.random.Generator) -> int:
+    """A training scene seed (held-out seeds are >= 1_000_000)."""
+    return int(rng.integers(0, 1_000_000))
+
+
+@dataclass
+class Timer:
+    """Accumulated wall time of a stage, kept in its checkpoint."""
+
+    seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+    def total(self) -> float:
+        return self.seconds + time.monotonic() - self.started

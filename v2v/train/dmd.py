@@ -1,0 +1,157 @@
+"""Stage 4, `dmd`: asymmetric distribution matching distillation (CausVid, after DMD/DMD2).
+
+Generator: the block-causal few-step student from the `ode` stage. Its output x0 comes from running
+its own sampling steps on a clip (block-causal mask, the same timestep for all frames), stopping after
+a random number of steps (every step of the schedule gets trained); only the last step carries
+gradients. Half the rollouts start from pure noise at t = 1000, half are video-to-video starts as the
+engine makes them (another style's latents noised to s, first timestep 1000·s − v2v_offset, the
+target-style caption).
+
+Real score: the frozen bidirectional teacher with classifier-free guidance. Fake score: a trainable
+critic initialised from the teacher. With x0 noised to a shifted-uniform t in [20, 980]:
+    grad = (x0_fake − x0_real) / mean|x0 − x0_real|,   L_G = 0.5·MSE(x0, (x0 − grad).detach())
+The critic trains every step with flow matching on the detached generator outputs; the generator every
+`dmd_gen_every` steps. AdamW, gradient clipping. The paired cross-style term of the `ode` stage is
+kept on generator steps with a small weight (`DMD_PAIRED`) so the restyle stays anchored to the
+input's structure; set it to 0 for pure DMD.
+
+Shape letters: B batch, z latent channels, F latent frames, h/w latent.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F_
+from torch import Tensor, nn
+
+from v2v.sampling import add_noise, flow_target, sample_train_timesteps, v2v_timesteps, x0_from_flow
+from v2v.train.common import (Loop, Timer, TrainConfig, build_dit, ckpt_path, frozen, load_ckpt, require_ckpt,
+                              stage_logger)
+from v2v.train.ode import cfg_flow, paired_batch, x0_loss
+from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
+
+STAGE = "dmd"
+DMD_PAIRED = 0.25
+
+
+def rollout(student: nn.Module, ctx: Tensor, x_t: Tensor, timesteps: list[float], gen: torch.Generator,
+            grad: bool) -> tuple[Tensor, float]:
+    """Few-step sampling (CausVid Alg. 1 over a whole clip, block-causal mask), stopped after a random
+    number of steps. -> (x0 [B, z, F, h, w], the timestep of the last step)."""
+    B, _, F = x_t.shape[:3]
+    n = int(torch.randint(1, len(timesteps) + 1, (1,), generator=gen))
+    x0 = x_t
+    for i, t in enumerate(timesteps[:n]):
+        last = i == n - 1
+        with torch.set_grad_enabled(grad and last):
+            tt = torch.full((B, F), float(t))                                        # [B, F]
+            x0 = x0_from_flow(x_t, student(x_t, tt, ctx), t / 1000.0)
+        if not last:
+            x_t = add_noise(x0.detach(), torch.randn(x0.shape, generator=gen), timesteps[i + 1] / 1000.0)
+    return x0, timesteps[n - 1]
+
+
+def generator_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Generator, gen: torch.Generator,
+                     text: nn.Module, crop: int | None) -> tuple[Tensor, Tensor, list[float]]:
+    """A batch of starts: (x_t [B, z, F, h, w], context [B, L, D], the student's timesteps from there)."""
+    B = config.dmd_batch
+    N, S = cache.latents.shape[:2]
+    scenes = rng.integers(0, N, B).tolist()
+    targets = rng.integers(0, S, B).tolist()
+    prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0)
+    ctx = text.encode(prompts)
+    src_styles = [(j + 1 + int(rng.integers(0, S - 1))) % S if S > 1 else j for j in targets]
+    src = LatentCache.crop(cache.latents[scenes, src_styles].float(), rng, crop)     # [B, z, F, h, w]
+    noise = torch.randn(src.shape, generator=gen)
+    if rng.random() < 0.5:
+        return noise, ctx, [float(t) for t in config.sampling.timesteps]
+    strength = float(rng.uniform(0.5, 0.9))
+    steps = v2v_timesteps(config.sampling.timesteps, strength, config.sampling.v2v_offset)
+    return add_noise(src, noise, strength), ctx, steps
+
+
+def dmd_loss(x0: Tensor, ctx: Tensor, teacher: TextToVideo, critic: nn.Module, config: TrainConfig,
+             gen: torch.Generator) -> Tensor:
+    """The DMD generator loss 0.5·MSE(x0, (x0 − grad).detach()), grad = (fake − real)/mean|x0 − real|."""
+    B = x0.shape[0]
+    t = sample_train_timesteps([B], config.sampling.shift, generator=gen, low=20.0, high=980.0)  # [B]
+    sigma = t / 1000.0
+    with torch.no_grad():
+        noisy = add_noise(x0.detach(), torch.randn(x0.shape, generator=gen), sigma)
+        real = x0_from_flow(noisy, cfg_flow(teacher, ctx, config.guidance)(noisy, t), sigma)
+        fake = x0_from_flow(noisy, critic(noisy, t, ctx), sigma)
+        norm = (x0.detach() - real).abs().mean(dim=(1, 2, 3, 4), keepdim=True).clamp_min(1e-6)
+        grad = torch.nan_to_num((fake - real) / norm)
+    return 0.5 * F_.mse_loss(x0, (x0 - grad).detach())
+
+
+def critic_loss(critic: nn.Module, x0: Tensor, ctx: Tensor, config: TrainConfig, gen: torch.Generator) -> Tensor:
+    """Flow matching of the fake score on the generator's (detached) outputs."""
+    B = x0.shape[0]
+    t = sample_train_timesteps([B], config.sampling.shift, generator=gen)
+    noise = torch.randn(x0.shape, generator=gen)
+    return F_.mse_loss(critic(add_noise(x0, noise, t / 1000.0), t, ctx), flow_target(x0, noise))
+
+
+def run(workdir: Path, config: TrainConfig) -> None:
+    log = stage_logger(workdir, STAGE)
+    teacher = frozen(load_teacher(workdir, config))
+    cache = LatentCache.load(workdir)
+    student = build_dit(config, causal=True)
+    student.load_state_dict(require_ckpt(workdir, "ode")["student"])
+    critic = copy.deepcopy(teacher.dit).requires_grad_(True)
+    opt_g = torch.optim.AdamW(student.parameters(), lr=config.gen_lr, betas=(0.0, 0.999), weight_decay=0.01)
+    opt_c = torch.optim.AdamW(critic.parameters(), lr=config.critic_lr, betas=(0.0, 0.999), weight_decay=0.01)
+    path = ckpt_path(workdir, STAGE)
+    state = load_ckpt(path)
+    step, timer = 0, Timer()
+    if state is not None:
+        student.load_state_dict(state["student"])
+        critic.load_state_dict(state["critic"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_c.load_state_dict(state["opt_c"])
+        step, timer = state["step"], Timer(state["seconds"])
+    if step >= config.dmd_steps:
+        log.info("dmd: already trained; nothing to do")
+        return
+    log.info(f"dmd: start at step {step}/{config.dmd_steps}")
+    rng = np.random.default_rng(config.seed + 500 + step)
+    gen = torch.Generator().manual_seed(config.seed + 500 + step)
+    h = cache.latents.shape[-1]
+    half = h // 2 if h >= 8 else None
+
+    def snapshot() -> dict:
+        return {"step": loop.step, "student": student.state_dict(), "critic": critic.state_dict(),
+                "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(), "seconds": timer.total()}
+
+    student.train()
+    critic.train()
+    with Loop(STAGE, step, config.dmd_steps, path, snapshot, log, config.ckpt_seconds) as loop:
+        for s in loop:
+            crop = half if rng.random() < 0.5 else None
+            x_t, ctx, steps = generator_inputs(cache, config, rng, gen, teacher.text, crop)
+            gen_step = s % config.dmd_gen_every == config.dmd_gen_every - 1
+            x0, _ = rollout(student, ctx, x_t, steps, gen, grad=gen_step)
+            losses = {}
+            if gen_step:
+                loss_g = dmd_loss(x0, ctx, teacher, critic, config, gen)
+                losses["dmd"] = loss_g.item()
+                if DMD_PAIRED > 0:
+                    loss_p = x0_loss(student, teacher.text, *paired_batch(cache, config, rng, config.dmd_batch, crop))
+                    loss_g = loss_g + DMD_PAIRED * loss_p
+                    losses["paired"] = loss_p.item()
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
+                opt_g.step()
+            loss_c = critic_loss(critic, x0.detach(), ctx, config, gen)
+            opt_c.zero_grad(set_to_none=True)
+            loss_c.backward()
+            torch.nn.utils.clip_grad_norm_(critic.parameters(), config.grad_clip)
+            opt_c.step()
+            losses["critic"] = loss_c.item()
+            loop.log(s, **losses)

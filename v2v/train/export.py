@@ -1,0 +1,35 @@
+"""Stage 5, `export`: write the runnable student bundle (v2v/models/bundle.py layout).
+
+The student comes from the latest distillation checkpoint (`dmd`, else `ode`), the TinyVAE (with its
+latent statistics) from `vae`, the prompt encoder from the teacher's EMA; the sampling settings and
+working size from the run configuration. Weights are float32 safetensors plus config.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from v2v.models.bundle import DEFAULT_DIR, ModelBundle, save_bundle
+from v2v.train.common import TrainConfig, build_dit, build_vae, ckpt_path, frozen, load_ckpt, require_ckpt, stage_logger
+from v2v.train.teacher import load_teacher
+
+
+def run(workdir: Path, config: TrainConfig, out: Path | None = None) -> Path:
+    log = stage_logger(workdir, "export")
+    source = next((s for s in ("dmd", "ode") if ckpt_path(workdir, s).exists()), None)
+    if source is None:
+        raise FileNotFoundError(f"no student checkpoint in {workdir} (dmd or ode): run "
+                                f"`python -m v2v train ode --workdir {workdir}` first")
+    state = load_ckpt(ckpt_path(workdir, source))
+    student = build_dit(config, causal=True)
+    student.load_state_dict(state["student"])
+    vae = build_vae(config, require_ckpt(workdir, "vae"))
+    text = load_teacher(workdir, config).text
+    sampling = dataclasses.replace(config.sampling)
+    bundle = ModelBundle(dit=frozen(student), vae=frozen(vae), text=frozen(text), sampling=sampling,
+                         size=tuple(config.size), name="default")
+    folder = save_bundle(bundle, out or DEFAULT_DIR)
+    size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    log.info(f"export: student from '{source}' step {state['step']} -> {folder} ({size / 1e6:.1f} MB)")
+    return folder

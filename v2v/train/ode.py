@@ -1,0 +1,205 @@
+"""Stage 3, `ode`: CausVid's ODE initialisation of the block-causal few-step student.
+
+1. Pairs (WORKDIR/ode/pairs.pt, built incrementally): the EMA teacher with classifier-free guidance
+   solves the flow ODE with Euler steps, and the states at the student's timesteps are kept with the
+   endpoint. Half the trajectories start from pure noise at t = 1000 (text to video); half are
+   video-to-video starts as the engine makes them: the latents of the same scene in ANOTHER style
+   noised to strength s ~ U(0.5, 0.9), solved from t = 1000·s − v2v_offset with the target-style
+   caption (so the student also learns the intermediate starts the engine uses).
+2. Regression: the student (same DiT, causal=True, frames_per_block from the sampling config,
+   initialised from the teacher) gets an independent timestep per block (diffusion forcing) — one of
+   the pair's kept states, or t = 0 (the clean frame, as the KV cache holds it at run time) — and its
+   x0 = x_t − σ·flow is regressed on the ODE endpoint.
+3. Paired cross-style term (an addition to CausVid, weight `ode_supervised`): the procedural data
+   renders every scene in every style, so for v2v starts the true target exists: latents of style A
+   noised to s (told t = 1000·s − offset) with the caption of style B must give style B's latents of
+   the same scene; frames at the student's later steps are style B's latents re-noised. This teaches
+   the structure-preserving restyle (e.g. blocky → realistic) that text-only distillation cannot.
+
+Shape letters: B batch, K kept states, z latent channels, F latent frames, h/w latent.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from v2v.sampling import add_noise, euler_sample, x0_from_flow
+from v2v.train.common import (Loop, Timer, TrainConfig, build_dit, ckpt_path, frozen, load_ckpt, save_ckpt,
+                              stage_logger)
+from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
+
+STAGE = "ode"
+CLEAN_PROB = 0.2
+PAIR_BATCH = 4
+
+
+def cfg_flow(model: TextToVideo, cond: Tensor, guidance: float):
+    """model_fn(x, t) -> the guided flow u + g·(c − u); the empty prompt is the unconditional branch."""
+    uncond = torch.zeros_like(cond)
+
+    def fn(x: Tensor, t: Tensor) -> Tensor:
+        out = model.dit(torch.cat([x, x]), torch.cat([t, t]), torch.cat([cond, uncond]))  # [2B, z, F, h, w]
+        c, u = out.chunk(2)
+        return u + guidance * (c - u)
+    return fn
+
+
+def v2v_start(strength: float, offset: float) -> float:
+    return float(min(max(1000.0 * strength - offset, 1.0), 1000.0))
+
+
+def _euler_steps(config: TrainConfig, t_start: float) -> int:
+    """Grid size so that about ode_euler_steps points of the shifted grid lie below t_start."""
+    s, tau = config.sampling.shift, t_start / 1000.0
+    frac = tau / (s - (s - 1.0) * tau)
+    return max(config.ode_euler_steps, math.ceil(config.ode_euler_steps / max(frac, 1e-3)))
+
+
+@torch.no_grad()
+def build_pairs(workdir: Path, config: TrainConfig, teacher: TextToVideo, cache: LatentCache, log) -> list[dict]:
+    """Teacher trajectories: list of {"ts": [K], "states": [K, z, F, h, w], "x0": [z, F, h, w], "prompt"}."""
+    from tqdm import tqdm
+
+    path = workdir / STAGE / "pairs.pt"
+    pairs: list[dict] = torch.load(path, map_location="cpu", weights_only=False) if path.exists() else []
+    rng = np.random.default_rng(config.seed + 300 + len(pairs))
+    gen = torch.Generator().manual_seed(config.seed + 300 + len(pairs))
+    bar = tqdm(total=config.ode_pairs, initial=len(pairs), desc="ode pairs")
+    student = config.sampling.timesteps
+    while len(pairs) < config.ode_pairs:
+        B = min(PAIR_BATCH, config.ode_pairs - len(pairs))
+        N, S = cache.latents.shape[:2]
+        scenes = rng.integers(0, N, B).tolist()
+        targets = rng.integers(0, S, B).tolist()
+        prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0)
+        cond = teacher.text.encode(prompts)
+        z_shape = cache.latents.shape[2:]
+        noise = torch.randn((B, *z_shape), generator=gen)
+        if len(pairs) % (2 * PAIR_BATCH) == 0:
+            t_start, x = 1000.0, noise
+        else:
+            sources = [(j + 1 + int(rng.integers(0, S - 1))) % S if S > 1 else j for j in targets]
+            strength = float(rng.uniform(0.5, 0.9))
+            t_start = v2v_start(strength, config.sampling.v2v_offset)
+            x = add_noise(cache.latents[scenes, sources].float(), noise, strength)
+        keep = [t for t in student if t < t_start]
+        x0, states = euler_sample(cfg_flow(teacher, cond, config.guidance), x, _euler_steps(config, t_start),
+                                  config.sampling.shift, t_start=t_start, keep=keep)
+        ts = [t_start, *keep]
+        stacked = torch.stack([x, *[states[t] for t in keep]], 1)              # [B, K, z, F, h, w]
+        for b in range(B):
+            pairs.append({"ts": ts, "states": stacked[b].half(), "x0": x0[b].half(), "prompt": prompts[b]})
+        bar.update(B)
+        if len(pairs) % (4 * PAIR_BATCH) == 0 or len(pairs) >= config.ode_pairs:
+            save_ckpt(path, pairs)
+    bar.close()
+    log.info(f"ode pairs: {len(pairs)}")
+    return pairs
+
+
+def pair_batch(pairs: list[dict], rng: np.random.Generator, batch: int,
+               crop: int | None = None) -> tuple[Tensor, Tensor, Tensor, list[str]]:
+    """Diffusion forcing over ODE pairs: per frame a kept state or (CLEAN_PROB) the clean endpoint;
+    optionally the same random crop of state and endpoint (the trajectories are mostly local, and a
+    crop costs a quarter). -> x_t [B, z, F, h, w], t [B, F], x0 [B, z, F, h, w], prompts."""
+    xs, ts, x0s, prompts = [], [], [], []
+    for i in rng.integers(0, len(pairs), batch).tolist():
+        p = pairs[i]
+        x0 = p["x0"].float()
+        F, h, w = x0.shape[1:]
+        k = rng.integers(0, len(p["ts"]), F)
+        clean = rng.random(F) < CLEAN_PROB
+        frames = torch.stack([x0[:, f] if clean[f] else p["states"][k[f], :, f].float() for f in range(F)], 1)
+        pos = (int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))) if crop else None
+        xs.append(LatentCache.crop(frames, rng, crop, pos))                      # [z, F, c, c]
+        ts.append(torch.tensor([0.0 if clean[f] else p["ts"][k[f]] for f in range(F)]))
+        x0s.append(LatentCache.crop(x0, rng, crop, pos))
+        prompts.append(p["prompt"])
+    return torch.stack(xs), torch.stack(ts), torch.stack(x0s), prompts
+
+
+def paired_batch(cache: LatentCache, config: TrainConfig, rng: np.random.Generator, batch: int,
+                 crop: int | None) -> tuple[Tensor, Tensor, Tensor, list[str]]:
+    """The cross-style term: style A noised to s (told 1000·s − offset) -> style B, same scene.
+    -> x_t [B, z, F, h, w], t [B, F], target x0 (style B) [B, z, F, h, w], style-B prompts."""
+    N, S = cache.latents.shape[:2]
+    scenes = rng.integers(0, N, batch).tolist()
+    targets = rng.integers(0, S, batch).tolist()
+    sources = [(j + 1 + int(rng.integers(0, S - 1))) % S if S > 1 else j for j in targets]
+    full = cache.latents.shape[-1]
+    pos = [(int(rng.integers(0, full - crop + 1)), int(rng.integers(0, full - crop + 1))) if crop else None
+           for _ in range(batch)]
+    src = torch.stack([LatentCache.crop(cache.latents[i, a].float(), rng, crop, p) for i, a, p in zip(scenes, sources, pos)])
+    tgt = torch.stack([LatentCache.crop(cache.latents[i, b].float(), rng, crop, p) for i, b, p in zip(scenes, targets, pos)])
+    B, _, F = src.shape[:3]
+    strength = torch.from_numpy(rng.uniform(0.5, 0.9, (B, 1))).float().expand(B, F)  # [B, F]
+    t_first = (1000.0 * strength - config.sampling.v2v_offset).clamp(1.0, 1000.0)    # [B, F]
+    t_later = torch.tensor([[float(rng.choice([*[t for t in config.sampling.timesteps if t < t_first[b, 0]], 0.0]))
+                             for _ in range(F)] for b in range(B)])                   # [B, F]
+    first = torch.from_numpy(rng.random((B, F)) < 0.5)                               # [B, F]
+    noise = torch.randn_like(src)
+    x_first = add_noise(src, noise, strength)
+    x_later = add_noise(tgt, noise, t_later / 1000.0)
+    x_t = torch.where(first[:, None, :, None, None], x_first, x_later)                # [B, z, F, h, w]
+    t = torch.where(first, t_first, t_later)
+    prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0)
+    return x_t, t, tgt, prompts
+
+
+def x0_loss(student: nn.Module, text: nn.Module, x_t: Tensor, t: Tensor, x0: Tensor, prompts: list[str]) -> Tensor:
+    """MSE of the student's x0 = x_t − σ·flow against the target, on frames with t > 0."""
+    pred = x0_from_flow(x_t, student(x_t, t, text.encode(prompts)), t / 1000.0)      # [B, z, F, h, w]
+    weight = (t > 0).float()[:, None, :, None, None].expand_as(pred)
+    return ((pred - x0).square() * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def run(workdir: Path, config: TrainConfig) -> None:
+    log = stage_logger(workdir, STAGE)
+    teacher = frozen(load_teacher(workdir, config))
+    cache = LatentCache.load(workdir)
+    pairs = build_pairs(workdir, config, teacher, cache, log)
+    path = ckpt_path(workdir, STAGE)
+    state = load_ckpt(path)
+    student = build_dit(config, causal=True)
+    student.load_state_dict(teacher.dit.state_dict())
+    opt = torch.optim.AdamW(student.parameters(), lr=config.ode_lr, weight_decay=0.0)
+    step, timer = 0, Timer()
+    if state is not None:
+        student.load_state_dict(state["student"])
+        opt.load_state_dict(state["opt"])
+        step, timer = state["step"], Timer(state["seconds"])
+    if step >= config.ode_steps:
+        log.info("ode: already trained; nothing to do")
+        return
+    log.info(f"ode: start at step {step}/{config.ode_steps} with {len(pairs)} pairs")
+    rng = np.random.default_rng(config.seed + 400 + step)
+    torch.manual_seed(config.seed + 400 + step)
+    h = cache.latents.shape[-1]
+    crop = h // 2 if h >= 8 else None
+
+    def snapshot() -> dict:
+        return {"step": loop.step, "student": student.state_dict(), "opt": opt.state_dict(), "seconds": timer.total()}
+
+    student.train()
+    with Loop(STAGE, step, config.ode_steps, path, snapshot, log, config.ckpt_seconds) as loop:
+        for s in loop:
+            for g in opt.param_groups:
+                g["lr"] = config.ode_lr * min(1.0, (s + 1) / 50)
+            pair_crop = crop if s % 2 == 0 else None
+            loss_ode = x0_loss(student, teacher.text, *pair_batch(pairs, rng, config.ode_batch, pair_crop))
+            loss = loss_ode
+            losses = {"ode": loss_ode.item()}
+            if config.ode_supervised > 0:
+                loss_sup = x0_loss(student, teacher.text, *paired_batch(cache, config, rng, config.ode_batch, crop))
+                loss = loss + config.ode_supervised * loss_sup
+                losses["paired"] = loss_sup.item()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
+            opt.step()
+            loop.log(s, **losses)

@@ -1,0 +1,186 @@
+"""Stage 2, `teacher`: the bidirectional text-conditioned flow-matching DiT (with its prompt encoder).
+
+First every cached scene is rendered in every style and encoded once by the trained TinyVAE
+(WORKDIR/teacher/latents.pt, built incrementally so an interrupted build resumes). Then the DiT
+(causal=False, Wan's zero-initialised head) and the WordPromptEncoder train together on
+flow matching: x_t = (1 − σ)·z + σ·ε, target v = ε − z, timesteps from the shifted distribution,
+captions dropped to the empty prompt 10% of the time (for classifier-free guidance). Most steps use
+random half-size latent crops (same object scale, a quarter of the tokens: four times cheaper on the
+CPU); every sixth step uses the full working size (half the batch) so the model also knows the whole
+frame. An EMA
+of both modules is what later stages use.
+
+Shape letters: B batch, S styles, z latent channels, F latent frames, h/w latent.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F_
+from torch import Tensor, nn
+
+from v2v.sampling import add_noise, flow_target, sample_train_timesteps
+from v2v.train.common import (Loop, Timer, TrainConfig, build_dit, build_text, build_vae, ckpt_path, frozen,
+                              load_ckpt, pixel_frames, render_video, require_ckpt, save_ckpt, stage_logger)
+
+STAGE = "teacher"
+EMA_DECAY = 0.998
+FULL_EVERY = 6
+
+
+class TextToVideo(nn.Module):
+    """The teacher (or critic): a DiT plus the prompt encoder it was trained with."""
+
+    def __init__(self, dit: nn.Module, text: nn.Module) -> None:
+        super().__init__()
+        self.dit, self.text = dit, text
+
+
+class LatentCache:
+    """Latents of every cached scene in every style: [N, S, z, F, h, w] float16 + the scene seeds."""
+
+    def __init__(self, latents: Tensor, seeds: list[int], styles: list[str]) -> None:
+        self.latents, self.seeds, self.styles = latents, seeds, styles
+
+    @staticmethod
+    def load(workdir: Path) -> "LatentCache":
+        state = torch.load(workdir / STAGE / "latents.pt", map_location="cpu", weights_only=False)
+        n = state["done"]
+        return LatentCache(state["latents"][:n], state["seeds"][:n], state["styles"])
+
+    def sample(self, rng: np.random.Generator, batch: int, crop: int | None) -> tuple[Tensor, list[int], list[int]]:
+        """-> latents float [B, z, F, c, c] (random crop of side c, or the full frame), scene idx, style idx."""
+        N, S = self.latents.shape[:2]
+        scenes = rng.integers(0, N, batch).tolist()
+        styles = rng.integers(0, S, batch).tolist()
+        return self.crop(self.latents[scenes, styles].float(), rng, crop), scenes, styles
+
+    @staticmethod
+    def crop(z: Tensor, rng: np.random.Generator, crop: int | None, like: tuple[int, int] | None = None) -> Tensor:
+        if crop is None:
+            return z
+        h, w = z.shape[-2:]
+        y, x = like if like is not None else (int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1)))
+        return z[..., y:y + crop, x:x + crop]
+
+
+def build_latent_cache(workdir: Path, config: TrainConfig, log) -> None:
+    """Render cache_scenes scenes in every style, encode them, save [N, S, z, F, h, w] float16."""
+    from v2v.train import data
+
+    path = workdir / STAGE / "latents.pt"
+    state = torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
+    vae = frozen(build_vae(config, require_ckpt(workdir, "vae")))
+    N, styles = config.cache_scenes, list(data.STYLES)
+    W, H = config.size
+    shape = (N, len(styles), vae.z_dim, config.latent_frames, H // 8, W // 8)
+    if state is None or state["latents"].shape[1:] != shape[1:] or state["styles"] != styles:
+        state = {"latents": torch.zeros(shape, dtype=torch.float16), "seeds": [], "styles": styles, "done": 0}
+    elif state["latents"].shape[0] != N:  # a different scene count: keep what is done
+        done = min(state["done"], N)
+        latents = torch.zeros(shape, dtype=torch.float16)
+        latents[:done] = state["latents"][:done]
+        state = {"latents": latents, "seeds": state["seeds"][:done], "styles": styles, "done": done}
+    if state["done"] >= N:
+        return
+    rng = np.random.default_rng(config.seed + 11 + state["done"])
+    log.info(f"latent cache: {state['done']}/{N} scenes done, {len(styles)} styles")
+    from tqdm import tqdm
+
+    for i in tqdm(range(state["done"], N), desc="latent cache", initial=state["done"], total=N):
+        seed = config.seed * 1000 + i
+        scene = data.sample_scene(seed)
+        start = int(rng.integers(0, 48))
+        videos = torch.stack([render_video(scene, s, pixel_frames(config.latent_frames), config.size, start)
+                              for s in styles])                              # [S, 3, T, H, W]
+        with torch.no_grad():
+            state["latents"][i] = vae.encode(videos).half()                  # [S, z, F, h, w]
+        state["seeds"].append(seed)
+        state["done"] = i + 1
+        if (i + 1) % 20 == 0 or i + 1 == N:
+            save_ckpt(path, state)
+
+
+def captions(seeds: list[int], styles: list[str], rng: np.random.Generator, dropout: float) -> list[str]:
+    from v2v.train import data
+
+    out = []
+    for seed, style in zip(seeds, styles):
+        out.append("" if rng.random() < dropout else data.caption(data.sample_scene(seed), style, rng))
+    return out
+
+
+def flow_matching_loss(model: TextToVideo, z: Tensor, prompts: list[str], shift: float,
+                       generator: torch.Generator | None = None) -> Tensor:
+    """MSE between the predicted flow and ε − z at shifted-uniform timesteps (one per clip)."""
+    B = z.shape[0]
+    t = sample_train_timesteps([B], shift, generator=generator)              # [B]
+    noise = torch.randn(z.shape, generator=generator)
+    x_t = add_noise(z, noise, t / 1000.0)
+    flow = model.dit(x_t, t, model.text.encode(prompts))
+    return F_.mse_loss(flow, flow_target(z, noise))
+
+
+def load_teacher(workdir: Path, config: TrainConfig, ema: bool = True) -> TextToVideo:
+    state = require_ckpt(workdir, STAGE)
+    model = TextToVideo(build_dit(config, causal=False), build_text(config))
+    model.load_state_dict(state["ema" if ema else "model"])
+    return model
+
+
+def run(workdir: Path, config: TrainConfig) -> None:
+    log = stage_logger(workdir, STAGE)
+    build_latent_cache(workdir, config, log)
+    cache = LatentCache.load(workdir)
+    path = ckpt_path(workdir, STAGE)
+    state = load_ckpt(path)
+    torch.manual_seed(config.seed)
+    model = TextToVideo(build_dit(config, causal=False), build_text(config))
+    model.dit.init_weights(zero_head=True)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.teacher_lr, weight_decay=0.01)
+    step, timer = 0, Timer()
+    if state is not None:
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        step, timer = state["step"], Timer(state["seconds"])
+    if step >= config.teacher_steps:
+        log.info("teacher: already trained; nothing to do")
+        return
+    log.info(f"teacher: start at step {step}/{config.teacher_steps}; DiT {model.dit.num_params()} params, "
+             f"{cache.latents.shape[0]} scenes x {len(cache.styles)} styles")
+    rng = np.random.default_rng(config.seed + 100 + step)
+    gen = torch.Generator().manual_seed(config.seed + 100 + step)
+    h = cache.latents.shape[-1]
+    crop = h // 2 if h >= 8 else None
+
+    def snapshot() -> dict:
+        return {"step": loop.step, "model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                "seconds": timer.total()}
+
+    model.train()
+    with Loop(STAGE, step, config.teacher_steps, path, snapshot, log, config.ckpt_seconds) as loop:
+        for s in loop:
+            lr = config.teacher_lr * min(1.0, (s + 1) / 200) * (0.55 + 0.45 * np.cos(np.pi * s / config.teacher_steps))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            full = s % FULL_EVERY == FULL_EVERY - 1
+            batch = max(1, config.teacher_batch // 2) if full else config.teacher_batch
+            z, scenes, styles = cache.sample(rng, batch, None if full else crop)
+            prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[i] for i in styles], rng,
+                               config.caption_dropout)
+            loss = flow_matching_loss(model, z, prompts, config.sampling.shift, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            opt.step()
+            with torch.no_grad():
+                decay = min(EMA_DECAY, (s + 1) / (s + 10))
+                for pe, pm in zip(ema.parameters(), model.parameters()):
+                    pe.lerp_(pm, 1.0 - decay)
+            loop.log(s, loss=loss.item(), **({"full": loss.item()} if full else {}))
