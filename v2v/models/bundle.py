@@ -92,6 +92,7 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
     for part, module in (("dit", bundle.dit), ("vae", bundle.vae), ("text", bundle.text)):
         state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in module.state_dict().items()}
         save_file(state, str(folder / f"{part}.safetensors"))
+        (folder / f"{part}.safetensors").chmod(0o644)  # shipped in the wheel: readable by everyone
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return folder
 

@@ -27,7 +27,8 @@ STAGES = ("vae", "teacher", "ode", "dmd", "export")
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m v2v train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", choices=(*STAGES, "all"))
+    p.add_argument("stage", choices=(*STAGES, "all"),
+                   help="a stage, or all of them in order; `train report --help` measures the exported model")
     p.add_argument("--workdir", default="runs/default", help="run folder (checkpoints, logs, caches)")
     p.add_argument("--preset", default="default", choices=("default", "tiny"),
                    help="configuration for a new run (an existing run keeps its run.json)")
@@ -86,6 +87,10 @@ def run_stage(stage: str, workdir: Path, config: Any, out: str | None = None) ->
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["report"]:  # measure the exported model: its own options (see `train report --help`)
+        from v2v.train.report import main as report
+
+        return report(argv[1:])
     args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

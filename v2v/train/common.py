@@ -161,17 +161,35 @@ def ckpt_path(workdir: Path, stage: str) -> Path:
     return workdir / stage / "ckpt.pt"
 
 
-def save_ckpt(path: Path, state: dict[str, Any]) -> None:
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python numbers, recursively, so checkpoints load with weights_only=True."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def save_ckpt(path: Path, state: Any) -> None:
+    """Write atomically (a temp file, then rename), so a kill never leaves a half-written checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
+    torch.save(_plain(state), tmp)
     os.replace(tmp, path)
 
 
-def load_ckpt(path: Path) -> dict[str, Any] | None:
+# Checkpoints written before `_plain` existed hold numpy scalars: allow exactly those data types.
+_NUMPY_SCALARS = [(getattr(np, "_core", None) or np.core).multiarray.scalar, np.dtype, *(type(np.dtype(t)) for t in ("f8", "f4", "i8", "i4"))]
+
+
+def load_ckpt(path: Path) -> Any:
+    """A training checkpoint, read with torch.load(weights_only=True): it never runs code."""
     if not path.exists():
         return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    with torch.serialization.safe_globals(_NUMPY_SCALARS):
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def require_ckpt(workdir: Path, stage: str) -> dict[str, Any]:

@@ -2,13 +2,19 @@
 
 The student comes from the latest distillation checkpoint (`dmd`, else `ode`), the TinyVAE (with its
 latent statistics) from `vae`, the prompt encoder from the teacher's EMA; the sampling settings and
-working size from the run configuration. Weights are float32 safetensors plus config.json.
+working size from the run configuration. Weights are float32 safetensors plus config.json. The
+teacher's EMA DiT is written beside them (`teacher.safetensors` + `teacher.json`, not loaded by the
+engine) so that `python -m v2v train report` can compare student and teacher from a clean clone.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
 
 from v2v.models.bundle import DEFAULT_DIR, ModelBundle, save_bundle
 from v2v.train.common import TrainConfig, build_dit, build_vae, ckpt_path, frozen, load_ckpt, require_ckpt, stage_logger
@@ -25,11 +31,18 @@ def run(workdir: Path, config: TrainConfig, out: Path | None = None) -> Path:
     student = build_dit(config, causal=True)
     student.load_state_dict(state["student"])
     vae = build_vae(config, require_ckpt(workdir, "vae"))
-    text = load_teacher(workdir, config).text
+    teacher = load_teacher(workdir, config)
+    text = teacher.text
     sampling = dataclasses.replace(config.sampling)
     bundle = ModelBundle(dit=frozen(student), vae=frozen(vae), text=frozen(text), sampling=sampling,
                          size=tuple(config.size), name="default")
     folder = save_bundle(bundle, out or DEFAULT_DIR)
+    weights = {k: v.detach().to(torch.float32).contiguous() for k, v in teacher.dit.state_dict().items()}
+    save_file(weights, str(folder / "teacher.safetensors"))
+    meta = {"dit": {k: list(v) if isinstance(v, tuple) else v
+                    for k, v in dataclasses.asdict(teacher.dit.config).items()}, "guidance": config.guidance}
+    (folder / "teacher.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (folder / "teacher.safetensors").chmod(0o644)
     size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
     log.info(f"export: student from '{source}' step {state['step']} -> {folder} ({size / 1e6:.1f} MB)")
     return folder

@@ -66,7 +66,7 @@ def build_pairs(workdir: Path, config: TrainConfig, teacher: TextToVideo, cache:
     from tqdm import tqdm
 
     path = workdir / STAGE / "pairs.pt"
-    pairs: list[dict] = torch.load(path, map_location="cpu", weights_only=False) if path.exists() else []
+    pairs: list[dict] = load_ckpt(path) or []
     rng = np.random.default_rng(config.seed + 300 + len(pairs))
     gen = torch.Generator().manual_seed(config.seed + 300 + len(pairs))
     bar = tqdm(total=config.ode_pairs, initial=len(pairs), desc="ode pairs")

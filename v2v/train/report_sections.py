@@ -264,7 +264,7 @@ def load_teacher(path: Path, bundle: ModelBundle) -> Teacher:
     causal=False, the bundle's prompt encoder and the training default guidance)."""
     from v2v.models.dit import DiT, DiTConfig
     from v2v.models.word_text import WordPromptEncoder, WordTextConfig
-    from v2v.train.common import TrainConfig, _dataclass_from, build_dit, build_text
+    from v2v.train.common import TrainConfig, _dataclass_from, build_dit, build_text, load_ckpt
 
     if not path.exists():
         raise TeacherUnavailable(f"no teacher checkpoint at `{path}`")
@@ -273,7 +273,7 @@ def load_teacher(path: Path, bundle: ModelBundle) -> Teacher:
         if not run_json.exists():
             raise TeacherUnavailable(f"`{path}` has no run configuration beside it ({run_json} is missing)")
         config = TrainConfig.from_json(json.loads(run_json.read_text()))
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_ckpt(path)
         key = "ema" if "ema" in state else "model"
         dit, text = build_dit(config, causal=False), build_text(config)
         _load(dit, {k[4:]: v for k, v in state[key].items() if k.startswith("dit.")}, path)

@@ -48,7 +48,7 @@ class LatentCache:
 
     @staticmethod
     def load(workdir: Path) -> "LatentCache":
-        state = torch.load(workdir / STAGE / "latents.pt", map_location="cpu", weights_only=False)
+        state = load_ckpt(workdir / STAGE / "latents.pt")
         n = state["done"]
         return LatentCache(state["latents"][:n], state["seeds"][:n], state["styles"])
 
@@ -73,7 +73,7 @@ def build_latent_cache(workdir: Path, config: TrainConfig, log) -> None:
     from v2v.train import data
 
     path = workdir / STAGE / "latents.pt"
-    state = torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
+    state = load_ckpt(path)
     vae = frozen(build_vae(config, require_ckpt(workdir, "vae")))
     N, styles = config.cache_scenes, list(data.STYLES)
     W, H = config.size

@@ -7,6 +7,7 @@ import torch
 
 from v2v.models.bundle import load_bundle
 from v2v.train.cli import main
+from v2v.train.common import load_ckpt
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def run(tmp_path_factory):
 def test_every_stage_leaves_a_checkpoint_and_a_log(run):
     workdir, _ = run
     for stage, steps in (("vae", 3), ("teacher", 3), ("ode", 3), ("dmd", 3)):
-        state = torch.load(workdir / stage / "ckpt.pt", map_location="cpu", weights_only=False)
+        state = load_ckpt(workdir / stage / "ckpt.pt")
         assert state["step"] == steps
         assert "finished at step" in (workdir / stage / "log.txt").read_text()
     config = json.loads((workdir / "run.json").read_text())
@@ -32,7 +33,7 @@ def test_rerun_resumes_and_more_steps_continue_the_counter(run):
     assert main(["teacher", "--workdir", str(workdir)]) == 0
     assert "already trained" in (workdir / "teacher" / "log.txt").read_text()
     assert main(["ode", "--workdir", str(workdir), "--steps", "5"]) == 0
-    state = torch.load(workdir / "ode" / "ckpt.pt", map_location="cpu", weights_only=False)
+    state = load_ckpt(workdir / "ode" / "ckpt.pt")
     assert state["step"] == 5
     assert "start at step 3/5" in (workdir / "ode" / "log.txt").read_text()
 
