@@ -29,8 +29,8 @@ class EngineConfig:
     timestep_offset: float | None = None  # first model timestep = 1000·s − offset (None: the model's own)
     seed: int = 0  # noise seed: the same seed and input give the same output
     clean_pass: bool = True  # re-run the clean output at t = 0 to write the cache (CausVid); else cache the last step
-    window_frames: int = 4  # latent frames of recent context kept in the rolling KV cache
-    sink_frames: int = 1  # latent frames from the start of the stream kept forever (attention sinks)
+    window_frames: int | None = None  # latent frames of recent context in the rolling KV cache (None: the model's)
+    sink_frames: int | None = None  # latent frames from the stream's start kept forever, attention sinks (None: the model's)
     motion_k: float = 0.1  # motion-aware strength: s = s0 − k·motion (0 disables)
     motion_momentum: float = 0.1  # weight of the previous chunk's strength in the smoothed strength
     skip_threshold: float = 0.0  # static-input skip: mean |Δpixel| (in [-1, 1] units) below which a chunk is re-emitted (0 disables)
@@ -216,9 +216,12 @@ class StreamEngine:
         if self._cache is None:
             _, _, _, h, w = z.shape
             _, ph, pw = self.bundle.dit.config.patch_size
-            self._cache = self.bundle.dit.new_cache(
-                batch=z.shape[0], frame_tokens=(h // ph) * (w // pw), window_frames=self.config.window_frames,
-                sink_frames=self.config.sink_frames, device=z.device, dtype=self.bundle.dtype)
+            cfg, b = self.config, self.bundle
+            self._cache = b.dit.new_cache(
+                batch=z.shape[0], frame_tokens=(h // ph) * (w // pw),
+                window_frames=b.window_frames if cfg.window_frames is None else cfg.window_frames,
+                sink_frames=b.sink_frames if cfg.sink_frames is None else cfg.sink_frames,
+                device=z.device, dtype=b.dtype)
         return self._cache
 
     @property
@@ -284,7 +287,7 @@ class StreamEngine:
             raise ValueError(f"strength must be in (0, 1], got {cfg.strength}")
         if cfg.steps is not None and cfg.steps < 1:
             raise ValueError(f"steps must be at least 1, got {cfg.steps}")
-        if cfg.window_frames < 1 or cfg.sink_frames < 0:
+        if (cfg.window_frames is not None and cfg.window_frames < 1) or (cfg.sink_frames is not None and cfg.sink_frames < 0):
             raise ValueError(f"the KV window needs ≥ 1 frame and ≥ 0 sinks, got {cfg.window_frames}/{cfg.sink_frames}")
 
     def _cat(self, out: list[Tensor], like: Tensor) -> Tensor:

@@ -7,8 +7,9 @@ Two folder layouts load:
 - a Wan2.1-based checkpoint folder (CausVid, Self-Forcing, StreamDiffusionV2): a DiT checkpoint
   (`model.pt` or `*.safetensors`), `Wan2.1_VAE.pth`, and either the umT5 file with its tokenizer folder
   or a prompt-embedding cache folder. An optional `v2v.json` there overrides the DiT config
-  ("dit": {...}), the VAE config ("vae": {...}), the sampling ("sampling": {...}) and the working size
-  ("size": [W, H]); without it the CausVid student settings apply (1.3B, 3 latent frames per block).
+  ("dit": {...}), the VAE config ("vae": {...}), the sampling ("sampling": {...}), the working size
+  ("size": [W, H]) and the rolling KV cache ("engine": {"window_frames": 6, "sink_frames": 3}); without
+  it the CausVid student settings apply (1.3B, 3 latent frames per block).
   Settings are never guessed from file names.
 """
 
@@ -38,6 +39,8 @@ class ModelBundle:
     sampling: SamplingConfig
     size: tuple[int, int]  # (W, H) working size the model was trained at
     name: str = "model"
+    window_frames: int = 4  # recommended rolling KV window (latent frames) for streaming this model
+    sink_frames: int = 1  # recommended sink frames kept from the start of a stream
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
 
@@ -88,6 +91,7 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
         "text": {"kind": "word", "config": _config_dict(bundle.text.config)},
         "sampling": _config_dict(bundle.sampling),
         "size": list(bundle.size),
+        "engine": {"window_frames": bundle.window_frames, "sink_frames": bundle.sink_frames},
     }
     for part, module in (("dit", bundle.dit), ("vae", bundle.vae), ("text", bundle.text)):
         state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in module.state_dict().items()}
@@ -146,6 +150,7 @@ def _load_v2v_bundle(folder: Path, cfg: dict[str, Any]) -> ModelBundle:
         text = WordPromptEncoder(_from_dict(WordTextConfig, cfg["text"]["config"]))
         sampling = _from_dict(SamplingConfig, cfg.get("sampling", {}))
         size = tuple(int(v) for v in cfg["size"])
+        engine = {k: int(v) for k, v in cfg.get("engine", {}).items() if k in ("window_frames", "sink_frames")}
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{folder / 'config.json'}: not a valid v2v bundle config ({e})") from None
     for part, module in (("dit", dit), ("vae", vae), ("text", text)):
@@ -153,7 +158,7 @@ def _load_v2v_bundle(folder: Path, cfg: dict[str, Any]) -> ModelBundle:
     for m in (dit, vae, text):
         m.eval().requires_grad_(False)
     return ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=size,  # type: ignore[arg-type]
-                       name=str(cfg.get("name", folder.name)))
+                       name=str(cfg.get("name", folder.name)), **engine)
 
 
 def _load_wan_folder(folder: Path) -> ModelBundle:
@@ -195,7 +200,10 @@ def _load_wan_folder(folder: Path) -> ModelBundle:
     for m in (dit, vae):
         m.eval().requires_grad_(False)
     size = tuple(extra.get("size", (832, 480)))
-    return ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=size, name=folder.name)  # type: ignore[arg-type]
+    # StreamDiffusionV2's rolling cache: 6 latent frames of recent context and 3 sink frames
+    engine = {"window_frames": 6, "sink_frames": 3, **extra.get("engine", {})}
+    return ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=size, name=folder.name,  # type: ignore[arg-type]
+                       window_frames=int(engine["window_frames"]), sink_frames=int(engine["sink_frames"]))
 
 
 def _first(folder: Path, names: list[str]) -> Path | None:
