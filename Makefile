@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
+	mkdir -p out
 	$(PY) -m v2v restyle assets/sample_blocky.mp4 out/sample_realistic.mp4 --prompt "realistic sunny hills" --overwrite
 
 test: setup
