@@ -148,6 +148,8 @@ def resolve_device(name: str) -> str:
 
 def load_model(spec: str, device: str) -> ModelBundle:
     """load_bundle with its CheckpointError turned into a one-line user error."""
+    import torch
+
     from v2v.models.bundle import load_bundle
     from v2v.models.loading import CheckpointError
 
@@ -156,7 +158,9 @@ def load_model(spec: str, device: str) -> ModelBundle:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            bundle = load_bundle(spec, device=device)
+            # bf16 on a GPU, as the Wan/CausVid weights are released; float32 on the CPU
+            dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+            bundle = load_bundle(spec, device=device, dtype=dtype)
         except CheckpointError as e:  # the error says it all; torch's warnings about the same file would not
             hint = ("; the default model is built by `python -m v2v train all` (or pass --model PATH)"
                     if spec == "default" and "train" not in str(e) else "")

@@ -53,15 +53,6 @@ class ModelBundle:
         return self
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' → CUDA when available, else CPU; 'cuda' without CUDA is an error that says so."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu")
-    return torch.device(device)
-
-
 def _config_dict(cfg: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
