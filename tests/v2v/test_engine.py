@@ -31,7 +31,7 @@ def _run(engine: StreamEngine, video: torch.Tensor, sizes: list[int]) -> torch.T
 def _reference(bundle, video: torch.Tensor, cfg: EngineConfig) -> torch.Tensor:
     """The same computation without the KV cache or stream coders: whole-clip encode, then for each block
     a block-causal whole-clip DiT call over [clean earlier blocks at t = 0, this noisy block]."""
-    dit, tf = bundle.dit, bundle.vae.temporal_factor
+    dit = bundle.dit
     ctx = bundle.text.encode([cfg.prompt])
     z = bundle.vae.encode(video.transpose(0, 1)[None])  # [1, C, F, h, w]
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -192,6 +192,16 @@ def load_ckpt(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def resume(state: dict[str, Any] | None, parts: dict[str, Any]) -> tuple[int, "Timer"]:
+    """Restore a stage from its checkpoint: each named module or optimiser gets `state[name]`; returns
+    the step to continue from and the stage's timer (0 and a fresh timer when there is no checkpoint)."""
+    if state is None:
+        return 0, Timer()
+    for name, part in parts.items():
+        part.load_state_dict(state[name])
+    return state["step"], Timer(state["seconds"])
+
+
 def require_ckpt(workdir: Path, stage: str) -> dict[str, Any]:
     state = load_ckpt(ckpt_path(workdir, stage))
     if state is None:

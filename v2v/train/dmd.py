@@ -29,8 +29,8 @@ import torch.nn.functional as F_
 from torch import Tensor, nn
 
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps, v2v_timesteps, x0_from_flow
-from v2v.train.common import (Loop, Timer, TrainConfig, build_dit, ckpt_path, frozen, load_ckpt, require_ckpt,
-                              stage_logger)
+from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, frozen, load_ckpt, require_ckpt,
+                              resume, stage_logger)
 from v2v.train.ode import cfg_flow, paired_batch, x0_loss
 from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
 
@@ -108,13 +108,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
     opt_c = torch.optim.AdamW(critic.parameters(), lr=config.critic_lr, betas=(0.0, 0.999), weight_decay=0.01)
     path = ckpt_path(workdir, STAGE)
     state = load_ckpt(path)
-    step, timer = 0, Timer()
-    if state is not None:
-        student.load_state_dict(state["student"])
-        critic.load_state_dict(state["critic"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_c.load_state_dict(state["opt_c"])
-        step, timer = state["step"], Timer(state["seconds"])
+    step, timer = resume(state, {"student": student, "critic": critic, "opt_g": opt_g, "opt_c": opt_c})
     if step >= config.dmd_steps:
         log.info("dmd: already trained; nothing to do")
         return

@@ -29,8 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from v2v.sampling import add_noise, euler_sample, x0_from_flow
-from v2v.train.common import (Loop, Timer, TrainConfig, build_dit, ckpt_path, frozen, load_ckpt, save_ckpt,
-                              stage_logger)
+from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, frozen, load_ckpt, save_ckpt,
+                              resume, stage_logger)
 from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
 
 STAGE = "ode"
@@ -168,11 +168,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
     student = build_dit(config, causal=True)
     student.load_state_dict(teacher.dit.state_dict())
     opt = torch.optim.AdamW(student.parameters(), lr=config.ode_lr, weight_decay=0.0)
-    step, timer = 0, Timer()
-    if state is not None:
-        student.load_state_dict(state["student"])
-        opt.load_state_dict(state["opt"])
-        step, timer = state["step"], Timer(state["seconds"])
+    step, timer = resume(state, {"student": student, "opt": opt})
     if step >= config.ode_steps:
         log.info("ode: already trained; nothing to do")
         return

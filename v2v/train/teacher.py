@@ -24,8 +24,8 @@ import torch.nn.functional as F_
 from torch import Tensor, nn
 
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps
-from v2v.train.common import (Loop, Timer, TrainConfig, build_dit, build_text, build_vae, ckpt_path, frozen,
-                              load_ckpt, pixel_frames, render_video, require_ckpt, save_ckpt, stage_logger)
+from v2v.train.common import (Loop, TrainConfig, build_dit, build_text, build_vae, ckpt_path, frozen,
+                              load_ckpt, pixel_frames, render_video, require_ckpt, resume, save_ckpt, stage_logger)
 
 STAGE = "teacher"
 EMA_DECAY = 0.998
@@ -143,12 +143,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
     model.dit.init_weights(zero_head=True)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=config.teacher_lr, weight_decay=0.01)
-    step, timer = 0, Timer()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        step, timer = state["step"], Timer(state["seconds"])
+    step, timer = resume(state, {"model": model, "ema": ema, "opt": opt})
     if step >= config.teacher_steps:
         log.info("teacher: already trained; nothing to do")
         return

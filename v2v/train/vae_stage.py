@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F_
 from torch import Tensor
 
-from v2v.train.common import (Loop, Timer, TrainConfig, build_vae, ckpt_path, fresh_scene_seed, load_ckpt,
-                              render_video, save_ckpt, stage_logger)
+from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, fresh_scene_seed, load_ckpt,
+                              render_video, resume, save_ckpt, stage_logger)
 
 STAGE = "vae"
 CLIP_FRAMES = 9
@@ -76,14 +76,10 @@ def run(workdir: Path, config: TrainConfig) -> None:
     state = load_ckpt(path)
     vae = build_vae(config)
     opt = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0)
-    step, timer = 0, Timer()
-    if state is not None:
-        vae.load_state_dict(state["vae"])
-        opt.load_state_dict(state["opt"])
-        step, timer = state["step"], Timer(state["seconds"])
-        if state.get("stats_done") and step >= config.vae_steps:
-            log.info("vae: already trained; nothing to do")
-            return
+    step, timer = resume(state, {"vae": vae, "opt": opt})
+    if state is not None and state.get("stats_done") and step >= config.vae_steps:
+        log.info("vae: already trained; nothing to do")
+        return
     log.info(f"vae: start at step {step}/{config.vae_steps}, {sum(p.numel() for p in vae.parameters())} params")
     rng = np.random.default_rng(config.seed + step)
     torch.manual_seed(config.seed + step)
