@@ -423,19 +423,19 @@ def section_speed(sp, bundle: ModelBundle) -> list[str]:
          f"Student + VAE at {W}×{H} on this CPU with torch threads = {sp.threads}: {sp.frames} held-out frames pushed "
          "one at a time into a fresh engine after a short warm-up stream. Sustained FPS = output frames per second "
          "after the first chunk; per-stage times are the engine's `ChunkMetrics`, per frame, over the chunks after the "
-         f"first. Load average while it ran: {', '.join(f'{v:.2f}' for v in sp.load_average)} (other work on the "
-         "machine slows these numbers).", ""]
+         f"first. Load average when it finished: {', '.join(f'{v:.2f}' for v in sp.load_average)} (this report's own work "
+         "included).", ""]
     fps_ok = verdict(sp.sustained_fps >= TARGET_FPS)
     rows = [["sustained FPS", f"{sp.sustained_fps:.1f}", f"{fps_ok} (≥ {TARGET_FPS:.0f})"],
             ["time to first frame (ms)", f"{sp.first_frame_ms:.1f}", ""],
             ["first chunk (ms)", f"{sp.first_chunk_ms:.1f}", ""]]
     rows += [[f"{k.removesuffix('_ms')} (ms per frame)", f"{v:.2f}", ""] for k, v in sp.stages_ms_per_frame.items()]
     L += table(["", "value", "target"], rows)
-    cores = os.cpu_count() or 1
-    if sp.load_average[0] > cores - 0.5:
-        L += ["", f"The machine was busy while this ran (1-minute load {sp.load_average[0]:.2f} on {cores} logical "
-              "cores): other processes competed for the CPU, so these timings are lower than the model's own speed "
-              "on an idle machine. Re-run the report on an idle machine for the speed target."]
+    if sp.other_cpu is not None:
+        L += ["", f"Other processes used {sp.other_cpu:.2f} CPU cores on average while the speed was timed."]
+        if sp.other_cpu > 0.5:
+            L[-1] += (" They competed with the model, so these timings are lower than its own speed on an idle "
+                      "machine: re-run the report on an idle machine for the speed target.")
     return L
 
 

@@ -372,6 +372,17 @@ class SpeedResult:
     first_chunk_ms: float
     stages_ms_per_frame: dict[str, float]  # mean ms per frame of each stage over the chunks after the first
     load_average: tuple[float, float, float]  # 1/5/15-minute load of the machine when it ran
+    other_cpu: float | None = None  # CPU cores other processes used on average during the timing (None: unknown)
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds all processes have spent busy since boot (Linux /proc/stat), None elsewhere."""
+    try:
+        fields = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def measure_speed(bundle: ModelBundle, clip: Video, prompt: str, strength: float, threads: int,
@@ -388,14 +399,17 @@ def measure_speed(bundle: ModelBundle, clip: Video, prompt: str, strength: float
         warm.flush()
         engine = StreamEngine(bundle, EngineConfig(prompt=prompt, strength=strength, seed=0))
         outputs, chunks = [], []  # outputs: (time, frames) of every push that gave frames
+        busy0, own0 = _busy_seconds(), time.process_time()
         start = time.perf_counter()
         for i in range(len(x)):
             out = engine.push(x[i:i + 1])
             chunks += engine.metrics
             if out.numel():
                 outputs.append((time.perf_counter(), out.shape[0]))
+        wall, busy1, own1 = time.perf_counter() - start, _busy_seconds(), time.process_time()
     finally:
         torch.set_num_threads(previous)
+    other = None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0) - (own1 - own0)) / wall
     span = outputs[-1][0] - outputs[0][0]
     after_first = sum(n for _, n in outputs[1:])
     steady = [m for m in chunks[1:] if not m.skipped] or chunks
@@ -405,7 +419,7 @@ def measure_speed(bundle: ModelBundle, clip: Video, prompt: str, strength: float
         threads=threads, frames=len(x), sustained_fps=after_first / span if span > 0 else float("nan"),
         first_frame_ms=(outputs[0][0] - start) * 1000.0, first_chunk_ms=chunks[0].total_ms,
         stages_ms_per_frame={n: sum(getattr(m, n) for m in steady) / frames for n in names},
-        load_average=os.getloadavg())
+        load_average=os.getloadavg(), other_cpu=other)
 
 
 # ---- 7: contact sheet ------------------------------------------------------------------------------------
