@@ -53,20 +53,9 @@ class ModelBundle:
         return self
 
 
-def _config_dict(cfg: Any) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
-
-
-def _from_dict(cls: type, d: dict[str, Any]) -> Any:
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(d) - set(names)
-    if unknown:
-        raise ValueError(f"{cls.__name__} got unknown fields {sorted(unknown)}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-
 def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
     """Write a v2v bundle folder (safetensors + config.json). Only the tiny-VAE/word-text kind is saved."""
+    from v2v.models.loading import config_to_dict
     from v2v.models.tiny_vae import TinyVAE
     from v2v.models.word_text import WordPromptEncoder
 
@@ -77,10 +66,10 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
     config = {
         "format": "v2v-bundle/1",
         "name": bundle.name,
-        "dit": _config_dict(bundle.dit.config),
-        "vae": {"kind": "tiny", "config": _config_dict(bundle.vae.config)},
-        "text": {"kind": "word", "config": _config_dict(bundle.text.config)},
-        "sampling": _config_dict(bundle.sampling),
+        "dit": config_to_dict(bundle.dit.config),
+        "vae": {"kind": "tiny", "config": config_to_dict(bundle.vae.config)},
+        "text": {"kind": "word", "config": config_to_dict(bundle.text.config)},
+        "sampling": config_to_dict(bundle.sampling),
         "size": list(bundle.size),
         "engine": {"window_frames": bundle.window_frames, "sink_frames": bundle.sink_frames},
     }
@@ -129,17 +118,17 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _load_v2v_bundle(folder: Path, cfg: dict[str, Any]) -> ModelBundle:
     from v2v.models.dit import DiT, DiTConfig
-    from v2v.models.loading import CheckpointError, load_into
+    from v2v.models.loading import CheckpointError, config_from_dict, load_into
     from v2v.models.tiny_vae import TinyVAE, TinyVAEConfig
     from v2v.models.word_text import WordPromptEncoder, WordTextConfig
 
     try:
-        dit = DiT(_from_dict(DiTConfig, cfg["dit"]))
+        dit = DiT(config_from_dict(DiTConfig, cfg["dit"]))
         if cfg["vae"].get("kind") != "tiny" or cfg["text"].get("kind") != "word":
             raise ValueError(f"unknown part kinds vae={cfg['vae'].get('kind')} text={cfg['text'].get('kind')}")
-        vae = TinyVAE(_from_dict(TinyVAEConfig, cfg["vae"]["config"]))
-        text = WordPromptEncoder(_from_dict(WordTextConfig, cfg["text"]["config"]))
-        sampling = _from_dict(SamplingConfig, cfg.get("sampling", {}))
+        vae = TinyVAE(config_from_dict(TinyVAEConfig, cfg["vae"]["config"]))
+        text = WordPromptEncoder(config_from_dict(WordTextConfig, cfg["text"]["config"]))
+        sampling = config_from_dict(SamplingConfig, cfg.get("sampling", {}))
         size = tuple(int(v) for v in cfg["size"])
         engine = {k: int(v) for k, v in cfg.get("engine", {}).items() if k in ("window_frames", "sink_frames")}
     except (KeyError, TypeError, ValueError) as e:
@@ -155,19 +144,18 @@ def _load_v2v_bundle(folder: Path, cfg: dict[str, Any]) -> ModelBundle:
 def _load_wan_folder(folder: Path) -> ModelBundle:
     from v2v.models import presets
     from v2v.models.dit import DiTConfig
-    from v2v.models.loading import CheckpointError, load_dit, load_text_encoder, load_vae
+    from v2v.models.vae import VAEConfig
+    from v2v.models.loading import (CheckpointError, config_from_dict, dit_config_from_json, json_fields, load_dit,
+                                    load_text_encoder, load_vae)
     from v2v.models.text import CachedPromptEncoder, T5PromptEncoder, T5Tokenizer
 
     extra = _read_json(folder / "v2v.json") if (folder / "v2v.json").exists() else {}
     dit_cfg = presets.wan_1_3b(causal=True, frames_per_block=3)
     if (folder / "config.json").exists():
-        wan = _read_json(folder / "config.json")
-        fields = {f.name for f in dataclasses.fields(DiTConfig)}
-        dit_cfg = dataclasses.replace(dit_cfg, **{k: (tuple(v) if isinstance(v, list) else v)
-                                                 for k, v in wan.items() if k in fields})
+        dit_cfg = dit_config_from_json(folder / "config.json", base=dit_cfg)
     if "dit" in extra:
-        dit_cfg = dataclasses.replace(dit_cfg, **{k: tuple(v) if isinstance(v, list) else v for k, v in extra["dit"].items()})
-    sampling = _from_dict(SamplingConfig, extra["sampling"]) if "sampling" in extra else causvid()
+        dit_cfg = dataclasses.replace(dit_cfg, **json_fields(DiTConfig, extra["dit"]))
+    sampling = config_from_dict(SamplingConfig, extra["sampling"]) if "sampling" in extra else causvid()
     dit_file = _first(folder, ["model.pt", "generator.pt", "diffusion_pytorch_model.safetensors",
                                "diffusion_pytorch_model.safetensors.index.json"])
     vae_file = _first(folder, ["Wan2.1_VAE.pth", "Wan2.1_VAE.safetensors"])
@@ -175,8 +163,7 @@ def _load_wan_folder(folder: Path) -> ModelBundle:
         raise CheckpointError(f"{folder}: not a model folder: expected a v2v config.json, or a DiT checkpoint "
                               "(model.pt / diffusion_pytorch_model*.safetensors) and Wan2.1_VAE.pth")
     dit = load_dit(folder if dit_file.name.endswith(".index.json") else dit_file, dit_cfg)
-    vae = load_vae(vae_file, presets.wan_vae(**{k: tuple(v) if isinstance(v, list) else v
-                                                for k, v in extra.get("vae", {}).items()}))
+    vae = load_vae(vae_file, presets.wan_vae(**json_fields(VAEConfig, extra.get("vae", {}))))
     cache_dir = folder / "prompt_cache"
     t5_file = _first(folder, ["models_t5_umt5-xxl-enc-bf16.pth"])
     if cache_dir.is_dir():

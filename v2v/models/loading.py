@@ -293,8 +293,29 @@ def load_into(model: nn.Module, source: Source) -> nn.Module:
     return model
 
 
-def dit_config_from_json(path: Path) -> "DiTConfig":
-    """DiTConfig from a Wan2.1 config.json (fields that DiTConfig does not know are ignored)."""
+def json_fields(cls: type, d: Mapping[str, Any], strict: bool = True) -> dict[str, Any]:
+    """The entries of a JSON object that are fields of the dataclass `cls`, JSON lists turned back into
+    tuples. strict: a key `cls` does not know is a ValueError; else it is ignored."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if strict and unknown:
+        raise ValueError(f"{cls.__name__} got unknown fields {sorted(unknown)}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names}
+
+
+def config_from_dict(cls: type, d: Mapping[str, Any], strict: bool = True) -> Any:
+    """A config dataclass from its JSON object (see json_fields)."""
+    return cls(**json_fields(cls, d, strict))
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A config dataclass as a JSON-ready object (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def dit_config_from_json(path: Path, base: "DiTConfig | None" = None) -> "DiTConfig":
+    """DiTConfig from a Wan2.1 config.json (fields that DiTConfig does not know are ignored), on top of
+    `base` (default: DiTConfig())."""
     from v2v.models.dit import DiTConfig
 
     try:
@@ -307,9 +328,7 @@ def dit_config_from_json(path: Path) -> "DiTConfig":
     if raw.get("model_type", "t2v") != "t2v":
         raise CheckpointError(f"{path}: model_type {raw['model_type']!r} is not supported: only text-to-video "
                               "(t2v) Wan2.1 models")
-    known = {f.name for f in dataclasses.fields(DiTConfig)}
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
-    return DiTConfig(**fields)
+    return dataclasses.replace(base or DiTConfig(), **json_fields(DiTConfig, raw, strict=False))
 
 
 def load_dit(source: Source, config: "DiTConfig | None" = None, device: str | torch.device = "cpu",

@@ -25,6 +25,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from v2v.models.dit import DiT, DiTConfig
+from v2v.models.loading import config_from_dict
 from v2v.models.tiny_vae import TinyVAE, TinyVAEConfig
 from v2v.models.word_text import WordPromptEncoder, WordTextConfig
 from v2v.sampling import SamplingConfig
@@ -77,16 +78,11 @@ class TrainConfig:
                 continue
             v = d[f.name]
             if f.name in sub:
-                v = _dataclass_from(sub[f.name], v)
+                v = config_from_dict(sub[f.name], v, strict=False)
             elif isinstance(v, list):
                 v = tuple(v)
             kw[f.name] = v
         return TrainConfig(**kw)
-
-
-def _dataclass_from(cls: type, d: dict[str, Any]) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})
 
 
 def default_config(vocab: tuple[str, ...]) -> TrainConfig:
@@ -275,7 +271,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def build_vae(config: TrainConfig, state: dict[str, Any] | None = None) -> TinyVAE:
     vae_config = config.vae
     if state is not None and "vae_config" in state:
-        vae_config = _dataclass_from(TinyVAEConfig, state["vae_config"])
+        vae_config = config_from_dict(TinyVAEConfig, state["vae_config"], strict=False)
     vae = TinyVAE(vae_config)
     if state is not None:
         vae.load_state_dict(state["vae"])

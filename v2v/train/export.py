@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import save_file
 
 from v2v.models.bundle import DEFAULT_DIR, ModelBundle, save_bundle
+from v2v.models.loading import config_to_dict
 from v2v.train.common import TrainConfig, build_dit, build_vae, ckpt_path, frozen, load_ckpt, require_ckpt, stage_logger
 from v2v.train.teacher import load_teacher
 
@@ -42,8 +43,7 @@ def run(workdir: Path, config: TrainConfig, out: Path | None = None) -> Path:
     folder = save_bundle(bundle, out or DEFAULT_DIR)
     weights = {k: v.detach().to(torch.float32).contiguous() for k, v in teacher.dit.state_dict().items()}
     save_file(weights, str(folder / "teacher.safetensors"))
-    meta = {"dit": {k: list(v) if isinstance(v, tuple) else v
-                    for k, v in dataclasses.asdict(teacher.dit.config).items()}, "guidance": config.guidance}
+    meta = {"dit": config_to_dict(teacher.dit.config), "guidance": config.guidance}
     (folder / "teacher.json").write_text(json.dumps(meta, indent=2) + "\n")
     (folder / "teacher.safetensors").chmod(0o644)
     size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())

@@ -264,7 +264,8 @@ def load_teacher(path: Path, bundle: ModelBundle) -> Teacher:
     causal=False, the bundle's prompt encoder and the training default guidance)."""
     from v2v.models.dit import DiT, DiTConfig
     from v2v.models.word_text import WordPromptEncoder, WordTextConfig
-    from v2v.train.common import TrainConfig, _dataclass_from, build_dit, build_text, load_ckpt
+    from v2v.models.loading import config_from_dict
+    from v2v.train.common import TrainConfig, build_dit, build_text, load_ckpt
 
     if not path.exists():
         raise TeacherUnavailable(f"no teacher checkpoint at `{path}`")
@@ -286,14 +287,14 @@ def load_teacher(path: Path, bundle: ModelBundle) -> Teacher:
         state = load_file(str(path))
         side = path.with_suffix(".json")
         meta = json.loads(side.read_text()) if side.exists() else {}
-        dit_cfg = (_dataclass_from(DiTConfig, meta["dit"]) if "dit" in meta
+        dit_cfg = (config_from_dict(DiTConfig, meta["dit"], strict=False) if "dit" in meta
                    else dataclasses.replace(bundle.dit.config, causal=False))
         dit = DiT(dataclasses.replace(dit_cfg, causal=False))
         prefixed = any(k.startswith("dit.") for k in state)
         _load(dit, {k[4:]: v for k, v in state.items() if k.startswith("dit.")} if prefixed else state, path)
         text = bundle.text
         if any(k.startswith("text.") for k in state):
-            text = WordPromptEncoder(_dataclass_from(WordTextConfig, meta["text"]) if "text" in meta
+            text = WordPromptEncoder(config_from_dict(WordTextConfig, meta["text"], strict=False) if "text" in meta
                                      else bundle.text.config)
             _load(text, {k[5:]: v for k, v in state.items() if k.startswith("text.")}, path)
         guidance = float(meta.get("guidance", TrainConfig().guidance))
