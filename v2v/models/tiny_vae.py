@@ -126,9 +126,9 @@ class TinyVAE(nn.Module):
         frames = groups.permute(0, 2, 3, 1, 4, 5).reshape(B * K * G, 3, H, W)  # [B*K*G, 3, H, W]
         feats = self.frame_encoder(frames)                                     # [B*K*G, c, h, w]
         c, h, w = feats.shape[1:]
-        feats = feats.view(B * K, G * c, h, w)                                 # [B*K, G*c, h, w]
+        feats = feats.reshape(B * K, G * c, h, w)  # [B*K, G*c, h, w] (reshape: a conv keeps channels-last input strides)
         z = self.group_encoder(feats)                                          # [B*K, z, h, w]
-        return z.view(B, K, -1, h, w).transpose(1, 2)                          # [B, z, K, h, w]
+        return z.reshape(B, K, -1, h, w).transpose(1, 2)                       # [B, z, K, h, w]
 
     def decode_groups(self, z: Tensor, z_prev: Tensor) -> Tensor:
         """raw latents z, z_prev [B, z, K, h, w] (z_prev: the latent before each) -> [B, 3, K, 4, H, W]."""
@@ -136,10 +136,10 @@ class TinyVAE(nn.Module):
         G = self.temporal_factor
         zz = torch.cat([z, z_prev], 1).transpose(1, 2).reshape(B * K, -1, h, w)  # [B*K, 2z, h, w]
         feats = self.group_decoder(zz)                                           # [B*K, G*d, h, w]
-        feats = feats.view(B * K * G, -1, h, w)                                  # [B*K*G, d, h, w]
+        feats = feats.reshape(B * K * G, -1, h, w)                               # [B*K*G, d, h, w]
         frames = self.frame_decoder(feats)                                       # [B*K*G, 3, H, W]
         H, W = frames.shape[-2:]
-        return frames.view(B, K, G, 3, H, W).permute(0, 3, 1, 2, 4, 5)           # [B, 3, K, G, H, W]
+        return frames.reshape(B, K, G, 3, H, W).permute(0, 3, 1, 2, 4, 5)        # [B, 3, K, G, H, W]
 
     # -- normalisation -------------------------------------------------------------------------
     def normalize(self, z: Tensor) -> Tensor:

@@ -2,6 +2,7 @@
 
 Stages (each resumes from WORKDIR/STAGE/ckpt.pt when re-run):
     vae      train the TinyVAE and measure its latent statistics
+    decoder  fine-tune the TinyVAE decoder (encoder frozen): sharper, temporally steadier frames
     teacher  cache latents, train the bidirectional text-conditioned flow-matching DiT (+ prompt encoder)
     ode      teacher ODE pairs, then regression of the block-causal few-step student
     dmd      asymmetric DMD: student generator, teacher real score (CFG), trainable critic
@@ -21,7 +22,7 @@ from typing import Any
 
 import torch
 
-STAGES = ("vae", "teacher", "ode", "dmd", "export")
+STAGES = ("vae", "decoder", "teacher", "ode", "dmd", "export")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Per-stage command-line values -> TrainConfig field overrides."""
     names = {"vae": ("vae_steps", "vae_batch", "vae_lr"),
+             "decoder": ("decoder_steps", "vae_batch", "decoder_lr"),
              "teacher": ("teacher_steps", "teacher_batch", "teacher_lr"),
              "ode": ("ode_steps", "ode_batch", "ode_lr"),
              "dmd": ("dmd_steps", "dmd_batch", "gen_lr")}
@@ -69,6 +71,9 @@ def run_stage(stage: str, workdir: Path, config: Any, out: str | None = None) ->
     if stage == "vae":
         from v2v.train import vae_stage
         vae_stage.run(workdir, config)
+    elif stage == "decoder":
+        from v2v.train import decoder_stage
+        decoder_stage.run(workdir, config)
     elif stage == "teacher":
         from v2v.train import teacher
         teacher.run(workdir, config)

@@ -47,6 +47,8 @@ class TrainConfig:
     vae_steps: int = 1300                   # VAE optimiser steps
     vae_batch: int = 8                      # VAE clips per step
     vae_lr: float = 1e-3                    # AdamW peak learning rate (warm-up, cosine to 0.1×)
+    decoder_steps: int = 2000               # decoder fine-tune steps (encoder frozen, see decoder_stage.py)
+    decoder_lr: float = 3e-4                # AdamW peak learning rate of the decoder fine-tune
     cache_scenes: int = 120                 # scenes in the latent cache (each rendered in every style)
     teacher_steps: int = 5000               # teacher optimiser steps
     teacher_batch: int = 4                  # latent clips per step (half that on full-frame steps)
@@ -102,7 +104,7 @@ def tiny_config(vocab: tuple[str, ...]) -> TrainConfig:
     vae = TinyVAEConfig(z_dim=4, enc_dims=(8, 8, 8), dec_dims=(8, 8, 8), group_dim=8)
     sampling = SamplingConfig(shift=5.0, timesteps=(1000.0, 500.0), frames_per_block=1)
     return TrainConfig(size=(32, 32), vae_size=(32, 32), latent_frames=2, vae=vae, text=text, dit=dit,
-                       sampling=sampling, vae_steps=3, vae_batch=1, cache_scenes=2, teacher_steps=3,
+                       sampling=sampling, vae_steps=3, vae_batch=1, decoder_steps=2, cache_scenes=2, teacher_steps=3,
                        teacher_batch=2, ode_pairs=2, ode_euler_steps=3, ode_steps=3, ode_batch=2,
                        dmd_steps=3, dmd_batch=1, dmd_gen_every=2, ckpt_seconds=3600.0)
 

@@ -1,7 +1,7 @@
 """Stage 5, `export`: write the runnable student bundle (v2v/models/bundle.py layout).
 
 The student comes from the latest distillation checkpoint (`dmd`, else `ode`), the TinyVAE (with its
-latent statistics) from `vae`, the prompt encoder from the teacher's EMA; the sampling settings and
+latent statistics) from `decoder` (the fine-tuned decoder) or else `vae`, the prompt encoder from the teacher's EMA; the sampling settings and
 working size from the run configuration. Weights are float32 safetensors plus config.json. The
 teacher's EMA DiT is written beside them (`teacher.safetensors` + `teacher.json`, not loaded by the
 engine) so that `python -m v2v train report` can compare student and teacher from a clean clone.
@@ -18,7 +18,8 @@ from safetensors.torch import save_file
 
 from v2v.models.bundle import DEFAULT_DIR, ModelBundle, save_bundle
 from v2v.models.loading import config_to_dict
-from v2v.train.common import TrainConfig, build_dit, build_vae, ckpt_path, frozen, load_ckpt, require_ckpt, stage_logger
+from v2v.train.common import TrainConfig, build_dit, build_vae, ckpt_path, frozen, load_ckpt, stage_logger
+from v2v.train.decoder_stage import best_vae_state
 from v2v.train.teacher import load_teacher
 
 
@@ -31,7 +32,7 @@ def run(workdir: Path, config: TrainConfig, out: Path | None = None) -> Path:
     state = load_ckpt(ckpt_path(workdir, source))
     student = build_dit(config, causal=True)
     student.load_state_dict(state["student"])
-    vae = build_vae(config, require_ckpt(workdir, "vae"))
+    vae = build_vae(config, best_vae_state(workdir))  # the fine-tuned decoder when `decoder` ran
     teacher = load_teacher(workdir, config)
     text = teacher.text
     sampling = dataclasses.replace(config.sampling)

@@ -42,7 +42,7 @@ DRIFT_GATED = ("ssim_to_gt", "psnr_to_gt", "brightness_vs_gt", "contrast_vs_gt",
                "sharpness_vs_gt")
 SHEET_PAIRS = (("realistic", "toon"), ("sketch", "night"), ("toon", "sketch"), ("night", "blocky"))
 RUN_TEACHER_DIR = Path("runs/default/teacher")
-SECTION_NAMES = {"render": "rendering", "1": "1 blocky -> realistic", "2": "2 style pairs", "4": "4 drift stream",
+SECTION_NAMES = {"render": "rendering", "ae": "autoencoder round trip", "1": "1 blocky -> realistic", "2": "2 style pairs", "4": "4 drift stream",
                  "5": "5 teacher", "6": "6 speed", "7": "7 contact sheet"}
 
 
@@ -171,6 +171,7 @@ def main(argv: list[str]) -> int:
     def student_clip(clip, prompt, seed):
         return rs.restyle(bundle, clip, prompt, strength, seed).output
 
+    ceiling = timed("ae", lambda: rs.measure_autoencoder(bundle, {k: clips[k] for k in seeds[:s.scenes]}, judge))
     pairs = timed("2", lambda: rs.measure_pairs(student_clip, {k: clips[k] for k in seeds[:s.pair_scenes]}, judge,
                                                  keep=SHEET_PAIRS))
     drift_result = timed("4", lambda: rs.measure_drift(bundle, seeds[0], s.stream_frames, s.window, strength))
@@ -184,8 +185,8 @@ def main(argv: list[str]) -> int:
     examples += [(f"{a} -> {b}", *pairs.examples[(a, b)]) for a, b in SHEET_PAIRS[:3] if (a, b) in pairs.examples]
     timed("7", lambda: rs.contact_sheet(examples, sheet_path))
 
-    text = write_report(args, settings, bundle, host, started, restyle, pairs, drift_result, teacher, speed,
-                        sheet_path, out, seconds, time.perf_counter() - t_start)
+    text = write_report(args, settings, bundle, host, started, restyle, pairs, ceiling, drift_result, teacher,
+                        speed, sheet_path, out, seconds, time.perf_counter() - t_start)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out} and {sheet_path} ({time.perf_counter() - t_start:.0f} s)")
@@ -263,7 +264,7 @@ def run_teacher(path: Path | None, bundle: ModelBundle, clips, seeds: list[int],
 # ---- writing -------------------------------------------------------------------------------------------
 
 def write_report(args, s: ReportSettings, bundle: ModelBundle, host: dict[str, str], started, restyle, pairs,
-                 dr, teacher: TeacherComparison, speed, sheet_path: Path, out: Path, seconds: dict[str, float],
+                 ceiling: rs.AutoencoderCeiling, dr, teacher: TeacherComparison, speed, sheet_path: Path, out: Path, seconds: dict[str, float],
                  total: float) -> str:
     steps = v2v_timesteps(bundle.sampling.timesteps, args.strength, bundle.sampling.v2v_offset)
     params = sum(p.numel() for p in bundle.dit.parameters())
@@ -309,8 +310,8 @@ def write_report(args, s: ReportSettings, bundle: ModelBundle, host: dict[str, s
     L += table(["measure", "value", "target", "result"], rows)
     L += ["", "Section 5 (student vs teacher) is a comparison without a target."]
     L += section_restyle(restyle, psnr_in, psnr_out, ssim_in, ssim_out, seconds)
-    L += section_pairs(pairs, seconds)
-    L += section_temporal(restyle, warp_out, warp_gt, warp_ratio)
+    L += section_pairs(pairs, ceiling, seconds)
+    L += section_temporal(restyle, warp_out, warp_gt, warp_ratio, ceiling)
     L += section_drift(dr, changes, seconds)
     L += section_teacher(teacher, args.strength, s, seconds)
     L += section_speed(speed, bundle)
@@ -339,7 +340,7 @@ def section_restyle(r, psnr_in, psnr_out, ssim_in, ssim_out, seconds) -> list[st
     return L
 
 
-def section_pairs(p, seconds) -> list[str]:
+def section_pairs(p, ceiling: rs.AutoencoderCeiling, seconds) -> list[str]:
     L = ["", "## 2. Style accuracy over all style pairs", "",
          "Every (source, target) pair of the five styles, source ≠ target: the held-out clip in the source style "
          "restyled with `style_prompt(target)`; the style classifier (`v2v.train.classifier`) judges every output "
@@ -351,11 +352,15 @@ def section_pairs(p, seconds) -> list[str]:
           f"{verdict(p.overall >= TARGET_ACCURACY)}. Weakest pair: {worst[0]} → {worst[1]} "
           f"({pct(p.accuracy[worst])}).",
           "", "The judge itself on the ground-truth renders of these scenes: " +
-          ", ".join(f"{st} {pct(v)}" for st, v in p.judge_on_truth.items()) + f". Took {seconds['2']:.0f} s."]
+          ", ".join(f"{st} {pct(v)}" for st, v in p.judge_on_truth.items()) + ". On the ground-truth renders of the "
+          "section-1 scenes after a round trip through the model's autoencoder alone "
+          "(encode, decode, no DiT: the best any output can be): " +
+          ", ".join(f"{st} {pct(v)} ({ceiling.psnr[st]:.1f} dB)" for st, v in ceiling.judged.items()) +
+          f". Took {seconds['2']:.0f} s."]
     return L
 
 
-def section_temporal(r, warp_out, warp_gt, ratio) -> list[str]:
+def section_temporal(r, warp_out, warp_gt, ratio, ceiling: rs.AutoencoderCeiling) -> list[str]:
     L = ["", "## 3. Temporal consistency", "",
          "On the clips of section 1. Warp error (`v2v.metrics.warp_error`: mean abs error, 0..1, between each frame "
          "and the previous one warped onto it by optical flow, occlusions left out) of the output, against the warp "
@@ -368,7 +373,9 @@ def section_temporal(r, warp_out, warp_gt, ratio) -> list[str]:
     L += table(["scene seed", "warp error output", "warp error ground truth", "ratio", "flicker output",
                 "flicker ground truth"], rows)
     L += ["", f"Ratio of the means {ratio:.2f}× (target ≤ {TARGET_WARP_RATIO}×) → "
-          f"{verdict(ratio <= TARGET_WARP_RATIO)}."]
+          f"{verdict(ratio <= TARGET_WARP_RATIO)}. The {ceiling.target} ground truth after a round trip through "
+          f"the model's autoencoder alone has warp error {ceiling.warp:.4f}, "
+          f"{ceiling.warp / max(ceiling.warp_gt, 1e-8):.2f}× that of the render: the floor under any output."]
     return L
 
 

@@ -152,6 +152,46 @@ def measure_pairs(run_clip: Any, clips: dict[int, dict[str, Video]], judge: Styl
     return PairsResult(accuracy, per_scene, truth, frames, examples)
 
 
+# ---- the autoencoder alone: what any DiT output is held to ----------------------------------------------
+
+@dataclass
+class AutoencoderCeiling:
+    """Ground-truth clips encoded and decoded by the model's VAE, no DiT: the best output the decoder can
+    give. Its judge calls bound section 2 from above, its warp error bounds section 3 from below."""
+
+    judged: dict[str, float]  # style -> fraction of round-trip frames the judge calls that style
+    psnr: dict[str, float]  # style -> round-trip PSNR against the render (dB)
+    warp: float  # mean warp error of the round trip of the section-1 ground truth (`target` style)
+    warp_gt: float  # mean warp error of that ground truth itself
+    target: str
+
+
+def round_trip(bundle: ModelBundle, clip: Video) -> Video:
+    """uint8 [T, H, W, 3] (T = 1 + 4k) -> the same clip through bundle.vae.encode / decode."""
+    x = engine_frames(clip).transpose(0, 1).unsqueeze(0).to(bundle.device, bundle.dtype)  # [1, 3, T, H, W]
+    with torch.inference_mode():
+        video = bundle.vae.decode(bundle.vae.encode(x))                                      # [1, 3, T, H, W]
+    return as_uint8_video(video.squeeze(0).transpose(0, 1).float().cpu())                   # [T, H, W, 3]
+
+
+def measure_autoencoder(bundle: ModelBundle, clips: dict[int, dict[str, Video]], judge: StyleClassifier,
+                        target: str = "realistic") -> AutoencoderCeiling:
+    judged: dict[str, list[float]] = {st: [] for st in STYLES}
+    quality: dict[str, list[float]] = {st: [] for st in STYLES}
+    warp, warp_gt = [], []
+    for styles in tqdm(clips.values(), desc="autoencoder round trip", leave=False):
+        for st in STYLES:
+            rt = round_trip(bundle, styles[st])
+            judged[st].append(style_accuracy(rt, st, judge))
+            quality[st].append(psnr(rt, styles[st]))
+            if st == target:
+                warp.append(warp_error(rt))
+                warp_gt.append(warp_error(styles[st]))
+    mean = lambda xs: float(np.mean(xs))  # noqa: E731
+    return AutoencoderCeiling({k: mean(v) for k, v in judged.items()}, {k: mean(v) for k, v in quality.items()},
+                              mean(warp), mean(warp_gt), target)
+
+
 # ---- 4: drift over a long stream ----------------------------------------------------------------------
 
 @dataclass

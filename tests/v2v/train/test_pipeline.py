@@ -20,7 +20,7 @@ def run(tmp_path_factory):
 
 def test_every_stage_leaves_a_checkpoint_and_a_log(run):
     workdir, _ = run
-    for stage, steps in (("vae", 3), ("teacher", 3), ("ode", 3), ("dmd", 3)):
+    for stage, steps in (("vae", 3), ("decoder", 2), ("teacher", 3), ("ode", 3), ("dmd", 3)):
         state = load_ckpt(workdir / stage / "ckpt.pt")
         assert state["step"] == steps
         assert "finished at step" in (workdir / stage / "log.txt").read_text()
@@ -49,6 +49,28 @@ def test_export_writes_a_bundle_that_loads_and_restyles(run):
     flow = bundle.dit(z, torch.full((1, 2), 500.0), ctx)
     assert flow.shape == z.shape and torch.isfinite(flow).all()
     assert len(bundle.vae.config.latent_std) == bundle.vae.z_dim
+
+
+def test_decoder_stage_trains_the_decoder_only_and_export_ships_it(run):
+    workdir, out = run
+    vae, tuned = load_ckpt(workdir / "vae" / "ckpt.pt"), load_ckpt(workdir / "decoder" / "ckpt.pt")
+    changed = {k for k in vae["vae"] if not torch.equal(vae["vae"][k], tuned["vae"][k])}
+    assert changed and all(k.startswith(("group_decoder.", "frame_decoder.")) for k in changed)
+    assert tuned["vae_config"]["latent_std"] == vae["vae_config"]["latent_std"]
+    shipped = load_bundle(out).vae.state_dict()
+    key = sorted(changed)[0]
+    assert torch.equal(shipped[key], tuned["vae"][key])
+
+
+def test_decoder_loss_sees_motion_the_clip_does_not_have():
+    from v2v.train.decoder_stage import temporal_l1
+
+    still = torch.zeros(1, 3, 5, 8, 8)
+    shimmer = still.clone()
+    shimmer[:, :, 1::2] += 0.5
+    assert temporal_l1(still, still) == 0
+    assert temporal_l1(shimmer, still) > 0.4
+    assert temporal_l1(shimmer + 1, shimmer) == 0  # a constant offset is not a temporal error
 
 
 def test_missing_upstream_stage_is_a_clear_error(tmp_path, capsys):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from v2v.models.bundle import random_bundle, save_bundle
+from v2v.models.bundle import load_bundle, random_bundle, save_bundle
 from v2v.models.dit import DiT
 from v2v.train import report_sections as rs
 from v2v.train.report import main
@@ -52,6 +52,23 @@ def test_quick_report_has_every_section_and_a_contact_sheet(model, tmp_path):
     assert "torch" in text and "32×32" in text
     assert len(re.findall(r"\*\*(PASS|FAIL)\*\*", text)) >= 6
     assert "teacher (SDEdit, many-step)" in text and "Not measured" not in text
+    assert re.search(r"autoencoder alone \(encode, decode, no DiT.*realistic \d+\.\d%", text)
+    assert re.search(r"round trip through the model's autoencoder alone has warp error 0\.\d{4}", text)
+
+
+def test_autoencoder_round_trip_is_the_vae_alone(model):
+    import numpy as np
+
+    from v2v.train import report_sections as rs
+    from v2v.train.data import render_clip, sample_scene
+
+    bundle = load_bundle(model / "model")
+    clip = render_clip(sample_scene(5), "realistic", 5, bundle.size)
+    rt = rs.round_trip(bundle, clip)
+    assert rt.shape == clip.shape and rt.dtype == np.uint8
+    x = rs.engine_frames(clip).transpose(0, 1).unsqueeze(0)
+    expected = bundle.vae.decode(bundle.vae.encode(x))
+    assert np.abs(rt.astype(int) - rs.as_uint8_video(expected.squeeze(0).transpose(0, 1)).astype(int)).max() <= 1
 
 
 def test_without_a_teacher_the_section_says_so(model, tmp_path):

@@ -1,0 +1,107 @@
+"""Stage 1b, `decoder`: fine-tune the TinyVAE decoder with the encoder frozen.
+
+The `vae` stage leaves a soft decoder that also shimmers from frame to frame (a VAE round trip of a
+ground-truth clip has about twice its warp error). This stage trains only `group_decoder` and
+`frame_decoder`; the encoder and the latent statistics are untouched, so the latent space stays the
+one the teacher and the student were trained in, and no later stage has to run again.
+
+Loss per clip (9 pixel frames = the first frame alone + two groups of 4, so the previous-latent
+memory and a group boundary are in every clip):
+  - reconstruction: L1 + MSE + L1 on image gradients (as in the `vae` stage);
+  - temporal: L1 between the frame-to-frame differences of the reconstruction and of the clip, over
+    every pair of consecutive frames (inside a group and across the boundary), so that what moves in
+    the clip moves in the output and nothing else does;
+  - latent jitter: independent Gaussian noise on each latent frame (`DECODER_LATENT_NOISE` × std),
+    like the chunk-to-chunk jitter of the student's latents, which the temporal term teaches the
+    decoder to smooth over.
+Crops are larger than in the `vae` stage (`DECODER_CROP`) because decoding needs context.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F_
+from torch import Tensor
+
+from v2v.models.tiny_vae import TinyVAE
+from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, load_ckpt, require_ckpt, resume,
+                              stage_logger)
+from v2v.train.vae_stage import gradient_l1, random_clips
+
+STAGE = "decoder"
+DECODER_LATENT_NOISE = 0.1   # × the latents' std, independently per latent frame
+DECODER_CROP = (96, 96)      # (W, H) training crops
+TEMPORAL_WEIGHT = 2.0        # weight of the temporal-difference term
+
+
+def decoder_parameters(vae: TinyVAE) -> list[torch.nn.Parameter]:
+    return [*vae.group_decoder.parameters(), *vae.frame_decoder.parameters()]
+
+
+def temporal_l1(a: Tensor, b: Tensor) -> Tensor:
+    """L1 between the frame-to-frame changes of two videos [B, 3, T, H, W]."""
+    return ((a[:, :, 1:] - a[:, :, :-1]) - (b[:, :, 1:] - b[:, :, :-1])).abs().mean()
+
+
+def decoder_loss(vae: TinyVAE, video: Tensor, noise: float = DECODER_LATENT_NOISE) -> dict[str, Tensor]:
+    """video [B, 3, T, H, W] in [-1, 1] -> {"loss", "recon", "temporal"}; gradients reach the decoder only."""
+    with torch.no_grad():
+        z = vae.encode_raw(video)                                          # [B, z, F, h, w]
+        std = z.std(dim=(0, 2, 3, 4), keepdim=True)                        # [1, z, 1, 1, 1]
+        z = z + noise * std * torch.randn_like(z)
+    out = vae.decode_raw(z)[:, :, vae.temporal_factor - 1:]                # [B, 3, T, H, W]
+    recon = F_.l1_loss(out, video) + F_.mse_loss(out, video) + 0.5 * gradient_l1(out, video)
+    temporal = temporal_l1(out, video)
+    return {"loss": recon + TEMPORAL_WEIGHT * temporal, "recon": recon.detach(), "temporal": temporal.detach()}
+
+
+def run(workdir: Path, config: TrainConfig) -> None:
+    log = stage_logger(workdir, STAGE)
+    path = ckpt_path(workdir, STAGE)
+    state = load_ckpt(path)
+    vae = build_vae(config, state if state is not None else require_ckpt(workdir, "vae"))
+    for p in vae.parameters():
+        p.requires_grad_(False)
+    params = decoder_parameters(vae)
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=config.decoder_lr, weight_decay=0.0)
+    step, timer = resume(state, {"opt": opt})  # the decoder's weights came with build_vae
+    if step >= config.decoder_steps:
+        log.info("decoder: already trained; nothing to do")
+        return
+    crop = (min(DECODER_CROP[0], config.size[0]), min(DECODER_CROP[1], config.size[1]))
+    log.info(f"decoder: start at step {step}/{config.decoder_steps}, {sum(p.numel() for p in params)} params "
+             f"trained, crops {crop}")
+    rng = np.random.default_rng(config.seed + 11 + step)
+    torch.manual_seed(config.seed + 11 + step)
+
+    def snapshot() -> dict:
+        return {"step": loop.step, "vae": vae.state_dict(), "opt": opt.state_dict(), "seconds": timer.total(),
+                "vae_config": dataclasses.asdict(vae.config), "stats_done": True}
+
+    vae.train()
+    with Loop(STAGE, step, config.decoder_steps, path, snapshot, log, config.ckpt_seconds) as loop:
+        for s in loop:
+            for g in opt.param_groups:
+                g["lr"] = config.decoder_lr * min(1.0, (s + 1) / 50) * (
+                    0.55 + 0.45 * np.cos(np.pi * s / config.decoder_steps))
+            video = random_clips(config, rng, config.vae_batch, crop, crops_per_clip=4)
+            losses = decoder_loss(vae, video)
+            opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            opt.step()
+            loop.log(s, **{k: v.item() for k, v in losses.items()})
+    vae.eval()
+    log.info(f"decoder: {timer.total():.0f} s in all")
+
+
+def best_vae_state(workdir: Path) -> dict:
+    """The autoencoder checkpoint later stages should load: the fine-tuned decoder's when it exists."""
+    state = load_ckpt(ckpt_path(workdir, STAGE))
+    return state if state is not None else require_ckpt(workdir, "vae")
