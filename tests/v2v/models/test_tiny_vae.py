@@ -61,3 +61,15 @@ def test_latent_normalisation_from_config():
     std = torch.tensor([2.0, 0.5, 1.0, 4.0]).view(1, -1, 1, 1, 1)
     torch.testing.assert_close(z, (z_raw - mean) / std)
     torch.testing.assert_close(stats.decode(z), raw.decode(z_raw), atol=1e-4, rtol=1e-4)
+
+
+def test_any_memory_layout_encodes_alike():
+    """Frames stacked as [T, 3, H, W] and transposed (the engine's and the report's layout) reach the
+    convs with channels-last strides; the result must not depend on the layout."""
+    vae = _vae()
+    video = _video(9)
+    odd = video.permute(0, 2, 3, 4, 1).contiguous().permute(0, 4, 1, 2, 3)  # same values, channels-last strides
+    assert not odd.is_contiguous()
+    torch.testing.assert_close(vae.encode(odd), vae.encode(video))
+    z = vae.encode(video)
+    torch.testing.assert_close(vae.decode(z.permute(0, 2, 3, 4, 1).contiguous().permute(0, 4, 1, 2, 3)), vae.decode(z))
