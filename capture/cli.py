@@ -46,6 +46,9 @@ def _model_options(p: argparse.ArgumentParser, bench: bool = False) -> None:
     p.add_argument("--steps", default=None, metavar="N",
                    help="denoising steps per chunk, 1 to the model's schedule length (default: all)")
     p.add_argument("--seed", default="0", metavar="N", help="noise seed (default 0)")
+    p.add_argument("--noise-refresh", default=None, metavar="R",
+                   help="share of fresh noise per chunk in [0, 1]: 1 = new noise every chunk (CausVid), 0 = one "
+                        "fixed noise (steadiest on still shots) (default: the model's, see `doctor`)")
     p.add_argument("--no-clean-pass", dest="clean_pass", action="store_false",
                    help="cache the last denoising step's keys/values instead of re-running the clean "
                         "output at t = 0 (one DiT pass less per chunk; see docs/benchmarks.md)")
@@ -121,6 +124,19 @@ def parse_int(text: str | None, option: str, low: int) -> int | None:
     return value
 
 
+def parse_noise_refresh(text: str | None) -> float | None:
+    """None, or a share of fresh noise in [0, 1]."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise CaptureError(f"--noise-refresh {text!r} is not a number: give one in [0, 1], e.g. 0.3") from None
+    if not 0.0 <= value <= 1.0:
+        raise CaptureError(f"--noise-refresh must be in [0, 1] (1 = fresh noise every chunk, 0 = fixed), got {text}")
+    return value
+
+
 def parse_strength(text: str) -> float:
     """A strength in (0, 1]."""
     try:
@@ -182,6 +198,7 @@ def prepare_model(args: argparse.Namespace, size: tuple[int, int] | None) -> tup
     strength = parse_strength(args.strength)
     steps = parse_int(args.steps, "--steps", 1)
     seed = parse_int(args.seed, "--seed", 0)
+    refresh = parse_noise_refresh(args.noise_refresh)
     bundle = load_model(args.model, resolve_device(args.device))
     schedule = len(bundle.sampling.timesteps)
     if steps is not None and steps > schedule:
@@ -191,7 +208,7 @@ def prepare_model(args: argparse.Namespace, size: tuple[int, int] | None) -> tup
         raise CaptureError(f"--size {size[0]}x{size[1]} does not suit model {bundle.name}: width and height "
                            f"must be multiples of {m}, e.g. {max(m, size[0] // m * m)}x{max(m, size[1] // m * m)}")
     return bundle, EngineConfig(prompt=args.prompt, strength=strength, steps=steps, seed=seed,
-                                clean_pass=args.clean_pass)
+                                clean_pass=args.clean_pass, noise_refresh=refresh)
 
 
 def make_engine(args: argparse.Namespace, size: tuple[int, int] | None) -> tuple[ModelBundle, StreamEngine]:

@@ -64,7 +64,8 @@ def check_model(model: str) -> list[Check]:
     w, h = bundle.size
     params = sum(p.numel() for p in bundle.dit.parameters())
     return [Check("model", "ok", f"{model}: {bundle.name}, {params / 1e6:.1f} M DiT parameters, trained at "
-                                 f"{w}x{h}, {len(bundle.sampling.timesteps)} steps")]
+                                 f"{w}x{h}, {len(bundle.sampling.timesteps)} steps, KV window {bundle.window_frames} + "
+                                 f"{bundle.sink_frames} sink frame(s), noise refresh {bundle.noise_refresh:g}")]
 
 
 def check_attention() -> list[Check]:

@@ -28,6 +28,7 @@ class EngineConfig:
     steps: int | None = None  # cap on denoising steps per chunk (None: every student step below the start)
     timestep_offset: float | None = None  # first model timestep = 1000·s − offset (None: the model's own)
     seed: int = 0  # noise seed: the same seed and input give the same output
+    noise_refresh: float | None = None  # share of fresh noise per chunk: 1 = new every chunk (CausVid), 0 = fixed (StreamDiffusion); None: the model's
     clean_pass: bool = True  # re-run the clean output at t = 0 to write the cache (CausVid); else cache the last step
     window_frames: int | None = None  # latent frames of recent context in the rolling KV cache (None: the model's)
     sink_frames: int | None = None  # latent frames from the stream's start kept forever, attention sinks (None: the model's)
@@ -80,6 +81,8 @@ class StreamEngine:
         self._pending: list[Tensor] = []  # input frames not yet in a chunk, each [3, H, W]
         self._chunks = 0
         self._gen = torch.Generator(device=self.bundle.device).manual_seed(self.config.seed)
+        self._noises: list[Tensor] = []  # the noises drawn in the last chunk, in call order
+        self._noise_calls = 0  # noises drawn in the current chunk
         self._strength_prev: float | None = None
         self._last_in: Tensor | None = None  # last input frame [3, H, W] (motion and static skip)
         self._last_out: Tensor | None = None  # last output frame [3, H, W]
@@ -155,6 +158,7 @@ class StreamEngine:
             return self._finish(m, out, t0)
         self._skips = 0
 
+        self._noise_calls = 0
         # 1. encode the new frames (the stream encoder keeps its caches across chunks)
         t = time.perf_counter()
         z = self._encoder(pixels.transpose(0, 1).unsqueeze(0))  # [1, C, F, h, w]
@@ -210,7 +214,18 @@ class StreamEngine:
         return 1 + tf * (n - 1) if self._chunks == 0 else tf * n
 
     def _noise(self, like: Tensor) -> Tensor:
-        return torch.randn(like.shape, generator=self._gen, device=like.device, dtype=like.dtype)
+        """The i-th noise of this chunk: sqrt(1 − r)·(the i-th noise of the last chunk) + sqrt(r)·fresh, with
+        r = noise_refresh (unit variance for any r). r = 1 is fresh noise, r = 0 repeats the last chunk's."""
+        fresh = torch.randn(like.shape, generator=self._gen, device=like.device, dtype=torch.float32)
+        i, r = self._noise_calls, self.noise_refresh
+        self._noise_calls += 1
+        if r < 1.0 and i < len(self._noises) and self._noises[i].shape == fresh.shape:
+            fresh = (1.0 - r) ** 0.5 * self._noises[i] + r ** 0.5 * fresh
+        if i < len(self._noises):
+            self._noises[i] = fresh
+        else:
+            self._noises.append(fresh)
+        return fresh.to(like.dtype)
 
     def _cache_for(self, z: Tensor):
         if self._cache is None:
@@ -223,6 +238,12 @@ class StreamEngine:
                 sink_frames=b.sink_frames if cfg.sink_frames is None else cfg.sink_frames,
                 device=z.device, dtype=b.dtype)
         return self._cache
+
+    @property
+    def noise_refresh(self) -> float:
+        """The share of fresh noise per chunk in use: the config's, else the model's recommendation."""
+        r = self.config.noise_refresh
+        return self.bundle.noise_refresh if r is None else r
 
     @property
     def cache(self):
@@ -285,6 +306,8 @@ class StreamEngine:
     def _validate(cfg: EngineConfig) -> None:
         if not 0.0 < cfg.strength <= 1.0:
             raise ValueError(f"strength must be in (0, 1], got {cfg.strength}")
+        if cfg.noise_refresh is not None and not 0.0 <= cfg.noise_refresh <= 1.0:
+            raise ValueError(f"noise_refresh must be in [0, 1], got {cfg.noise_refresh}")
         if cfg.steps is not None and cfg.steps < 1:
             raise ValueError(f"steps must be at least 1, got {cfg.steps}")
         if (cfg.window_frames is not None and cfg.window_frames < 1) or (cfg.sink_frames is not None and cfg.sink_frames < 0):

@@ -164,7 +164,52 @@ def test_clean_pass_setting_changes_what_is_cached():
     assert (a[1:] - b[1:]).abs().max() > 1e-4
 
 
-@pytest.mark.parametrize("bad", [dict(strength=0.0), dict(strength=1.5), dict(steps=0), dict(window_frames=0)])
+def _chunk_noises(refresh: float, chunks: int = 4) -> list[list[torch.Tensor]]:
+    """The noises each chunk drew (initial noising, then one re-noise per later step), chunk by chunk."""
+    bundle = random_bundle(seed=1)
+    engine = StreamEngine(bundle, EngineConfig(prompt="toon", noise_refresh=refresh, **EXACT))
+    seen: list[list[torch.Tensor]] = []
+    draw = engine._noise
+
+    def spy(like):
+        if engine._noise_calls == 0:
+            seen.append([])
+        seen[-1].append(draw(like).clone())
+        return seen[-1][-1]
+
+    engine._noise = spy
+    with torch.no_grad():
+        engine.push(_video(1 + 4 * (chunks - 1)))
+    return seen
+
+
+def test_noise_refresh_one_draws_fresh_noise_zero_repeats_it():
+    fresh, fixed, half = _chunk_noises(1.0), _chunk_noises(0.0), _chunk_noises(0.5)
+    assert len(fresh) == 4 and len(fresh[0]) >= 2  # every chunk: the initial noise and a re-noise
+    for a, b in zip(fixed[:-1], fixed[1:]):
+        for x, y in zip(a, b):
+            assert_close(x, y)  # the i-th noise of each chunk is the i-th of the one before
+    assert_close(fixed[0][0], fresh[0][0])  # the first chunk has nothing to repeat
+    assert (fresh[1][0] - fresh[0][0]).abs().mean() > 0.5
+    corr = lambda x, y: float((x * y).mean() / (x.std() * y.std()))  # noqa: E731
+    assert 0.5 < corr(half[1][0], half[0][0]) < 0.9  # sqrt(0.5) ≈ 0.71 expected
+    assert abs(float(half[3][0].std()) - 1.0) < 0.15  # unit variance is kept
+    assert abs(corr(fresh[1][0], fresh[0][0])) < 0.2
+
+
+@torch.no_grad()
+def test_fixed_noise_gives_a_steady_output_for_a_still_input():
+    bundle = random_bundle(seed=1)
+    still = _video(1)[:1].expand(13, -1, -1, -1).clone()  # [13, 3, H, W]
+    change = {}
+    for refresh in (1.0, 0.0):
+        out = _run(StreamEngine(bundle, EngineConfig(prompt="toon", noise_refresh=refresh, **EXACT)), still, [])
+        change[refresh] = float((out[9:] - out[5:9]).abs().mean())  # chunk 3 against chunk 2
+    assert change[0.0] < 0.5 * change[1.0]
+
+
+@pytest.mark.parametrize("bad", [dict(strength=0.0), dict(strength=1.5), dict(steps=0), dict(window_frames=0),
+                                 dict(noise_refresh=-0.1), dict(noise_refresh=1.5)])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ValueError):
         StreamEngine(random_bundle(), dataclasses.replace(EngineConfig(), **bad))

@@ -41,6 +41,7 @@ class ModelBundle:
     name: str = "model"
     window_frames: int = 4  # recommended rolling KV window (latent frames) for streaming this model
     sink_frames: int = 1  # recommended sink frames kept from the start of a stream
+    noise_refresh: float = 1.0  # recommended share of fresh noise per chunk (EngineConfig.noise_refresh)
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
 
@@ -51,6 +52,16 @@ class ModelBundle:
                 m.to(device=device, dtype=dtype)
         self.device, self.dtype = device, dtype
         return self
+
+
+def _engine_settings(engine: dict[str, Any]) -> dict[str, Any]:
+    """The "engine" block of config.json / v2v.json -> ModelBundle fields (unknown keys are ignored)."""
+    out: dict[str, Any] = {k: int(engine[k]) for k in ("window_frames", "sink_frames") if k in engine}
+    if "noise_refresh" in engine:
+        out["noise_refresh"] = float(engine["noise_refresh"])
+        if not 0.0 <= out["noise_refresh"] <= 1.0:
+            raise ValueError(f"noise_refresh must be in [0, 1], got {out['noise_refresh']}")
+    return out
 
 
 def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
@@ -71,7 +82,8 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
         "text": {"kind": "word", "config": config_to_dict(bundle.text.config)},
         "sampling": config_to_dict(bundle.sampling),
         "size": list(bundle.size),
-        "engine": {"window_frames": bundle.window_frames, "sink_frames": bundle.sink_frames},
+        "engine": {"window_frames": bundle.window_frames, "sink_frames": bundle.sink_frames,
+                   "noise_refresh": bundle.noise_refresh},
     }
     for part, module in (("dit", bundle.dit), ("vae", bundle.vae), ("text", bundle.text)):
         state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in module.state_dict().items()}
@@ -130,7 +142,7 @@ def _load_v2v_bundle(folder: Path, cfg: dict[str, Any]) -> ModelBundle:
         text = WordPromptEncoder(config_from_dict(WordTextConfig, cfg["text"]["config"]))
         sampling = config_from_dict(SamplingConfig, cfg.get("sampling", {}))
         size = tuple(int(v) for v in cfg["size"])
-        engine = {k: int(v) for k, v in cfg.get("engine", {}).items() if k in ("window_frames", "sink_frames")}
+        engine = _engine_settings(cfg.get("engine", {}))
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{folder / 'config.json'}: not a valid v2v bundle config ({e})") from None
     for part, module in (("dit", dit), ("vae", vae), ("text", text)):
@@ -179,9 +191,12 @@ def _load_wan_folder(folder: Path) -> ModelBundle:
         m.eval().requires_grad_(False)
     size = tuple(extra.get("size", (832, 480)))
     # StreamDiffusionV2's rolling cache: 6 latent frames of recent context and 3 sink frames
-    engine = {"window_frames": 6, "sink_frames": 3, **extra.get("engine", {})}
+    try:
+        engine = _engine_settings({"window_frames": 6, "sink_frames": 3, **extra.get("engine", {})})
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{folder / 'v2v.json'}: bad \"engine\" settings ({e})") from None
     return ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=size, name=folder.name,  # type: ignore[arg-type]
-                       window_frames=int(engine["window_frames"]), sink_frames=int(engine["sink_frames"]))
+                       **engine)
 
 
 def _first(folder: Path, names: list[str]) -> Path | None:

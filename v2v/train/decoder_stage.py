@@ -35,7 +35,7 @@ from v2v.train.vae_stage import gradient_l1, random_clips
 STAGE = "decoder"
 DECODER_LATENT_NOISE = 0.1   # × the latents' std, independently per latent frame
 DECODER_CROP = (96, 96)      # (W, H) training crops
-TEMPORAL_WEIGHT = 2.0        # weight of the temporal-difference term
+TEMPORAL_WEIGHT = 6.0        # weight of the temporal-difference term
 
 
 def decoder_parameters(vae: TinyVAE) -> list[torch.nn.Parameter]:

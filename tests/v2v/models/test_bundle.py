@@ -23,6 +23,21 @@ def test_save_and_load_round_trip_gives_the_same_stream(tmp_path):
     assert_close(_restyle(loaded, frames), _restyle(bundle, frames))
 
 
+def test_engine_recommendations_travel_with_the_bundle(tmp_path):
+    import dataclasses
+
+    bundle = dataclasses.replace(random_bundle(seed=2), window_frames=2, sink_frames=0, noise_refresh=0.25)
+    loaded = load_bundle(save_bundle(bundle, tmp_path / "m"))
+    assert (loaded.window_frames, loaded.sink_frames, loaded.noise_refresh) == (2, 0, 0.25)
+    assert StreamEngine(loaded).noise_refresh == 0.25
+    assert StreamEngine(loaded, EngineConfig(noise_refresh=1.0)).noise_refresh == 1.0
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    cfg["engine"]["noise_refresh"] = 3
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="noise_refresh must be in"):
+        load_bundle(tmp_path / "m")
+
+
 def test_missing_and_wrong_model_paths_give_clear_errors(tmp_path):
     with pytest.raises(CheckpointError, match="no such model folder"):
         load_bundle(tmp_path / "nope")
