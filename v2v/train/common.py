@@ -47,7 +47,7 @@ class TrainConfig:
     vae_steps: int = 1300                   # VAE optimiser steps
     vae_batch: int = 8                      # VAE clips per step
     vae_lr: float = 1e-3                    # AdamW peak learning rate (warm-up, cosine to 0.1×)
-    decoder_steps: int = 1500               # decoder fine-tune steps (encoder frozen, see decoder_stage.py)
+    decoder_steps: int = 1000               # decoder fine-tune steps (encoder frozen, see decoder_stage.py)
     decoder_lr: float = 3e-4                # AdamW peak learning rate of the decoder fine-tune
     cache_scenes: int = 120                 # scenes in the latent cache (each rendered in every style)
     teacher_steps: int = 5000               # teacher optimiser steps

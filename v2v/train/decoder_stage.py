@@ -14,7 +14,9 @@ memory and a group boundary are in every clip):
   - latent jitter: independent Gaussian noise on each latent frame (`DECODER_LATENT_NOISE` × std),
     like the chunk-to-chunk jitter of the student's latents, which the temporal term teaches the
     decoder to smooth over.
-Crops are larger than in the `vae` stage (`DECODER_CROP`) because decoding needs context.
+Crops are larger than in the `vae` stage (`DECODER_CROP`) because decoding needs context. A share of
+the clips (`STILL_SHARE`) is one frame repeated: the decoder makes the 4 frames of a group from
+separate feature slices, and without still clips it leaves a 4-frame shimmer on still content.
 """
 
 from __future__ import annotations
@@ -36,10 +38,21 @@ STAGE = "decoder"
 DECODER_LATENT_NOISE = 0.1   # × the latents' std, independently per latent frame
 DECODER_CROP = (96, 96)      # (W, H) training crops
 TEMPORAL_WEIGHT = 6.0        # weight of the temporal-difference term
+STILL_SHARE = 0.25           # share of clips that are one frame repeated
 
 
 def decoder_parameters(vae: TinyVAE) -> list[torch.nn.Parameter]:
     return [*vae.group_decoder.parameters(), *vae.frame_decoder.parameters()]
+
+
+def with_still_clips(video: Tensor, rng: np.random.Generator, share: float = STILL_SHARE) -> Tensor:
+    """video [B, 3, T, H, W] -> the same with about `share` of the clips replaced by one of their frames repeated."""
+    B, _, T = video.shape[:3]
+    out = video.clone()
+    for b in np.flatnonzero(rng.random(B) < share):
+        t = int(rng.integers(0, T))
+        out[b] = video[b, :, t:t + 1].expand(-1, T, -1, -1)                # [3, T, H, W]
+    return out
 
 
 def temporal_l1(a: Tensor, b: Tensor) -> Tensor:
@@ -90,7 +103,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
             for g in opt.param_groups:
                 g["lr"] = config.decoder_lr * min(1.0, (s + 1) / 50) * (
                     0.55 + 0.45 * np.cos(np.pi * s / config.decoder_steps))
-            video = random_clips(config, rng, config.vae_batch, crop, crops_per_clip=4)
+            video = with_still_clips(random_clips(config, rng, config.vae_batch, crop, crops_per_clip=4), rng)
             losses = decoder_loss(vae, video)
             opt.zero_grad(set_to_none=True)
             losses["loss"].backward()

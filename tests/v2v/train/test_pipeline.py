@@ -73,6 +73,21 @@ def test_decoder_loss_sees_motion_the_clip_does_not_have():
     assert temporal_l1(shimmer + 1, shimmer) == 0  # a constant offset is not a temporal error
 
 
+def test_still_clips_repeat_one_frame_of_their_own_clip():
+    import numpy as np
+
+    from v2v.train.decoder_stage import with_still_clips
+
+    video = torch.rand(64, 3, 5, 4, 4)
+    out = with_still_clips(video, np.random.default_rng(0), share=0.5)
+    still = [b for b in range(64) if torch.equal(out[b], out[b, :, :1].expand(-1, 5, -1, -1))]
+    assert 16 < len(still) < 48
+    for b in still:
+        assert any(torch.equal(out[b, :, 0], video[b, :, t]) for t in range(5))
+    moving = [b for b in range(64) if b not in still]
+    assert all(torch.equal(out[b], video[b]) for b in moving)
+
+
 def test_missing_upstream_stage_is_a_clear_error(tmp_path, capsys):
     assert main(["ode", "--preset", "tiny", "--workdir", str(tmp_path)]) == 1
     assert "run `python -m v2v train teacher" in capsys.readouterr().err
