@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="base seed of the run")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--out", default=None, help="export: bundle folder (default v2v/weights/default)")
+    p.add_argument("--average", action="append", default=None, metavar="CKPT",
+                   help="export: average the student weights with this checkpoint's (repeatable)")
     return p
 
 
@@ -67,7 +69,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def run_stage(stage: str, workdir: Path, config: Any, out: str | None = None) -> None:
+def run_stage(stage: str, workdir: Path, config: Any, out: str | None = None,
+              average: list[str] | None = None) -> None:
     if stage == "vae":
         from v2v.train import vae_stage
         vae_stage.run(workdir, config)
@@ -85,7 +88,7 @@ def run_stage(stage: str, workdir: Path, config: Any, out: str | None = None) ->
         dmd.run(workdir, config)
     elif stage == "export":
         from v2v.train import export
-        folder = export.run(workdir, config, Path(out) if out else None)
+        folder = export.run(workdir, config, Path(out) if out else None, [Path(p) for p in average or []])
         print(f"exported the student bundle to {folder}")
     else:
         raise ValueError(f"unknown stage {stage}")
@@ -101,13 +104,16 @@ def main(argv: list[str]) -> int:
         torch.set_num_threads(args.threads)
     from v2v.train.common import load_run_config
 
+    if args.average and args.stage != "export":
+        print("error: --average applies to `export` only", file=sys.stderr)
+        return 2
     workdir = Path(args.workdir)
     config = load_run_config(workdir, args.preset, _overrides(args))
     stages = STAGES if args.stage == "all" else (args.stage,)
     for stage in stages:
         t0 = time.monotonic()
         try:
-            run_stage(stage, workdir, config, args.out)
+            run_stage(stage, workdir, config, args.out, args.average)
         except KeyboardInterrupt:
             print(f"\ninterrupted: stage '{stage}' saved a checkpoint in {workdir / stage}; "
                   f"re-run the same command to resume", file=sys.stderr)

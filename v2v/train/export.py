@@ -1,6 +1,7 @@
 """Stage 5, `export`: write the runnable student bundle (v2v/models/bundle.py layout).
 
-The student comes from the latest distillation checkpoint (`dmd`, else `ode`), the TinyVAE (with its
+The student comes from the latest distillation checkpoint (`dmd`, else `ode`), optionally averaged
+weight by weight with other checkpoints of the same run (`--average CKPT`, repeatable), the TinyVAE (with its
 latent statistics) from `decoder` (the fine-tuned decoder) or else `vae`, the prompt encoder from the teacher's EMA; the sampling settings and
 working size from the run configuration. Weights are float32 safetensors plus config.json. The
 teacher's EMA DiT is written beside them (`teacher.safetensors` + `teacher.json`, not loaded by the
@@ -23,7 +24,17 @@ from v2v.train.decoder_stage import best_vae_state
 from v2v.train.teacher import load_teacher
 
 
-def run(workdir: Path, config: TrainConfig, out: Path | None = None) -> Path:
+def average_students(states: list[dict]) -> dict[str, torch.Tensor]:
+    """The uniform average of the "student" weights of several checkpoints of the same architecture
+    (a two-point Polyak average: DMD has no EMA of its own here)."""
+    keys = states[0]["student"].keys()
+    for st in states[1:]:
+        if st["student"].keys() != keys or any(st["student"][k].shape != states[0]["student"][k].shape for k in keys):
+            raise ValueError("the checkpoints to average hold students of different architectures")
+    return {k: sum(st["student"][k].float() for st in states) / len(states) for k in keys}
+
+
+def run(workdir: Path, config: TrainConfig, out: Path | None = None, average: list[Path] | None = None) -> Path:
     log = stage_logger(workdir, "export")
     source = next((s for s in ("dmd", "ode") if ckpt_path(workdir, s).exists()), None)
     if source is None:
@@ -31,7 +42,11 @@ def run(workdir: Path, config: TrainConfig, out: Path | None = None) -> Path:
                                 f"`python -m v2v train ode --workdir {workdir}` first")
     state = load_ckpt(ckpt_path(workdir, source))
     student = build_dit(config, causal=True)
-    student.load_state_dict(state["student"])
+    others = [load_ckpt(Path(p)) for p in average or []]
+    if any(o is None for o in others):
+        missing = [str(p) for p, o in zip(average or [], others) if o is None]
+        raise FileNotFoundError(f"no checkpoint to average at {', '.join(missing)}")
+    student.load_state_dict(average_students([state, *others]) if others else state["student"])
     vae = build_vae(config, best_vae_state(workdir))  # the fine-tuned decoder when `decoder` ran
     teacher = load_teacher(workdir, config)
     text = teacher.text
@@ -48,5 +63,6 @@ def run(workdir: Path, config: TrainConfig, out: Path | None = None) -> Path:
     (folder / "teacher.json").write_text(json.dumps(meta, indent=2) + "\n")
     (folder / "teacher.safetensors").chmod(0o644)
     size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-    log.info(f"export: student from '{source}' step {state['step']} -> {folder} ({size / 1e6:.1f} MB)")
+    mixed = "".join(f" averaged with {p} (step {o['step']})" for p, o in zip(average or [], others))
+    log.info(f"export: student from '{source}' step {state['step']}{mixed} -> {folder} ({size / 1e6:.1f} MB)")
     return folder

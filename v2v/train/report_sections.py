@@ -208,6 +208,7 @@ class DriftResult:
     ms_per_frame_first: float  # engine compute per frame over the chunks of the first window
     ms_per_frame_last: float
     seconds: float
+    fresh_last: dict[str, float] = field(default_factory=dict)  # the last window's input through a fresh engine
 
 
 def _window_metrics(out: Video, gt: Video) -> dict[str, float]:
@@ -228,7 +229,8 @@ def measure_drift(bundle: ModelBundle, seed: int, frames: int, window: int, stre
     W = max(2, min(window, frames // 2))
     scene = sample_scene(seed)
     engine = StreamEngine(bundle, EngineConfig(prompt=style_prompt(target), strength=strength, seed=seed))
-    keep: dict[str, list[np.ndarray]] = {"out_first": [], "out_last": [], "gt_first": [], "gt_last": []}
+    keep: dict[str, list[np.ndarray]] = {"out_first": [], "out_last": [], "gt_first": [], "gt_last": [],
+                                         "in_last": []}
     produced, bytes_start, chunk_log = 0, None, []  # chunk_log: (first output index, frames, ms)
 
     def collect(out: Tensor) -> None:
@@ -255,6 +257,7 @@ def measure_drift(bundle: ModelBundle, seed: int, frames: int, window: int, stre
                 keep["gt_first"].append(r[target][j])
             if k + j >= frames - W:
                 keep["gt_last"].append(r[target][j])
+                keep["in_last"].append(r[source][j])
         x = engine_frames(r[source])
         bounds = [*range(0, n, push), n] if k else [0, *range(1, n, push), n]  # frame 0 alone: the first chunk
         for j, j_next in zip(bounds[:-1], bounds[1:]):
@@ -276,7 +279,14 @@ def measure_drift(bundle: ModelBundle, seed: int, frames: int, window: int, stre
         return sum(ms for _, ms in sel) / max(sum(n for n, _ in sel), 1)
 
     stack = {k: np.stack(v) for k, v in keep.items()}
+    # control: the same last input frames through a fresh engine, so that what the stream's history did
+    # (drift) can be told apart from what the scene's content at the end does
+    fresh = StreamEngine(bundle, EngineConfig(prompt=style_prompt(target), strength=strength, seed=seed))
+    x = engine_frames(stack["in_last"])
+    outs = [fresh.push(x[j:j + push]) for j in range(0, W, push)] + [fresh.flush()]
+    fresh_out = as_uint8_video(torch.cat([o for o in outs if o.numel()]).float().cpu())  # [W, H, W, 3]
     return DriftResult(
+        fresh_last=_window_metrics(fresh_out, stack["gt_last"]),
         seed=seed, frames=frames, window=W, first=_window_metrics(stack["out_first"], stack["gt_first"]),
         last=_window_metrics(stack["out_last"], stack["gt_last"]), cache_bytes_start=int(bytes_start or 0),
         cache_bytes_end=bytes_end, cache_frames_written=written, cache_rebases=rebases,

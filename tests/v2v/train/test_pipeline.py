@@ -73,6 +73,31 @@ def test_decoder_loss_sees_motion_the_clip_does_not_have():
     assert temporal_l1(shimmer + 1, shimmer) == 0  # a constant offset is not a temporal error
 
 
+def test_export_can_average_students_of_two_checkpoints(run, tmp_path):
+    from safetensors.torch import load_file
+
+    workdir, _ = run
+    out = tmp_path / "avg"
+    assert main(["export", "--workdir", str(workdir), "--out", str(out),
+                 "--average", str(workdir / "ode" / "ckpt.pt")]) == 0
+    dmd, ode = load_ckpt(workdir / "dmd" / "ckpt.pt")["student"], load_ckpt(workdir / "ode" / "ckpt.pt")["student"]
+    shipped = load_file(str(out / "dit.safetensors"))
+    differ = [k for k in dmd if not torch.equal(dmd[k], ode[k])]
+    assert differ
+    for k in differ:
+        torch.testing.assert_close(shipped[k], (dmd[k] + ode[k]) / 2)
+    assert "averaged with" in (workdir / "export" / "log.txt").read_text()
+
+
+def test_average_is_refused_outside_export_and_for_missing_files(run, tmp_path, capsys):
+    workdir, _ = run
+    assert main(["ode", "--workdir", str(workdir), "--average", "x.pt"]) == 2
+    assert "--average applies to `export` only" in capsys.readouterr().err
+    assert main(["export", "--workdir", str(workdir), "--out", str(tmp_path / "b"),
+                 "--average", str(tmp_path / "none.pt")]) == 1
+    assert "no checkpoint to average" in capsys.readouterr().err
+
+
 def test_still_clips_repeat_one_frame_of_their_own_clip():
     import numpy as np
 

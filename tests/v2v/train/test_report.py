@@ -54,6 +54,7 @@ def test_quick_report_has_every_section_and_a_contact_sheet(model, tmp_path):
     assert "teacher (SDEdit, many-step)" in text and "Not measured" not in text
     assert re.search(r"autoencoder alone \(encode, decode, no DiT.*realistic \d+\.\d%", text)
     assert re.search(r"round trip through the model's autoencoder alone has warp error 0\.\d{4}", text)
+    assert "fresh engine" in text and re.search(r"^\| sharpness_vs_gt \|.*\| [+-]\d+\.\d% \|$", text, re.M)
 
 
 def test_autoencoder_round_trip_is_the_vae_alone(model):
