@@ -32,6 +32,7 @@ class EngineConfig:
     clean_pass: bool = True  # re-run the clean output at t = 0 to write the cache (CausVid); else cache the last step
     window_frames: int | None = None  # latent frames of recent context in the rolling KV cache (None: the model's)
     sink_frames: int | None = None  # latent frames from the stream's start kept forever, attention sinks (None: the model's)
+    sink_adjacent: bool | None = None  # keep the sinks' RoPE positions right before the window (None: the model's)
     motion_k: float = 0.1  # motion-aware strength: s = s0 − k·motion (0 disables)
     motion_momentum: float = 0.1  # weight of the previous chunk's strength in the smoothed strength
     skip_threshold: float = 0.0  # static-input skip: mean |Δpixel| (in [-1, 1] units) below which a chunk is re-emitted (0 disables)
@@ -236,6 +237,7 @@ class StreamEngine:
                 batch=z.shape[0], frame_tokens=(h // ph) * (w // pw),
                 window_frames=b.window_frames if cfg.window_frames is None else cfg.window_frames,
                 sink_frames=b.sink_frames if cfg.sink_frames is None else cfg.sink_frames,
+                sink_adjacent=b.sink_adjacent if cfg.sink_adjacent is None else cfg.sink_adjacent,
                 device=z.device, dtype=b.dtype)
         return self._cache
 

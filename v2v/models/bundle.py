@@ -8,7 +8,8 @@ Two folder layouts load:
   (`model.pt` or `*.safetensors`), `Wan2.1_VAE.pth`, and either the umT5 file with its tokenizer folder
   or a prompt-embedding cache folder. An optional `v2v.json` there overrides the DiT config
   ("dit": {...}), the VAE config ("vae": {...}), the sampling ("sampling": {...}), the working size
-  ("size": [W, H]) and the rolling KV cache ("engine": {"window_frames": 6, "sink_frames": 3}); without
+  ("size": [W, H]) and the streaming settings ("engine": {"window_frames": 6, "sink_frames": 3,
+  "noise_refresh": 1.0, "sink_adjacent": false}, the defaults shown); without
   it the CausVid student settings apply (1.3B, 3 latent frames per block).
   Settings are never guessed from file names.
 """
@@ -42,6 +43,7 @@ class ModelBundle:
     window_frames: int = 4  # recommended rolling KV window (latent frames) for streaming this model
     sink_frames: int = 1  # recommended sink frames kept from the start of a stream
     noise_refresh: float = 1.0  # recommended share of fresh noise per chunk (EngineConfig.noise_refresh)
+    sink_adjacent: bool = False  # recommended: keep the sinks right before the window (KVCache)
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
 
@@ -57,6 +59,10 @@ class ModelBundle:
 def _engine_settings(engine: dict[str, Any]) -> dict[str, Any]:
     """The "engine" block of config.json / v2v.json -> ModelBundle fields (unknown keys are ignored)."""
     out: dict[str, Any] = {k: int(engine[k]) for k in ("window_frames", "sink_frames") if k in engine}
+    if "sink_adjacent" in engine:
+        if not isinstance(engine["sink_adjacent"], bool):
+            raise ValueError(f"sink_adjacent must be true or false, got {engine['sink_adjacent']!r}")
+        out["sink_adjacent"] = engine["sink_adjacent"]
     if "noise_refresh" in engine:
         out["noise_refresh"] = float(engine["noise_refresh"])
         if not 0.0 <= out["noise_refresh"] <= 1.0:
@@ -83,7 +89,7 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
         "sampling": config_to_dict(bundle.sampling),
         "size": list(bundle.size),
         "engine": {"window_frames": bundle.window_frames, "sink_frames": bundle.sink_frames,
-                   "noise_refresh": bundle.noise_refresh},
+                   "noise_refresh": bundle.noise_refresh, "sink_adjacent": bundle.sink_adjacent},
     }
     for part, module in (("dit", bundle.dit), ("vae", bundle.vae), ("text", bundle.text)):
         state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in module.state_dict().items()}

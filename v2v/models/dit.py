@@ -231,14 +231,15 @@ class DiT(nn.Module):
 
     def new_cache(self, batch: int, frame_tokens: int, window_frames: int, sink_frames: int,
                   device: Optional[torch.device] = None, dtype: Optional[torch.dtype] = None,
-                  max_position: Optional[int] = None) -> KVCache:
+                  max_position: Optional[int] = None, sink_adjacent: bool = False) -> KVCache:
         """An empty KVCache for streaming; frame_tokens = tokens per latent frame (h·w)."""
         p = next(self.parameters())
         cfg = self.config
         return KVCache(cfg.num_layers, batch, frame_tokens, cfg.num_heads, cfg.dim // cfg.num_heads,
                        window_frames, sink_frames, self.rope,
                        device=p.device if device is None else device,
-                       dtype=p.dtype if dtype is None else dtype, max_position=max_position)
+                       dtype=p.dtype if dtype is None else dtype, max_position=max_position,
+                       sink_adjacent=sink_adjacent)
 
     def _time(self, t: Tensor, B: int, F: int) -> tuple[Tensor, Tensor]:
         """Timesteps [B] or [B, F] -> e [B, F', C] and e0 [B, F', 6, C] float32 (F' = 1 or F)."""

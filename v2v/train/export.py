@@ -55,7 +55,7 @@ def run(workdir: Path, config: TrainConfig, out: Path | None = None, average: li
     context = max(config.latent_frames - 1, 1)
     bundle = ModelBundle(dit=frozen(student), vae=frozen(vae), text=frozen(text), sampling=sampling,
                          size=tuple(config.size), name="default", window_frames=max(context - 1, 1),
-                         sink_frames=min(1, context - 1))
+                         sink_frames=min(1, context - 1), sink_adjacent=True)
     folder = save_bundle(bundle, out or DEFAULT_DIR)
     weights = {k: v.detach().to(torch.float32).contiguous() for k, v in teacher.dit.state_dict().items()}
     save_file(weights, str(folder / "teacher.safetensors"))

@@ -26,9 +26,16 @@ def test_save_and_load_round_trip_gives_the_same_stream(tmp_path):
 def test_engine_recommendations_travel_with_the_bundle(tmp_path):
     import dataclasses
 
-    bundle = dataclasses.replace(random_bundle(seed=2), window_frames=2, sink_frames=0, noise_refresh=0.25)
+    bundle = dataclasses.replace(random_bundle(seed=2), window_frames=2, sink_frames=1, noise_refresh=0.25,
+                                 sink_adjacent=True)
     loaded = load_bundle(save_bundle(bundle, tmp_path / "m"))
-    assert (loaded.window_frames, loaded.sink_frames, loaded.noise_refresh) == (2, 0, 0.25)
+    assert (loaded.window_frames, loaded.sink_frames, loaded.noise_refresh, loaded.sink_adjacent) == (2, 1, 0.25, True)
+    engine = StreamEngine(loaded, EngineConfig(prompt="toon"))
+    engine.push(torch.rand(9, 3, 64, 64) * 2 - 1)
+    assert engine.cache.sink_adjacent
+    off = StreamEngine(loaded, EngineConfig(prompt="toon", sink_adjacent=False))
+    off.push(torch.rand(9, 3, 64, 64) * 2 - 1)
+    assert not off.cache.sink_adjacent
     assert StreamEngine(loaded).noise_refresh == 0.25
     assert StreamEngine(loaded, EngineConfig(noise_refresh=1.0)).noise_refresh == 1.0
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())

@@ -76,6 +76,45 @@ def test_rebasing_with_sinks_changes_only_the_sink_distance():
     assert sorted(cache.slot_position[1:]) == [cache.next_position - 2, cache.next_position - 1]
 
 
+def test_adjacent_sinks_keep_every_chunk_at_the_same_relative_positions():
+    """sink_adjacent: before each chunk the window is rotated back to sit right after the sinks, so the
+    chunk always starts at position sink + window; a chunk's output then depends only on the cached
+    frames' content, not on how long the stream has run."""
+    m = micro(num_layers=2)
+    g = torch.Generator().manual_seed(5)
+    xs = torch.randn(9, 1, 2, 1, 4, 2, generator=g)
+    c = torch.randn(1, 3, 8, generator=g)
+    t = torch.full((1,), 300.0)
+    cache = m.new_cache(1, frame_tokens=2, window_frames=2, sink_frames=1, sink_adjacent=True)
+    ends = []
+    with torch.no_grad():
+        for x in xs:
+            m(x, t, c, cache=cache, write_cache=True)
+            ends.append(cache.next_position)
+    assert ends == [1, 2, 3] + [4] * 6  # from the 4th chunk on: 1 sink + 2 window, the chunk at position 3
+    assert cache.slot_position[0] == 0 and sorted(cache.slot_position[1:]) == [2, 3]
+    assert cache.rebases == 5  # from the 5th chunk on, when the window has moved past position 1
+
+    m = micro(num_layers=1)  # one layer: a cached key depends on its frame and position only
+
+    def last_out(history: torch.Tensor) -> torch.Tensor:
+        """The output for xs[-1] after the sink xs[0] and a history ending in xs[-3], xs[-2]."""
+        cc = m.new_cache(1, frame_tokens=2, window_frames=2, sink_frames=1, sink_adjacent=True)
+        with torch.no_grad():
+            for x in history:
+                m(x, t, c, cache=cc, write_cache=True)
+            return m(xs[-1], t, c, cache=cc, write_cache=False)
+
+    long = last_out(xs[:-1])
+    short = last_out(torch.cat([xs[:1], xs[-3:-1]]))  # the same sink and window, a much shorter stream
+    torch.testing.assert_close(long, short, rtol=1e-4, atol=1e-4)
+    plain = m.new_cache(1, frame_tokens=2, window_frames=2, sink_frames=1)
+    with torch.no_grad():
+        for x in xs[:-1]:
+            m(x, t, c, cache=plain, write_cache=True)
+        assert (m(xs[-1], t, c, cache=plain, write_cache=False) - long).abs().max() > 1e-4  # the sink drifted away
+
+
 def bare_cache(window: int, sinks: int, P: int = 2) -> KVCache:
     return KVCache(num_layers=1, batch=1, frame_tokens=P, num_heads=1, head_dim=6,
                    window_frames=window, sink_frames=sinks, rope=Rope3D(6))
