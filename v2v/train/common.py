@@ -264,6 +264,11 @@ class Loop:
             self.logger.info(f"step {step} " + " ".join(f"{k} {v:.5f}" for k, v in self.stats.items()))
 
 
+def warmup_cosine(peak: float, step: int, total: int, warmup: int) -> float:
+    """Learning rate at `step`: linear warm-up over `warmup` steps, then a cosine from `peak` to 0.1·peak."""
+    return peak * min(1.0, (step + 1) / warmup) * (0.55 + 0.45 * float(np.cos(np.pi * step / total)))
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 

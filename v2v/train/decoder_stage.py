@@ -31,7 +31,7 @@ from torch import Tensor
 
 from v2v.models.tiny_vae import TinyVAE
 from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, load_ckpt, require_ckpt, resume,
-                              stage_logger)
+                              stage_logger, warmup_cosine)
 from v2v.train.vae_stage import gradient_l1, random_clips
 
 STAGE = "decoder"
@@ -101,8 +101,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
     with Loop(STAGE, step, config.decoder_steps, path, snapshot, log, config.ckpt_seconds) as loop:
         for s in loop:
             for g in opt.param_groups:
-                g["lr"] = config.decoder_lr * min(1.0, (s + 1) / 50) * (
-                    0.55 + 0.45 * np.cos(np.pi * s / config.decoder_steps))
+                g["lr"] = warmup_cosine(config.decoder_lr, s, config.decoder_steps, warmup=50)
             video = with_still_clips(random_clips(config, rng, config.vae_batch, crop, crops_per_clip=4), rng)
             losses = decoder_loss(vae, video)
             opt.zero_grad(set_to_none=True)

@@ -25,7 +25,8 @@ from torch import Tensor, nn
 
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps
 from v2v.train.common import (Loop, TrainConfig, build_dit, build_text, build_vae, ckpt_path, frozen,
-                              load_ckpt, pixel_frames, render_video, require_ckpt, resume, save_ckpt, stage_logger)
+                              load_ckpt, pixel_frames, render_video, require_ckpt, resume, save_ckpt, stage_logger,
+                              warmup_cosine)
 
 STAGE = "teacher"
 EMA_DECAY = 0.998
@@ -161,7 +162,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
     model.train()
     with Loop(STAGE, step, config.teacher_steps, path, snapshot, log, config.ckpt_seconds) as loop:
         for s in loop:
-            lr = config.teacher_lr * min(1.0, (s + 1) / 200) * (0.55 + 0.45 * np.cos(np.pi * s / config.teacher_steps))
+            lr = warmup_cosine(config.teacher_lr, s, config.teacher_steps, warmup=200)
             for g in opt.param_groups:
                 g["lr"] = lr
             full = s % FULL_EVERY == FULL_EVERY - 1

@@ -19,7 +19,7 @@ import torch.nn.functional as F_
 from torch import Tensor
 
 from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, fresh_scene_seed, load_ckpt,
-                              render_video, resume, save_ckpt, stage_logger)
+                              render_video, resume, save_ckpt, stage_logger, warmup_cosine)
 
 STAGE = "vae"
 CLIP_FRAMES = 9
@@ -93,7 +93,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
     with Loop(STAGE, step, config.vae_steps, path, snapshot, log, config.ckpt_seconds) as loop:
         for s in loop:
             for g in opt.param_groups:
-                g["lr"] = config.vae_lr * min(1.0, (s + 1) / 50) * (0.55 + 0.45 * np.cos(np.pi * s / config.vae_steps))
+                g["lr"] = warmup_cosine(config.vae_lr, s, config.vae_steps, warmup=50)
             video = random_clips(config, rng, config.vae_batch, config.vae_size, crops_per_clip=4)
             loss, _ = reconstruction_loss(vae, video)
             opt.zero_grad(set_to_none=True)
