@@ -375,7 +375,7 @@ def section_temporal(r, warp_out, warp_gt, ratio, ceiling: rs.AutoencoderCeiling
     L += ["", f"Ratio of the means {ratio:.2f}× (target ≤ {TARGET_WARP_RATIO}×) → "
           f"{verdict(ratio <= TARGET_WARP_RATIO)}. The {ceiling.target} ground truth after a round trip through "
           f"the model's autoencoder alone has warp error {ceiling.warp:.4f}, "
-          f"{ceiling.warp / max(ceiling.warp_gt, 1e-8):.2f}× that of the render: the floor under any output."]
+          f"{ceiling.warp / max(warp_gt, 1e-8):.2f}× that of the render: the floor under any output."]
     return L
 
 

@@ -161,8 +161,8 @@ class AutoencoderCeiling:
 
     judged: dict[str, float]  # style -> fraction of round-trip frames the judge calls that style
     psnr: dict[str, float]  # style -> round-trip PSNR against the render (dB)
-    warp: float  # mean warp error of the round trip of the section-1 ground truth (`target` style)
-    warp_gt: float  # mean warp error of that ground truth itself
+    warp: float  # mean warp error of the round trip of the section-1 ground truth (`target` style); the
+    # ground truth's own warp error is section 1's SceneScore.warp_gt (the same clips)
     target: str
 
 
@@ -178,7 +178,7 @@ def measure_autoencoder(bundle: ModelBundle, clips: dict[int, dict[str, Video]],
                         target: str = "realistic") -> AutoencoderCeiling:
     judged: dict[str, list[float]] = {st: [] for st in STYLES}
     quality: dict[str, list[float]] = {st: [] for st in STYLES}
-    warp, warp_gt = [], []
+    warp = []
     for styles in tqdm(clips.values(), desc="autoencoder round trip", leave=False):
         for st in STYLES:
             rt = round_trip(bundle, styles[st])
@@ -186,10 +186,9 @@ def measure_autoencoder(bundle: ModelBundle, clips: dict[int, dict[str, Video]],
             quality[st].append(psnr(rt, styles[st]))
             if st == target:
                 warp.append(warp_error(rt))
-                warp_gt.append(warp_error(styles[st]))
     mean = lambda xs: float(np.mean(xs))  # noqa: E731
     return AutoencoderCeiling({k: mean(v) for k, v in judged.items()}, {k: mean(v) for k, v in quality.items()},
-                              mean(warp), mean(warp_gt), target)
+                              mean(warp), target)
 
 
 # ---- 4: drift over a long stream ----------------------------------------------------------------------
