@@ -124,28 +124,29 @@ def parse_int(text: str | None, option: str, low: int) -> int | None:
     return value
 
 
+def parse_fraction(text: str, option: str, zero_ok: bool, meaning: str, example: str) -> float:
+    """A number in [0, 1] (zero_ok) or (0, 1]; the errors name the option, the range and what the ends mean."""
+    span = "[0, 1]" if zero_ok else "(0, 1]"
+    try:
+        value = float(text)
+    except ValueError:
+        raise CaptureError(f"{option} {text!r} is not a number: give one in {span}, e.g. {example}") from None
+    above_low = value >= 0.0 if zero_ok else value > 0.0  # False for NaN as well
+    if not (above_low and value <= 1.0):
+        raise CaptureError(f"{option} must be in {span} ({meaning}), got {text}")
+    return value
+
+
 def parse_noise_refresh(text: str | None) -> float | None:
     """None, or a share of fresh noise in [0, 1]."""
     if text is None:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise CaptureError(f"--noise-refresh {text!r} is not a number: give one in [0, 1], e.g. 0.3") from None
-    if not 0.0 <= value <= 1.0:
-        raise CaptureError(f"--noise-refresh must be in [0, 1] (1 = fresh noise every chunk, 0 = fixed), got {text}")
-    return value
+    return parse_fraction(text, "--noise-refresh", True, "1 = fresh noise every chunk, 0 = fixed", "0.3")
 
 
 def parse_strength(text: str) -> float:
     """A strength in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise CaptureError(f"--strength {text!r} is not a number: give one in (0, 1], e.g. 0.7") from None
-    if not 0.0 < value <= 1.0:
-        raise CaptureError(f"--strength must be in (0, 1] (0 would keep the input, 1 ignores it), got {text}")
-    return value
+    return parse_fraction(text, "--strength", False, "0 would keep the input, 1 ignores it", "0.7")
 
 
 # ---- the model -----------------------------------------------------------------------------------
