@@ -49,6 +49,10 @@ def _model_options(p: argparse.ArgumentParser, bench: bool = False) -> None:
     p.add_argument("--noise-refresh", default=None, metavar="R",
                    help="share of fresh noise per chunk in [0, 1]: 1 = new noise every chunk (CausVid), 0 = one "
                         "fixed noise (steadiest on still shots) (default: the model's, see `doctor`)")
+    p.add_argument("--sink-refresh", default=None, metavar="COS",
+                   help="adaptive attention sinks: a sink whose keys/values' cosine similarity to the newest frame "
+                        "falls below COS in [-1, 1] takes that frame (StreamDiffusionV2 uses 0.2; -1 = never) "
+                        "(default: the model's, see `doctor`)")
     p.add_argument("--no-clean-pass", dest="clean_pass", action="store_false",
                    help="cache the last denoising step's keys/values instead of re-running the clean "
                         "output at t = 0 (one DiT pass less per chunk; see docs/benchmarks.md)")
@@ -144,6 +148,19 @@ def parse_noise_refresh(text: str | None) -> float | None:
     return parse_fraction(text, "--noise-refresh", True, "1 = fresh noise every chunk, 0 = fixed", "0.3")
 
 
+def parse_sink_refresh(text: str | None) -> float | None:
+    """None, or a cosine-similarity threshold in [-1, 1]."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise CaptureError(f"--sink-refresh {text!r} is not a number: give one in [-1, 1], e.g. 0.2") from None
+    if not -1.0 <= value <= 1.0:  # False for NaN as well
+        raise CaptureError(f"--sink-refresh must be in [-1, 1] (a cosine similarity; -1 = never), got {text}")
+    return value
+
+
 def parse_strength(text: str) -> float:
     """A strength in (0, 1]."""
     return parse_fraction(text, "--strength", False, "0 would keep the input, 1 ignores it", "0.7")
@@ -200,6 +217,7 @@ def prepare_model(args: argparse.Namespace, size: tuple[int, int] | None) -> tup
     steps = parse_int(args.steps, "--steps", 1)
     seed = parse_int(args.seed, "--seed", 0)
     refresh = parse_noise_refresh(args.noise_refresh)
+    sink_refresh = parse_sink_refresh(args.sink_refresh)
     bundle = load_model(args.model, resolve_device(args.device))
     schedule = len(bundle.sampling.timesteps)
     if steps is not None and steps > schedule:
@@ -209,7 +227,7 @@ def prepare_model(args: argparse.Namespace, size: tuple[int, int] | None) -> tup
         raise CaptureError(f"--size {size[0]}x{size[1]} does not suit model {bundle.name}: width and height "
                            f"must be multiples of {m}, e.g. {max(m, size[0] // m * m)}x{max(m, size[1] // m * m)}")
     return bundle, EngineConfig(prompt=args.prompt, strength=strength, steps=steps, seed=seed,
-                                clean_pass=args.clean_pass, noise_refresh=refresh)
+                                clean_pass=args.clean_pass, noise_refresh=refresh, sink_refresh=sink_refresh)
 
 
 def make_engine(args: argparse.Namespace, size: tuple[int, int] | None) -> tuple[ModelBundle, StreamEngine]:

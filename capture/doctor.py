@@ -65,7 +65,10 @@ def check_model(model: str) -> list[Check]:
     params = sum(p.numel() for p in bundle.dit.parameters())
     return [Check("model", "ok", f"{model}: {bundle.name}, {params / 1e6:.1f} M DiT parameters, trained at "
                                  f"{w}x{h}, {len(bundle.sampling.timesteps)} steps, KV window {bundle.window_frames} + "
-                                 f"{bundle.sink_frames} sink frame(s), noise refresh {bundle.noise_refresh:g}")]
+                                 f"{bundle.sink_frames} sink frame(s)"
+                                 f"{' (kept adjacent)' if bundle.sink_adjacent else ''}, sink refresh "
+                                 f"{'off' if bundle.sink_refresh <= -1 else f'below cosine {bundle.sink_refresh:g}'}, "
+                                 f"noise refresh {bundle.noise_refresh:g}")]
 
 
 def check_attention() -> list[Check]:

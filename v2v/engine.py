@@ -33,6 +33,7 @@ class EngineConfig:
     window_frames: int | None = None  # latent frames of recent context in the rolling KV cache (None: the model's)
     sink_frames: int | None = None  # latent frames from the stream's start kept forever, attention sinks (None: the model's)
     sink_adjacent: bool | None = None  # keep the sinks' RoPE positions right before the window (None: the model's)
+    sink_refresh: float | None = None  # adaptive sinks: replace a sink whose K/V cosine to the newest frame is below this (-1 never; None: the model's)
     motion_k: float = 0.1  # motion-aware strength: s = s0 − k·motion (0 disables)
     motion_momentum: float = 0.1  # weight of the previous chunk's strength in the smoothed strength
     skip_threshold: float = 0.0  # static-input skip: mean |Δpixel| (in [-1, 1] units) below which a chunk is re-emitted (0 disables)
@@ -238,8 +239,14 @@ class StreamEngine:
                 window_frames=b.window_frames if cfg.window_frames is None else cfg.window_frames,
                 sink_frames=b.sink_frames if cfg.sink_frames is None else cfg.sink_frames,
                 sink_adjacent=b.sink_adjacent if cfg.sink_adjacent is None else cfg.sink_adjacent,
-                device=z.device, dtype=b.dtype)
+                sink_refresh=self.sink_refresh, device=z.device, dtype=b.dtype)
         return self._cache
+
+    @property
+    def sink_refresh(self) -> float:
+        """The adaptive-sink threshold in use (−1: never): the config's, else the model's."""
+        r = self.config.sink_refresh
+        return self.bundle.sink_refresh if r is None else r
 
     @property
     def noise_refresh(self) -> float:
@@ -310,6 +317,8 @@ class StreamEngine:
             raise ValueError(f"strength must be in (0, 1], got {cfg.strength}")
         if cfg.noise_refresh is not None and not 0.0 <= cfg.noise_refresh <= 1.0:
             raise ValueError(f"noise_refresh must be in [0, 1], got {cfg.noise_refresh}")
+        if cfg.sink_refresh is not None and not -1.0 <= cfg.sink_refresh <= 1.0:
+            raise ValueError(f"sink_refresh is a cosine similarity in [-1, 1] (-1: never), got {cfg.sink_refresh}")
         if cfg.steps is not None and cfg.steps < 1:
             raise ValueError(f"steps must be at least 1, got {cfg.steps}")
         if (cfg.window_frames is not None and cfg.window_frames < 1) or (cfg.sink_frames is not None and cfg.sink_frames < 0):

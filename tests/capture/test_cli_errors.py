@@ -123,6 +123,7 @@ def test_unwritable_output_folder(tmp_path, clip, tiny_model, capsys, monkeypatc
     ("--steps", "0", "at least 1"), ("--steps", "5", "give 1 to 4"), ("--steps", "two", "not a whole number"),
     ("--seed", "x", "not a whole number"),
     ("--noise-refresh", "2", r"in \[0, 1\]"), ("--noise-refresh", "some", "not a number"),
+    ("--sink-refresh", "1.5", r"in \[-1, 1\]"), ("--sink-refresh", "x", "not a number"),
 ])
 def test_bad_values(tmp_path, clip, tiny_model, capsys, option, value, match):
     out = str(tmp_path / "out.mp4")

@@ -9,7 +9,7 @@ Two folder layouts load:
   or a prompt-embedding cache folder. An optional `v2v.json` there overrides the DiT config
   ("dit": {...}), the VAE config ("vae": {...}), the sampling ("sampling": {...}), the working size
   ("size": [W, H]) and the streaming settings ("engine": {"window_frames": 6, "sink_frames": 3,
-  "noise_refresh": 1.0, "sink_adjacent": false}, the defaults shown); without
+  "noise_refresh": 1.0, "sink_adjacent": false, "sink_refresh": 0.2}, the defaults shown); without
   it the CausVid student settings apply (1.3B, 3 latent frames per block).
   Settings are never guessed from file names.
 """
@@ -44,6 +44,7 @@ class ModelBundle:
     sink_frames: int = 1  # recommended sink frames kept from the start of a stream
     noise_refresh: float = 1.0  # recommended share of fresh noise per chunk (EngineConfig.noise_refresh)
     sink_adjacent: bool = False  # recommended: keep the sinks right before the window (KVCache)
+    sink_refresh: float = -1.0  # recommended adaptive-sink threshold (KVCache; -1 never refreshes)
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
 
@@ -67,6 +68,10 @@ def _engine_settings(engine: dict[str, Any]) -> dict[str, Any]:
         out["noise_refresh"] = float(engine["noise_refresh"])
         if not 0.0 <= out["noise_refresh"] <= 1.0:
             raise ValueError(f"noise_refresh must be in [0, 1], got {out['noise_refresh']}")
+    if "sink_refresh" in engine:
+        out["sink_refresh"] = float(engine["sink_refresh"])
+        if not -1.0 <= out["sink_refresh"] <= 1.0:
+            raise ValueError(f"sink_refresh is a cosine similarity in [-1, 1] (-1: never), got {out['sink_refresh']}")
     return out
 
 
@@ -89,7 +94,8 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
         "sampling": config_to_dict(bundle.sampling),
         "size": list(bundle.size),
         "engine": {"window_frames": bundle.window_frames, "sink_frames": bundle.sink_frames,
-                   "noise_refresh": bundle.noise_refresh, "sink_adjacent": bundle.sink_adjacent},
+                   "noise_refresh": bundle.noise_refresh, "sink_adjacent": bundle.sink_adjacent,
+                   "sink_refresh": bundle.sink_refresh},
     }
     for part, module in (("dit", bundle.dit), ("vae", bundle.vae), ("text", bundle.text)):
         state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in module.state_dict().items()}
@@ -196,9 +202,10 @@ def _load_wan_folder(folder: Path) -> ModelBundle:
     for m in (dit, vae):
         m.eval().requires_grad_(False)
     size = tuple(extra.get("size", (832, 480)))
-    # StreamDiffusionV2's rolling cache: 6 latent frames of recent context and 3 sink frames
+    # StreamDiffusionV2's rolling cache: 6 latent frames of recent context, 3 adaptive sink frames (θ 0.2)
     try:
-        engine = _engine_settings({"window_frames": 6, "sink_frames": 3, **extra.get("engine", {})})
+        engine = _engine_settings({"window_frames": 6, "sink_frames": 3, "sink_refresh": 0.2,
+                                   **extra.get("engine", {})})
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{folder / 'v2v.json'}: bad \"engine\" settings ({e})") from None
     return ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=size, name=folder.name,  # type: ignore[arg-type]

@@ -231,7 +231,8 @@ class DiT(nn.Module):
 
     def new_cache(self, batch: int, frame_tokens: int, window_frames: int, sink_frames: int,
                   device: Optional[torch.device] = None, dtype: Optional[torch.dtype] = None,
-                  max_position: Optional[int] = None, sink_adjacent: bool = False) -> KVCache:
+                  max_position: Optional[int] = None, sink_adjacent: bool = False,
+                  sink_refresh: Optional[float] = None) -> KVCache:
         """An empty KVCache for streaming; frame_tokens = tokens per latent frame (h·w)."""
         p = next(self.parameters())
         cfg = self.config
@@ -239,7 +240,7 @@ class DiT(nn.Module):
                        window_frames, sink_frames, self.rope,
                        device=p.device if device is None else device,
                        dtype=p.dtype if dtype is None else dtype, max_position=max_position,
-                       sink_adjacent=sink_adjacent)
+                       sink_adjacent=sink_adjacent, sink_refresh=sink_refresh)
 
     def _time(self, t: Tensor, B: int, F: int) -> tuple[Tensor, Tensor]:
         """Timesteps [B] or [B, F] -> e [B, F', C] and e0 [B, F', 6, C] float32 (F' = 1 or F)."""

@@ -21,6 +21,14 @@ so the sinks always sit right before the window and every chunk sees the same re
 the first full window did: a student trained on short clips never meets a sink hundreds of frames
 away (on the default model this halves the drift of a 2,000-frame stream; docs/training.md).
 
+Adaptive sinks (StreamDiffusionV2's `adapt_sink_threshold`). With `sink_refresh = θ`, after each chunk
+commits, the mean key and mean value of each sink frame are compared (cosine similarity, averaged over
+keys and values, heads, layers and batch) with those of the chunk's newest frame; when the least
+similar sink scores below θ, that sink slot takes the newest frame's keys/values, rotated to the
+sink's own position. A stream that has moved on to other content stops attending to a sink from
+minutes ago. One decision for all layers (StreamDiffusionV2 decides per layer) keeps one slot
+bookkeeping. None or −1 (the default) never refreshes; StreamDiffusionV2 ships θ = 0.2 for Wan2.1.
+
 A DiT call with a cache runs: `start_chunk(F)` once, `cached(i)` / `write(i, k, v)` per layer, and
 `end_chunk()` when the chunk's keys/values are to be kept (write_cache=True).
 """
@@ -41,7 +49,8 @@ class KVCache:
     def __init__(self, num_layers: int, batch: int, frame_tokens: int, num_heads: int,
                  head_dim: int, window_frames: int, sink_frames: int, rope: Rope3D,
                  device: Optional[torch.device] = None, dtype: Optional[torch.dtype] = None,
-                 max_position: Optional[int] = None, sink_adjacent: bool = False) -> None:
+                 max_position: Optional[int] = None, sink_adjacent: bool = False,
+                 sink_refresh: Optional[float] = None) -> None:
         assert window_frames >= 0 and sink_frames >= 0 and window_frames + sink_frames >= 1, (
             f"KVCache needs at least one frame slot; got window {window_frames}, "
             f"sink {sink_frames}")
@@ -50,6 +59,9 @@ class KVCache:
         self.window_frames, self.sink_frames = window_frames, sink_frames
         self.rope = rope
         self.sink_adjacent = sink_adjacent and sink_frames > 0  # re-base every chunk (see the module doc)
+        assert sink_refresh is None or -1.0 <= sink_refresh <= 1.0, f"sink_refresh {sink_refresh} is not a cosine"
+        off = sink_refresh is None or sink_refresh <= -1.0 or sink_frames == 0 or window_frames == 0
+        self.sink_refresh = None if off else sink_refresh
         self.max_position = rope.max_position if max_position is None else max_position
         assert self.max_position <= rope.max_position, (
             f"max_position {self.max_position} exceeds the RoPE table of {rope.max_position}")
@@ -70,6 +82,8 @@ class KVCache:
         self.ring = 0  # next window slot to overwrite, 0..window_frames-1
         self.slot_position = [-1] * self.capacity  # RoPE time index held by each slot
         self.rebases = 0  # how many times positions were re-based
+        self.sink_refreshes = 0  # how many times a sink took a newer frame (sink_refresh)
+        self.last_sink_similarity: Optional[float] = None  # the lowest sink similarity at the last check
         self._pending: list[tuple[int, int]] = []  # (slot, frame index in the chunk)
         self._chunk_frames = 0
         self.context, self.cross_k, self.cross_v = None, [], []
@@ -115,13 +129,43 @@ class KVCache:
         start = self.next_position
         for slot, f in self._pending:
             self.slot_position[slot] = start + f
+        sinks_were_full = self.frames_written >= self.sink_frames
         for f in range(self._chunk_frames):
             if self.frames_written + f >= self.sink_frames and self.window_frames > 0:
                 self.ring = (self.ring + 1) % self.window_frames
         self.frames_written += self._chunk_frames
         self.frames = min(self.frames_written, self.capacity)
         self.next_position += self._chunk_frames
+        newest = max(self._pending, key=lambda sf: sf[1])[0] if self._pending else None
         self._pending, self._chunk_frames = [], 0
+        if self.sink_refresh is not None and sinks_were_full and newest is not None:
+            self._maybe_refresh_sink(newest)
+
+    def sink_similarity(self, slot: int) -> Tensor:
+        """Cosine similarity of each sink's mean key/value to the frame in `slot`'s: [sink_frames],
+        averaged over keys and values, heads, layers and batch."""
+        p, n = self.frame_tokens, self.sink_frames
+        L, B = self.k.shape[:2]
+        sims = []
+        for buf in (self.k, self.v):
+            sinks = buf[:, :, :n * p].float().unflatten(2, (n, p)).mean(3)       # [L, B, n, N, D]
+            new = buf[:, :, slot * p:(slot + 1) * p].float().mean(2, keepdim=True)  # [L, B, 1, N, D]
+            sims.append(torch.cosine_similarity(sinks, new, dim=-1))             # [L, B, n, N]
+        return ((sims[0] + sims[1]) / 2).mean(dim=(0, 1, 3))                      # [n]
+
+    def _maybe_refresh_sink(self, slot: int) -> None:
+        """Replace the least similar sink by the frame in `slot` when it scores below sink_refresh."""
+        sims = self.sink_similarity(slot)                                        # [sink_frames]
+        idx = int(torch.argmin(sims))
+        self.last_sink_similarity = float(sims[idx])
+        if self.last_sink_similarity >= self.sink_refresh:
+            return
+        p = self.frame_tokens
+        src, dst = slice(slot * p, (slot + 1) * p), slice(idx * p, (idx + 1) * p)
+        delta = self.slot_position[idx] - self.slot_position[slot]  # the sink keeps its RoPE position
+        self.k[:, :, dst] = self.rope.rotate_time(self.k[:, :, src], delta) if delta else self.k[:, :, src]
+        self.v[:, :, dst] = self.v[:, :, src]
+        self.sink_refreshes += 1
 
     def _plan(self, frames: int) -> list[tuple[int, int]]:
         """(slot, frame) pairs for a chunk; a slot reused within the chunk keeps its last frame."""

@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", type=int, default=None, help="ode: number of teacher trajectories")
     p.add_argument("--scenes", type=int, default=None, help="teacher: scenes in the latent cache")
     p.add_argument("--seed", type=int, default=None, help="base seed of the run")
+    p.add_argument("--rollout", choices=("parallel", "self_forcing"), default=None,
+                   help="dmd: the generator's rollout (parallel: CausVid; self_forcing: frame by frame on its own outputs)")
+    p.add_argument("--paired-weight", type=float, default=None,
+                   help="dmd: weight of the paired cross-style term on generator steps (default 0.25)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--out", default=None, help="export: bundle folder (default v2v/weights/default)")
     p.add_argument("--average", action="append", default=None, metavar="CKPT",
@@ -66,6 +70,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["cache_scenes"] = args.scenes
     if args.seed is not None:
         out["seed"] = args.seed
+    if args.rollout is not None:
+        out["dmd_rollout"] = args.rollout
+    if args.paired_weight is not None:
+        out["dmd_paired"] = args.paired_weight
     return out
 
 

@@ -66,6 +66,9 @@ class TrainConfig:
     dmd_gen_every: int = 5                  # generator update every this many critic updates
     gen_lr: float = 3e-5                    # AdamW learning rate of the generator (student)
     critic_lr: float = 1e-4                 # AdamW learning rate of the critic (fake score)
+    dmd_rollout: str = "parallel"           # generator rollout: "parallel" (CausVid) or "self_forcing"
+    dmd_paired: float = 0.25                # weight of the paired cross-style term on generator steps
+    dmd_ema: float = 0.99                   # EMA decay of the generator per generator step (export uses it)
     grad_clip: float = 1.0                  # gradient-norm clipping of every optimiser
 
     def to_json(self) -> dict[str, Any]:
@@ -293,6 +296,13 @@ def build_dit(config: TrainConfig, causal: bool) -> DiT:
 
 def build_text(config: TrainConfig) -> WordPromptEncoder:
     return WordPromptEncoder(config.text)
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema ← decay·ema + (1 − decay)·model, parameter by parameter."""
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm, 1.0 - decay)
 
 
 def frozen(module: torch.nn.Module) -> torch.nn.Module:

@@ -1,9 +1,16 @@
 """Stage 4, `dmd`: asymmetric distribution matching distillation (CausVid, after DMD/DMD2).
 
 Generator: the block-causal few-step student from the `ode` stage. Its output x0 comes from running
-its own sampling steps on a clip (block-causal mask, the same timestep for all frames), stopping after
-a random number of steps (every step of the schedule gets trained); only the last step carries
-gradients. Half the rollouts start from pure noise at t = 1000, half are video-to-video starts as the
+its own sampling steps on a clip, stopping after a random number of steps (every step of the schedule
+gets trained); only the last step carries gradients. Two rollouts (`dmd_rollout`):
+- "parallel" (CausVid): all frames denoised together under the block-causal mask, every frame at the
+  same timestep, so a frame sees *noisy* earlier frames, while at run time the KV cache holds clean ones;
+- "self_forcing" (Self-Forcing, Huang et al. 2025): frame by frame exactly as the engine streams, each
+  frame's steps attending to the student's own clean (t = 0), detached outputs for the earlier frames.
+  The teacher then scores the whole self-generated clip, so inconsistency between consecutive chunks
+  and errors the student makes on its own history are what the DMD gradient sees. ≈ 2× the generator
+  compute for 3-frame clips.
+An EMA of the generator (`dmd_ema` per generator step) is kept in the checkpoint; export ships it. Half the rollouts start from pure noise at t = 1000, half are video-to-video starts as the
 engine makes them (another style's latents noised to s, first timestep 1000·s − v2v_offset, the
 target-style caption).
 
@@ -12,7 +19,7 @@ critic initialised from the teacher. With x0 noised to a shifted-uniform t in [2
     grad = (x0_fake − x0_real) / mean|x0 − x0_real|,   L_G = 0.5·MSE(x0, (x0 − grad).detach())
 The critic trains every step with flow matching on the detached generator outputs; the generator every
 `dmd_gen_every` steps. AdamW, gradient clipping. The paired cross-style term of the `ode` stage is
-kept on generator steps with a small weight (`DMD_PAIRED`) so the restyle stays anchored to the
+kept on generator steps with a small weight (`dmd_paired`) so the restyle stays anchored to the
 input's structure; set it to 0 for pure DMD.
 
 Shape letters: B batch, z latent channels, F latent frames, h/w latent.
@@ -29,13 +36,13 @@ import torch.nn.functional as F_
 from torch import Tensor, nn
 
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps, v2v_timesteps, x0_from_flow
-from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, frozen, load_ckpt, require_ckpt,
-                              resume, stage_logger)
+from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, ema_update, frozen, load_ckpt,
+                              require_ckpt, resume, stage_logger)
 from v2v.train.ode import cfg_flow, paired_batch, x0_loss
 from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
 
 STAGE = "dmd"
-DMD_PAIRED = 0.25
+ROLLOUTS = ("parallel", "self_forcing")
 
 
 def rollout(student: nn.Module, ctx: Tensor, x_t: Tensor, timesteps: list[float], gen: torch.Generator,
@@ -53,6 +60,32 @@ def rollout(student: nn.Module, ctx: Tensor, x_t: Tensor, timesteps: list[float]
         if not last:
             x_t = add_noise(x0.detach(), torch.randn(x0.shape, generator=gen), timesteps[i + 1] / 1000.0)
     return x0, timesteps[n - 1]
+
+
+def rollout_self_forcing(student: nn.Module, ctx: Tensor, x_t: Tensor, timesteps: list[float],
+                         gen: torch.Generator, grad: bool) -> tuple[Tensor, float]:
+    """Few-step sampling frame by frame as the engine streams (Self-Forcing): frame k's steps see the
+    student's own clean outputs of frames < k at t = 0 (detached: the KV cache pass at run time carries
+    no gradient either); the same random stop for every frame, gradient through each frame's last step.
+    -> (x0 [B, z, F, h, w], the timestep of the last step)."""
+    B, _, F = x_t.shape[:3]
+    n = int(torch.randint(1, len(timesteps) + 1, (1,), generator=gen))
+    outs: list[Tensor] = []                                                          # F × [B, z, 1, h, w]
+    for k in range(F):
+        xk = x_t[:, :, k:k + 1]                                                      # [B, z, 1, h, w]
+        history = torch.cat([o.detach() for o in outs], dim=2) if outs else None     # [B, z, k, h, w]
+        for i, t in enumerate(timesteps[:n]):
+            last = i == n - 1
+            with torch.set_grad_enabled(grad and last):
+                inp = xk if history is None else torch.cat([history, xk], dim=2)     # [B, z, k + 1, h, w]
+                tt = torch.zeros(B, k + 1)                                           # [B, k + 1]
+                tt[:, -1] = float(t)
+                flow = student(inp, tt, ctx)[:, :, -1:]                              # [B, z, 1, h, w]
+                x0k = x0_from_flow(xk, flow, t / 1000.0)
+            if not last:
+                xk = add_noise(x0k.detach(), torch.randn(x0k.shape, generator=gen), timesteps[i + 1] / 1000.0)
+        outs.append(x0k)
+    return torch.cat(outs, dim=2), timesteps[n - 1]                                  # [B, z, F, h, w]
 
 
 def generator_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Generator, gen: torch.Generator,
@@ -104,22 +137,30 @@ def run(workdir: Path, config: TrainConfig) -> None:
     student = build_dit(config, causal=True)
     student.load_state_dict(require_ckpt(workdir, "ode")["student"])
     critic = copy.deepcopy(teacher.dit).requires_grad_(True)
+    if config.dmd_rollout not in ROLLOUTS:
+        raise ValueError(f"dmd_rollout must be one of {ROLLOUTS}, got {config.dmd_rollout!r}")
+    roll = rollout if config.dmd_rollout == "parallel" else rollout_self_forcing
     opt_g = torch.optim.AdamW(student.parameters(), lr=config.gen_lr, betas=(0.0, 0.999), weight_decay=0.01)
     opt_c = torch.optim.AdamW(critic.parameters(), lr=config.critic_lr, betas=(0.0, 0.999), weight_decay=0.01)
     path = ckpt_path(workdir, STAGE)
     state = load_ckpt(path)
     step, timer = resume(state, {"student": student, "critic": critic, "opt_g": opt_g, "opt_c": opt_c})
+    ema = copy.deepcopy(student).requires_grad_(False)  # a checkpoint from before the EMA: start it here
+    if state is not None and "student_ema" in state:
+        ema.load_state_dict(state["student_ema"])
     if step >= config.dmd_steps:
         log.info("dmd: already trained; nothing to do")
         return
-    log.info(f"dmd: start at step {step}/{config.dmd_steps}")
+    log.info(f"dmd: start at step {step}/{config.dmd_steps} ({config.dmd_rollout} rollout, paired "
+             f"{config.dmd_paired}, EMA {config.dmd_ema})")
     rng = np.random.default_rng(config.seed + 500 + step)
     gen = torch.Generator().manual_seed(config.seed + 500 + step)
     h = cache.latents.shape[-1]
     half = h // 2 if h >= 8 else None
 
     def snapshot() -> dict:
-        return {"step": loop.step, "student": student.state_dict(), "critic": critic.state_dict(),
+        return {"step": loop.step, "student": student.state_dict(), "student_ema": ema.state_dict(),
+                "critic": critic.state_dict(),
                 "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(), "seconds": timer.total()}
 
     student.train()
@@ -129,19 +170,20 @@ def run(workdir: Path, config: TrainConfig) -> None:
             crop = half if rng.random() < 0.5 else None
             x_t, ctx, steps = generator_inputs(cache, config, rng, gen, teacher.text, crop)
             gen_step = s % config.dmd_gen_every == config.dmd_gen_every - 1
-            x0, _ = rollout(student, ctx, x_t, steps, gen, grad=gen_step)
+            x0, _ = roll(student, ctx, x_t, steps, gen, grad=gen_step)
             losses = {}
             if gen_step:
                 loss_g = dmd_loss(x0, ctx, teacher, critic, config, gen)
                 losses["dmd"] = loss_g.item()
-                if DMD_PAIRED > 0:
+                if config.dmd_paired > 0:
                     loss_p = x0_loss(student, teacher.text, *paired_batch(cache, config, rng, config.dmd_batch, crop))
-                    loss_g = loss_g + DMD_PAIRED * loss_p
+                    loss_g = loss_g + config.dmd_paired * loss_p
                     losses["paired"] = loss_p.item()
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
                 opt_g.step()
+                ema_update(ema, student, config.dmd_ema)
             loss_c = critic_loss(critic, x0.detach(), ctx, config, gen)
             opt_c.zero_grad(set_to_none=True)
             loss_c.backward()

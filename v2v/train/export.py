@@ -24,14 +24,20 @@ from v2v.train.decoder_stage import best_vae_state
 from v2v.train.teacher import load_teacher
 
 
+def student_weights(state: dict) -> dict[str, torch.Tensor]:
+    """The student a checkpoint ships: the generator's EMA when the `dmd` stage kept one."""
+    return state.get("student_ema", state["student"])
+
+
 def average_students(states: list[dict]) -> dict[str, torch.Tensor]:
-    """The uniform average of the "student" weights of several checkpoints of the same architecture
-    (a two-point Polyak average: DMD has no EMA of its own here)."""
-    keys = states[0]["student"].keys()
-    for st in states[1:]:
-        if st["student"].keys() != keys or any(st["student"][k].shape != states[0]["student"][k].shape for k in keys):
+    """The uniform average of the shipped student weights (`student_weights`) of several checkpoints
+    of the same architecture."""
+    weights = [student_weights(st) for st in states]
+    keys = weights[0].keys()
+    for w in weights[1:]:
+        if w.keys() != keys or any(w[k].shape != weights[0][k].shape for k in keys):
             raise ValueError("the checkpoints to average hold students of different architectures")
-    return {k: sum(st["student"][k].float() for st in states) / len(states) for k in keys}
+    return {k: sum(w[k].float() for w in weights) / len(weights) for k in keys}
 
 
 def run(workdir: Path, config: TrainConfig, out: Path | None = None, average: list[Path] | None = None) -> Path:
@@ -46,7 +52,7 @@ def run(workdir: Path, config: TrainConfig, out: Path | None = None, average: li
     if any(o is None for o in others):
         missing = [str(p) for p, o in zip(average or [], others) if o is None]
         raise FileNotFoundError(f"no checkpoint to average at {', '.join(missing)}")
-    student.load_state_dict(average_students([state, *others]) if others else state["student"])
+    student.load_state_dict(average_students([state, *others]) if others else student_weights(state))
     vae = build_vae(config, best_vae_state(workdir))  # the fine-tuned decoder when `decoder` ran
     teacher = load_teacher(workdir, config)
     text = teacher.text
@@ -63,6 +69,7 @@ def run(workdir: Path, config: TrainConfig, out: Path | None = None, average: li
     (folder / "teacher.json").write_text(json.dumps(meta, indent=2) + "\n")
     (folder / "teacher.safetensors").chmod(0o644)
     size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    kind = " (EMA)" if "student_ema" in state else ""
     mixed = "".join(f" averaged with {p} (step {o['step']})" for p, o in zip(average or [], others))
-    log.info(f"export: student from '{source}' step {state['step']}{mixed} -> {folder} ({size / 1e6:.1f} MB)")
+    log.info(f"export: student from '{source}' step {state['step']}{kind}{mixed} -> {folder} ({size / 1e6:.1f} MB)")
     return folder

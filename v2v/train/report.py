@@ -380,15 +380,21 @@ def section_temporal(r, warp_out, warp_gt, ratio, ceiling: rs.AutoencoderCeiling
 
 
 def section_drift(dr, changes, seconds) -> list[str]:
+    path = ("The camera goes out and comes back (`stream_scene_frame`, path \"pingpong\"): stream frame i shows scene "
+            f"frame i for the first {dr.frames // 2:,} frames and frame {dr.frames - 1} − i after, so the last "
+            f"{dr.window} frames show the first {dr.window} scene frames again, in reverse. Between them lie "
+            f"{dr.frames - 2 * dr.window:,} frames of history; the content, the motion and the ground truth of the two "
+            "windows are the same, so a change is drift, not the scene's own change."
+            if dr.path == "pingpong" else "The camera moves forward through the scene for the whole stream.")
     L = ["", f"## 4. Drift over a {dr.frames:,}-frame stream", "",
          f"One stream of held-out scene {dr.seed}, blocky → realistic, rendered in pieces (`render_styles(..., "
-         "start=k)`) and pushed 16 frames at a time into one engine. The first and the last "
+         "start=k)`) and pushed 16 frames at a time into one engine. " + path + " The first and the last "
          f"{dr.window} output frames are compared with the ground-truth render of the same frames. Gated metrics "
          f"(must change by at most ±{TARGET_DRIFT:.0%}): SSIM and PSNR to the ground truth and the output's frame "
-         "statistics relative to the ground truth's (so that the scene's own change over the stream does not count). "
+         "statistics relative to the ground truth's. "
          "The raw statistics and the warp errors are shown for information. A control (not gated): the same last "
          f"{dr.window} input frames through a fresh engine; the stream's last window against it shows what the "
-         "2,000 frames of history changed, apart from the scene's content.", ""]
+         f"{dr.frames:,} frames of history changed.", ""]
     names = list(DRIFT_GATED) + [k for k in dr.first if k not in DRIFT_GATED]
     rows = []
     for k in names:

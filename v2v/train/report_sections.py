@@ -208,6 +208,17 @@ class DriftResult:
     ms_per_frame_last: float
     seconds: float
     fresh_last: dict[str, float] = field(default_factory=dict)  # the last window's input through a fresh engine
+    path: str = "pingpong"  # the camera path through the scene ("pingpong" or "forward", see measure_drift)
+
+
+def stream_scene_frame(i: int, frames: int, path: str) -> int:
+    """The scene frame shown at stream position i: "forward" plays frames 0..frames−1; "pingpong" plays
+    forward for the first half and back again, so the last window shows the first window's frames."""
+    if path == "forward":
+        return i
+    if path != "pingpong":
+        raise ValueError(f"unknown drift path {path!r}: pingpong or forward")
+    return i if i < frames // 2 else frames - 1 - i
 
 
 def _window_metrics(out: Video, gt: Video) -> dict[str, float]:
@@ -221,10 +232,13 @@ def _window_metrics(out: Video, gt: Video) -> dict[str, float]:
 
 
 def measure_drift(bundle: ModelBundle, seed: int, frames: int, window: int, strength: float,
-                  source: str = "blocky", target: str = "realistic", piece: int = 64, push: int = 16) -> DriftResult:
+                  source: str = "blocky", target: str = "realistic", piece: int = 64, push: int = 16,
+                  path: str = "pingpong") -> DriftResult:
     """One long stream of held-out scene `seed`, rendered in pieces of `piece` frames (render_styles with
     start=k, so memory stays bounded) and pushed `push` frames at a time. Only the first and the last
-    `window` input/output/ground-truth frames are kept."""
+    `window` input/output/ground-truth frames are kept. With path "pingpong" (the default) the camera
+    goes out and comes back (`stream_scene_frame`): the last window holds the same content as the first,
+    so a change between them is what the stream's history did, not what the scene did."""
     W = max(2, min(window, frames // 2))
     scene = sample_scene(seed)
     engine = StreamEngine(bundle, EngineConfig(prompt=style_prompt(target), strength=strength, seed=seed))
@@ -250,7 +264,10 @@ def measure_drift(bundle: ModelBundle, seed: int, frames: int, window: int, stre
     t0 = time.perf_counter()
     for k in tqdm(range(0, frames, piece), desc=f"drift stream ({frames} frames)", leave=False):
         n = min(piece, frames - k)
-        r = render_styles(scene, (source, target), n, bundle.size, start=k)
+        shown = [stream_scene_frame(i, frames, path) for i in range(k, k + n)]
+        lo = min(shown)
+        rendered = render_styles(scene, (source, target), max(shown) - lo + 1, bundle.size, start=lo)
+        r = {st: rendered[st][[f - lo for f in shown]] for st in (source, target)}  # [n, H, W, 3] each
         for j in range(n):
             if k + j < W:
                 keep["gt_first"].append(r[target][j])
@@ -289,7 +306,8 @@ def measure_drift(bundle: ModelBundle, seed: int, frames: int, window: int, stre
         seed=seed, frames=frames, window=W, first=_window_metrics(stack["out_first"], stack["gt_first"]),
         last=_window_metrics(stack["out_last"], stack["gt_last"]), cache_bytes_start=int(bytes_start or 0),
         cache_bytes_end=bytes_end, cache_frames_written=written, cache_rebases=rebases,
-        ms_per_frame_first=ms_per_frame(0, W), ms_per_frame_last=ms_per_frame(frames - W, frames), seconds=seconds)
+        ms_per_frame_first=ms_per_frame(0, W), ms_per_frame_last=ms_per_frame(frames - W, frames), seconds=seconds,
+        path=path)
 
 
 # ---- 5: the teacher --------------------------------------------------------------------------------

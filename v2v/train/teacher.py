@@ -24,7 +24,7 @@ import torch.nn.functional as F_
 from torch import Tensor, nn
 
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps
-from v2v.train.common import (Loop, TrainConfig, build_dit, build_text, build_vae, ckpt_path, frozen,
+from v2v.train.common import (Loop, TrainConfig, build_dit, build_text, build_vae, ckpt_path, ema_update, frozen,
                               load_ckpt, pixel_frames, render_video, require_ckpt, resume, save_ckpt, stage_logger,
                               warmup_cosine)
 
@@ -175,8 +175,5 @@ def run(workdir: Path, config: TrainConfig) -> None:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
-            with torch.no_grad():
-                decay = min(EMA_DECAY, (s + 1) / (s + 10))
-                for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.lerp_(pm, 1.0 - decay)
+            ema_update(ema, model, min(EMA_DECAY, (s + 1) / (s + 10)))
             loop.log(s, loss=loss.item(), **({"full": loss.item()} if full else {}))

@@ -27,8 +27,11 @@ def test_engine_recommendations_travel_with_the_bundle(tmp_path):
     import dataclasses
 
     bundle = dataclasses.replace(random_bundle(seed=2), window_frames=2, sink_frames=1, noise_refresh=0.25,
-                                 sink_adjacent=True)
+                                 sink_adjacent=True, sink_refresh=0.3)
     loaded = load_bundle(save_bundle(bundle, tmp_path / "m"))
+    assert loaded.sink_refresh == 0.3
+    assert StreamEngine(loaded).sink_refresh == 0.3
+    assert StreamEngine(loaded, EngineConfig(sink_refresh=-1.0)).sink_refresh == -1.0
     assert (loaded.window_frames, loaded.sink_frames, loaded.noise_refresh, loaded.sink_adjacent) == (2, 1, 0.25, True)
     engine = StreamEngine(loaded, EngineConfig(prompt="toon"))
     engine.push(torch.rand(9, 3, 64, 64) * 2 - 1)
@@ -95,6 +98,8 @@ def test_a_causvid_style_checkpoint_folder_loads_and_streams(tmp_path):
         "sampling": {"shift": 5.0, "timesteps": [1000, 750, 500, 250], "frames_per_block": 1}}))
     bundle = load_bundle(folder)
     assert bundle.size == (64, 32) and bundle.sampling.shift == 5.0
+    # StreamDiffusionV2's v2v cache unless v2v.json says otherwise: 6 + 3 adaptive sinks at θ 0.2
+    assert (bundle.window_frames, bundle.sink_frames, bundle.sink_refresh) == (6, 3, 0.2)
     assert_close(bundle.dit.state_dict()["blocks.0.self_attn.q.weight"], dit.state_dict()["blocks.0.self_attn.q.weight"])
     engine = StreamEngine(bundle, EngineConfig(prompt="oil painting", strength=0.7))
     out = torch.cat([engine.push(torch.rand(6, 3, 32, 64) * 2 - 1), engine.flush()], 0)

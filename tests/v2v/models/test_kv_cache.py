@@ -184,3 +184,42 @@ def test_training_through_a_cache_keeps_it_detached():
     assert not cache.k.requires_grad and not cache.v.requires_grad
     assert cache.context is None  # text K/V are recomputed, not cached, under autograd
     assert m.text_embedding[0].weight.grad.abs().sum() > 0
+
+
+def test_adaptive_sink_takes_a_frame_that_no_longer_resembles_it():
+    """sink_refresh (StreamDiffusionV2's adaptive sink): after a chunk, a sink whose mean K/V cosine to
+    the newest frame is below θ takes that frame's keys/values, rotated to the sink's own position."""
+    rope = Rope3D(6)
+    cache = KVCache(num_layers=1, batch=1, frame_tokens=2, num_heads=1, head_dim=6, window_frames=1,
+                    sink_frames=1, rope=rope, sink_refresh=0.5)
+    g = torch.Generator().manual_seed(0)
+    sink = torch.randn(1, 2, 1, 6, generator=g)  # [B, P, N, D]
+    for kv in (sink, sink * 1.5, sink):  # similar content (cosine 1): the sink stays
+        cache.start_chunk(1)
+        cache.write(0, kv, kv)
+        cache.end_chunk()
+    assert cache.sink_refreshes == 0 and cache.last_sink_similarity > 0.99
+    torch.testing.assert_close(cache.k[0, :, :2], sink)
+    new = -sink  # cosine −1: the scene has changed
+    position = cache.start_chunk(1)
+    cache.write(0, new, new)
+    cache.end_chunk()
+    assert cache.sink_refreshes == 1 and cache.last_sink_similarity < -0.99
+    torch.testing.assert_close(cache.v[0, :, :2], new)
+    # the new frame's keys were written at `position`; the sink holds them at position 0
+    torch.testing.assert_close(cache.k[0, :, :2], rope.rotate_time(new, -position))
+    assert cache.slot_position[0] == 0 and cache.slot_position[1] == position
+
+
+def test_adaptive_sink_is_off_at_minus_one_and_without_a_window():
+    for kw in (dict(sink_refresh=-1.0), dict(sink_refresh=None), dict(sink_refresh=0.9, window_frames=0)):
+        args = dict(num_layers=1, batch=1, frame_tokens=1, num_heads=1, head_dim=6, window_frames=1,
+                    sink_frames=1, rope=Rope3D(6))
+        cache = KVCache(**{**args, **kw})
+        for sign in (1.0, -1.0, 1.0):
+            kv = torch.full((1, 1, 1, 6), sign)
+            cache.start_chunk(1)
+            cache.write(0, kv, kv)
+            cache.end_chunk()
+        assert cache.sink_refresh is None and cache.sink_refreshes == 0
+        assert torch.equal(cache.v[0, :, :1], torch.ones(1, 1, 1, 6))

@@ -80,7 +80,9 @@ def test_export_can_average_students_of_two_checkpoints(run, tmp_path):
     out = tmp_path / "avg"
     assert main(["export", "--workdir", str(workdir), "--out", str(out),
                  "--average", str(workdir / "ode" / "ckpt.pt")]) == 0
-    dmd, ode = load_ckpt(workdir / "dmd" / "ckpt.pt")["student"], load_ckpt(workdir / "ode" / "ckpt.pt")["student"]
+    from v2v.train.export import student_weights
+
+    dmd, ode = (student_weights(load_ckpt(workdir / s / "ckpt.pt")) for s in ("dmd", "ode"))
     shipped = load_file(str(out / "dit.safetensors"))
     differ = [k for k in dmd if not torch.equal(dmd[k], ode[k])]
     assert differ
@@ -116,3 +118,50 @@ def test_still_clips_repeat_one_frame_of_their_own_clip():
 def test_missing_upstream_stage_is_a_clear_error(tmp_path, capsys):
     assert main(["ode", "--preset", "tiny", "--workdir", str(tmp_path)]) == 1
     assert "run `python -m v2v train teacher" in capsys.readouterr().err
+
+
+def test_self_forcing_rollout_is_the_engine_loop():
+    """dmd_rollout "self_forcing": frame by frame, each frame denoised while attending to the student's
+    own clean outputs of the earlier frames, exactly as the engine streams with its KV cache (one step
+    here, so no re-noising draws differ)."""
+    from v2v.models.dit import DiT, DiTConfig
+    from v2v.sampling import x0_from_flow
+    from v2v.train.dmd import rollout, rollout_self_forcing
+
+    torch.manual_seed(0)
+    dit = DiT(DiTConfig(dim=16, ffn_dim=16, freq_dim=8, text_dim=8, in_dim=2, out_dim=2, num_heads=2,
+                        num_layers=2, text_len=4, causal=True, frames_per_block=1)).eval()
+    x_t, ctx, t = torch.randn(1, 2, 3, 4, 4), torch.randn(1, 4, 8), 600.0
+    with torch.no_grad():
+        ours, last = rollout_self_forcing(dit, ctx, x_t, [t], torch.Generator().manual_seed(0), grad=False)
+        cache = dit.new_cache(1, frame_tokens=4, window_frames=8, sink_frames=0)
+        streamed = []
+        for k in range(3):
+            xk = x_t[:, :, k:k + 1]
+            x0 = x0_from_flow(xk, dit(xk, torch.full((1,), t), ctx, cache=cache, write_cache=False), t / 1000)
+            dit(x0, torch.zeros(1), ctx, cache=cache, write_cache=True)  # the clean pass writes the cache
+            streamed.append(x0)
+        parallel, _ = rollout(dit, ctx, x_t, [t], torch.Generator().manual_seed(0), grad=False)
+    assert last == t
+    torch.testing.assert_close(ours, torch.cat(streamed, dim=2), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(parallel[:, :, :1], ours[:, :, :1], rtol=1e-4, atol=1e-4)
+    assert (parallel[:, :, 1:] - ours[:, :, 1:]).abs().max() > 1e-3  # CausVid's rollout sees noisy history
+
+
+def test_dmd_keeps_an_ema_that_export_ships(run, tmp_path):
+    from safetensors.torch import load_file
+
+    workdir, _ = run
+    assert main(["dmd", "--workdir", str(workdir), "--steps", "7", "--rollout", "self_forcing",
+                 "--paired-weight", "0.5"]) == 0
+    state = load_ckpt(workdir / "dmd" / "ckpt.pt")
+    assert state["step"] == 7 and "self_forcing rollout, paired 0.5" in (workdir / "dmd" / "log.txt").read_text()
+    assert json.loads((workdir / "run.json").read_text())["dmd_rollout"] == "self_forcing"
+    moved = [k for k in state["student"] if not torch.equal(state["student"][k], state["student_ema"][k])]
+    assert moved  # the EMA lags the generator
+    out = tmp_path / "ema"
+    assert main(["export", "--workdir", str(workdir), "--out", str(out)]) == 0
+    shipped = load_file(str(out / "dit.safetensors"))
+    for k in moved:
+        torch.testing.assert_close(shipped[k], state["student_ema"][k])
+    assert "(EMA)" in (workdir / "export" / "log.txt").read_text()
