@@ -375,7 +375,10 @@ def section_temporal(r, warp_out, warp_gt, ratio, ceiling: rs.AutoencoderCeiling
     L += ["", f"Ratio of the means {ratio:.2f}× (target ≤ {TARGET_WARP_RATIO}×) → "
           f"{verdict(ratio <= TARGET_WARP_RATIO)}. The {ceiling.target} ground truth after a round trip through "
           f"the model's autoencoder alone has warp error {ceiling.warp:.4f}, "
-          f"{ceiling.warp / max(warp_gt, 1e-8):.2f}× that of the render: the floor under any output."]
+          f"{ceiling.warp / max(warp_gt, 1e-8):.2f}× that of the render: the floor under any output.",
+          "", f"Where the output's inconsistency sits (mean warp error per frame-to-frame transition, all scenes): "
+          f"{r.mean('warp_boundary'):.4f} across chunk boundaries (where a new chunk starts from fresh noise), "
+          f"{r.mean('warp_inside'):.4f} inside chunks; the ground truth {r.mean('warp_gt_step'):.4f} per transition."]
     return L
 
 

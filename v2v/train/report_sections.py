@@ -87,6 +87,24 @@ class SceneScore:
     flicker_out: float  # flicker(output, input)
     flicker_gt: float  # flicker(ground truth, input)
     seconds_per_frame: float  # student wall time per frame
+    warp_boundary: float = 0.0  # mean warp error of the output's transitions from one chunk to the next
+    warp_inside: float = 0.0  # the same inside chunks
+    warp_gt_step: float = 0.0  # the ground truth's mean warp error per transition
+
+
+def warp_by_transition(video: Video, gt: Video, chunks: list[ChunkMetrics]) -> tuple[float, float, float]:
+    """(output warp error per transition across chunk boundaries, inside chunks, the ground truth's per
+    transition): where the output's temporal inconsistency sits."""
+    starts, i = set(), 0
+    for m in chunks:
+        if m.frames_out:
+            starts.add(i)
+            i += m.frames_out
+    steps = range(1, len(video))
+    out = {t: warp_error(video[t - 1:t + 1]) for t in steps}
+    boundary = [out[t] for t in steps if t in starts] or [0.0]
+    inside = [out[t] for t in steps if t not in starts] or [0.0]
+    return float(np.mean(boundary)), float(np.mean(inside)), float(np.mean([warp_error(gt[t - 1:t + 1]) for t in steps]))
 
 
 @dataclass
@@ -113,7 +131,8 @@ def measure_restyle(bundle: ModelBundle, clips: dict[int, dict[str, Video]], str
             seed=seed, psnr_out=psnr(r.output, gt), psnr_in=psnr(inp, gt), ssim_out=ssim(r.output, gt),
             ssim_in=ssim(inp, gt), accuracy=style_accuracy(r.output, target, judge),
             warp_out=warp_error(r.output), warp_gt=warp_error(gt), flicker_out=flicker(r.output, inp),
-            flicker_gt=flicker(gt, inp), seconds_per_frame=r.seconds / len(inp)))
+            flicker_gt=flicker(gt, inp), seconds_per_frame=r.seconds / len(inp),
+            **dict(zip(("warp_boundary", "warp_inside", "warp_gt_step"), warp_by_transition(r.output, gt, r.chunks)))))
     return RestyleResult(scores, timesteps, float(np.mean(strengths)), examples)
 
 

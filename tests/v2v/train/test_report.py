@@ -54,6 +54,8 @@ def test_quick_report_has_every_section_and_a_contact_sheet(model, tmp_path):
     assert "teacher (SDEdit, many-step)" in text and "Not measured" not in text
     assert re.search(r"autoencoder alone \(encode, decode, no DiT.*realistic \d+\.\d%", text)
     assert re.search(r"round trip through the model's autoencoder alone has warp error 0\.\d{4}", text)
+    assert re.search(r"0\.\d{4} across chunk boundaries .* 0\.\d{4} inside chunks", text)
+    assert "comes back" in text
     assert "fresh engine" in text and re.search(r"^\| sharpness_vs_gt \|.*\| [+-]\d+\.\d% \|$", text, re.M)
 
 
@@ -86,3 +88,33 @@ def test_a_teacher_of_another_model_is_refused_plainly(tmp_path):
     save_file({k: v.contiguous() for k, v in teacher.state_dict().items()}, str(path))
     with pytest.raises(rs.TeacherUnavailable, match="does not fit|not this model's teacher"):
         rs.load_teacher(path, other)
+
+
+def test_pingpong_stream_ends_on_the_frames_it_began_with():
+    assert [rs.stream_scene_frame(i, 10, "pingpong") for i in range(10)] == [0, 1, 2, 3, 4, 4, 3, 2, 1, 0]
+    assert [rs.stream_scene_frame(i, 5, "forward") for i in range(5)] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="pingpong or forward"):
+        rs.stream_scene_frame(0, 4, "loop")
+
+
+def test_drift_windows_of_a_pingpong_stream_hold_the_same_ground_truth(model):
+    bundle = load_bundle(model / "model")
+    dr = rs.measure_drift(bundle, 7, 24, 4, 0.7)
+    assert dr.path == "pingpong" and dr.frames == 24
+    for k in ("gt_brightness", "gt_contrast", "gt_sharpness", "gt_colorfulness"):
+        assert dr.first[k] == pytest.approx(dr.last[k], rel=1e-6), k
+    forward = rs.measure_drift(bundle, 7, 24, 4, 0.7, path="forward")
+    assert forward.first["gt_sharpness"] != pytest.approx(forward.last["gt_sharpness"], rel=1e-6)
+
+
+def test_warp_by_transition_separates_chunk_boundaries():
+    import numpy as np
+
+    from v2v.engine import ChunkMetrics
+
+    video = np.zeros((9, 16, 16, 3), np.uint8)
+    video[5:] = 40  # a jump where the third chunk starts
+    chunks = [ChunkMetrics(frames_out=1), ChunkMetrics(frames_out=4), ChunkMetrics(frames_out=4)]
+    boundary, inside, gt = rs.warp_by_transition(video, np.zeros_like(video), chunks)
+    assert inside == 0 and gt == 0
+    assert boundary == pytest.approx(40 / 255 / 2, rel=1e-3)  # transitions 1 (no change) and 5 (the jump)
