@@ -128,17 +128,24 @@ def parse_int(text: str | None, option: str, low: int) -> int | None:
     return value
 
 
-def parse_fraction(text: str, option: str, zero_ok: bool, meaning: str, example: str) -> float:
-    """A number in [0, 1] (zero_ok) or (0, 1]; the errors name the option, the range and what the ends mean."""
-    span = "[0, 1]" if zero_ok else "(0, 1]"
+def parse_in_range(text: str, option: str, low: float, high: float, low_inclusive: bool, meaning: str,
+                   example: str) -> float:
+    """A number in [low, high] ((low, high] unless low_inclusive); the errors name the option, the range and
+    what the ends mean."""
+    span = f"{'[' if low_inclusive else '('}{low:g}, {high:g}]"
     try:
         value = float(text)
     except ValueError:
         raise CaptureError(f"{option} {text!r} is not a number: give one in {span}, e.g. {example}") from None
-    above_low = value >= 0.0 if zero_ok else value > 0.0  # False for NaN as well
-    if not (above_low and value <= 1.0):
+    above_low = value >= low if low_inclusive else value > low  # False for NaN as well
+    if not (above_low and value <= high):
         raise CaptureError(f"{option} must be in {span} ({meaning}), got {text}")
     return value
+
+
+def parse_fraction(text: str, option: str, zero_ok: bool, meaning: str, example: str) -> float:
+    """A number in [0, 1] (zero_ok) or (0, 1]."""
+    return parse_in_range(text, option, 0.0, 1.0, zero_ok, meaning, example)
 
 
 def parse_noise_refresh(text: str | None) -> float | None:
@@ -152,13 +159,7 @@ def parse_sink_refresh(text: str | None) -> float | None:
     """None, or a cosine-similarity threshold in [-1, 1]."""
     if text is None:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise CaptureError(f"--sink-refresh {text!r} is not a number: give one in [-1, 1], e.g. 0.2") from None
-    if not -1.0 <= value <= 1.0:  # False for NaN as well
-        raise CaptureError(f"--sink-refresh must be in [-1, 1] (a cosine similarity; -1 = never), got {text}")
-    return value
+    return parse_in_range(text, "--sink-refresh", -1.0, 1.0, True, "a cosine similarity; -1 = never", "0.2")
 
 
 def parse_strength(text: str) -> float:
