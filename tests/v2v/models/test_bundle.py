@@ -32,6 +32,9 @@ def test_engine_recommendations_travel_with_the_bundle(tmp_path):
     assert loaded.sink_refresh == 0.3
     assert StreamEngine(loaded).sink_refresh == 0.3
     assert StreamEngine(loaded, EngineConfig(sink_refresh=-1.0)).sink_refresh == -1.0
+    always = StreamEngine(loaded, EngineConfig(prompt="toon", sink_refresh=1.0))  # any change refreshes
+    always.push(torch.rand(13, 3, 64, 64) * 2 - 1)
+    assert always.cache.sink_refresh == 1.0 and always.cache.sink_refreshes >= 1
     assert (loaded.window_frames, loaded.sink_frames, loaded.noise_refresh, loaded.sink_adjacent) == (2, 1, 0.25, True)
     engine = StreamEngine(loaded, EngineConfig(prompt="toon"))
     engine.push(torch.rand(9, 3, 64, 64) * 2 - 1)
