@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -110,26 +111,33 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from v2v.train.common import load_run_config
+    from v2v.train.common import StageBusy, load_run_config, stage_lock
 
     if args.average and args.stage != "export":
         print("error: --average applies to `export` only", file=sys.stderr)
         return 2
     workdir = Path(args.workdir)
-    config = load_run_config(workdir, args.preset, _overrides(args))
     stages = STAGES if args.stage == "all" else (args.stage,)
-    for stage in stages:
-        t0 = time.monotonic()
-        try:
-            run_stage(stage, workdir, config, args.out, args.average)
-        except KeyboardInterrupt:
-            print(f"\ninterrupted: stage '{stage}' saved a checkpoint in {workdir / stage}; "
-                  f"re-run the same command to resume", file=sys.stderr)
-            return 130
-        except FileNotFoundError as e:
+    with ExitStack() as held:
+        try:  # before run.json takes this command's values: a running stage keeps the configuration it read
+            for stage in stages:
+                held.enter_context(stage_lock(workdir, stage))
+        except StageBusy as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
-        print(f"stage {stage}: done in {time.monotonic() - t0:.0f} s")
+        config = load_run_config(workdir, args.preset, _overrides(args))
+        for stage in stages:
+            t0 = time.monotonic()
+            try:
+                run_stage(stage, workdir, config, args.out, args.average)
+            except KeyboardInterrupt:
+                print(f"\ninterrupted: stage '{stage}' saved a checkpoint in {workdir / stage}; "
+                      f"re-run the same command to resume", file=sys.stderr)
+                return 130
+            except FileNotFoundError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 1
+            print(f"stage {stage}: done in {time.monotonic() - t0:.0f} s")
     return 0
 
 

@@ -17,6 +17,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 import numpy as np
@@ -141,6 +142,39 @@ def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+class StageBusy(RuntimeError):
+    """Another process is running this stage in this work directory."""
+
+
+@contextmanager
+def stage_lock(workdir: Path, stage: str) -> Iterator[None]:
+    """Hold WORKDIR/STAGE/.lock (an exclusive flock, released when the process ends however it ends) while
+    a stage runs: two processes training one stage would write the same checkpoint in turn. Where the
+    platform has no flock (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    (workdir / stage).mkdir(parents=True, exist_ok=True)
+    with open(workdir / stage / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            raise StageBusy(f"stage '{stage}' is already running in {workdir} (pid {pid}): wait for it, or stop it "
+                            f"with `kill -TERM {pid}` (it saves a checkpoint) and run this again") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def stage_logger(workdir: Path, stage: str) -> logging.Logger:

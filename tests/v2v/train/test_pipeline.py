@@ -165,3 +165,23 @@ def test_dmd_keeps_an_ema_that_export_ships(run, tmp_path):
     for k in moved:
         torch.testing.assert_close(shipped[k], state["student_ema"][k])
     assert "(EMA)" in (workdir / "export" / "log.txt").read_text()
+
+
+def test_a_stage_already_running_in_the_workdir_is_refused(run, capsys):
+    """Two processes training one stage would overwrite each other's checkpoint (and run.json) in turn."""
+    import fcntl
+    import os
+
+    workdir, _ = run
+    before = (workdir / "run.json").read_text()
+    with open(workdir / "dmd" / ".lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.seek(0)
+        held.truncate()  # as the stage that holds it does
+        held.write(f"{os.getpid()}\n")
+        held.flush()
+        assert main(["dmd", "--workdir", str(workdir), "--steps", "50", "--paired-weight", "0.9"]) == 1
+    err = capsys.readouterr().err
+    assert f"stage 'dmd' is already running in {workdir} (pid {os.getpid()})" in err and "kill -TERM" in err
+    assert (workdir / "run.json").read_text() == before  # the refused command changed nothing
+    assert load_ckpt(workdir / "dmd" / "ckpt.pt")["step"] < 50
