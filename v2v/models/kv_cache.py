@@ -28,6 +28,7 @@ similar sink scores below θ, that sink slot takes the newest frame's keys/value
 sink's own position. A stream that has moved on to other content stops attending to a sink from
 minutes ago. One decision for all layers (StreamDiffusionV2 decides per layer) keeps one slot
 bookkeeping. None or −1 (the default) never refreshes; StreamDiffusionV2 ships θ = 0.2 for Wan2.1.
+When on, the check reads one number back from the device per chunk (the only sync the cache makes).
 
 A DiT call with a cache runs: `start_chunk(F)` once, `cached(i)` / `write(i, k, v)` per layer, and
 `end_chunk()` when the chunk's keys/values are to be kept (write_cache=True).
@@ -145,7 +146,6 @@ class KVCache:
         """Cosine similarity of each sink's mean key/value to the frame in `slot`'s: [sink_frames],
         averaged over keys and values, heads, layers and batch."""
         p, n = self.frame_tokens, self.sink_frames
-        L, B = self.k.shape[:2]
         sims = []
         for buf in (self.k, self.v):
             sinks = buf[:, :, :n * p].float().unflatten(2, (n, p)).mean(3)       # [L, B, n, N, D]
