@@ -5,14 +5,15 @@ its own sampling steps on a clip, stopping after a random number of steps (every
 gets trained); only the last step carries gradients. Two rollouts (`dmd_rollout`):
 - "parallel" (CausVid): all frames denoised together under the block-causal mask, every frame at the
   same timestep, so a frame sees *noisy* earlier frames, while at run time the KV cache holds clean ones;
-- "self_forcing" (Self-Forcing, Huang et al. 2025): frame by frame exactly as the engine streams, each
-  frame's steps attending to the student's own clean (t = 0), detached outputs for the earlier frames.
-  The teacher then scores the whole self-generated clip, so inconsistency between consecutive chunks
-  and errors the student makes on its own history are what the DMD gradient sees. ≈ 2× the generator
-  compute for 3-frame clips.
-An EMA of the generator (`dmd_ema` per generator step) is kept in the checkpoint; export ships it. Half the rollouts start from pure noise at t = 1000, half are video-to-video starts as the
-engine makes them (another style's latents noised to s, first timestep 1000·s − v2v_offset, the
-target-style caption).
+- "self_forcing" (Self-Forcing, Huang et al. 2025): block by block (frames_per_block latent frames)
+  exactly as the engine streams, each block's steps attending to the student's own clean (t = 0),
+  detached outputs for the earlier blocks. The teacher then scores the whole self-generated clip, so
+  inconsistency between consecutive chunks and errors the student makes on its own history are what
+  the DMD gradient sees. ≈ 2× the generator compute for 3-frame clips.
+Half the rollouts start from pure noise at t = 1000, half are video-to-video starts as the engine
+makes them (another style's latents noised to s, first timestep 1000·s − v2v_offset, the target-style
+caption). An EMA of the generator (`dmd_ema` per generator step) is kept in the checkpoint; export
+ships it.
 
 Real score: the frozen bidirectional teacher with classifier-free guidance. Fake score: a trainable
 critic initialised from the teacher. With x0 noised to a shifted-uniform t in [20, 980]:
@@ -64,23 +65,25 @@ def rollout(student: nn.Module, ctx: Tensor, x_t: Tensor, timesteps: list[float]
 
 def rollout_self_forcing(student: nn.Module, ctx: Tensor, x_t: Tensor, timesteps: list[float],
                          gen: torch.Generator, grad: bool) -> tuple[Tensor, float]:
-    """Few-step sampling frame by frame as the engine streams (Self-Forcing): frame k's steps see the
-    student's own clean outputs of frames < k at t = 0 (detached: the KV cache pass at run time carries
-    no gradient either); the same random stop for every frame, gradient through each frame's last step.
-    -> (x0 [B, z, F, h, w], the timestep of the last step)."""
+    """Few-step sampling block by block as the engine streams (Self-Forcing): block k's steps see the
+    student's own clean outputs of the earlier blocks at t = 0 (detached: the KV cache pass at run time
+    carries no gradient either); the same random stop for every block, gradient through each block's
+    last step. -> (x0 [B, z, F, h, w], the timestep of the last step)."""
     B, _, F = x_t.shape[:3]
+    fpb = getattr(getattr(student, "config", None), "frames_per_block", 1)
     n = int(torch.randint(1, len(timesteps) + 1, (1,), generator=gen))
-    outs: list[Tensor] = []                                                          # F × [B, z, 1, h, w]
-    for k in range(F):
-        xk = x_t[:, :, k:k + 1]                                                      # [B, z, 1, h, w]
+    outs: list[Tensor] = []                                                          # blocks of [B, z, f, h, w]
+    for k in range(0, F, fpb):
+        xk = x_t[:, :, k:k + fpb]                                                    # [B, z, f, h, w]
+        f = xk.shape[2]
         history = torch.cat([o.detach() for o in outs], dim=2) if outs else None     # [B, z, k, h, w]
         for i, t in enumerate(timesteps[:n]):
             last = i == n - 1
             with torch.set_grad_enabled(grad and last):
-                inp = xk if history is None else torch.cat([history, xk], dim=2)     # [B, z, k + 1, h, w]
-                tt = torch.zeros(B, k + 1)                                           # [B, k + 1]
-                tt[:, -1] = float(t)
-                flow = student(inp, tt, ctx)[:, :, -1:]                              # [B, z, 1, h, w]
+                inp = xk if history is None else torch.cat([history, xk], dim=2)     # [B, z, k + f, h, w]
+                tt = torch.zeros(B, k + f)                                           # [B, k + f]
+                tt[:, k:] = float(t)
+                flow = student(inp, tt, ctx)[:, :, k:]                               # [B, z, f, h, w]
                 x0k = x0_from_flow(xk, flow, t / 1000.0)
             if not last:
                 xk = add_noise(x0k.detach(), torch.randn(x0k.shape, generator=gen), timesteps[i + 1] / 1000.0)

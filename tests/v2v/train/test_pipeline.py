@@ -148,6 +148,25 @@ def test_self_forcing_rollout_is_the_engine_loop():
     assert (parallel[:, :, 1:] - ours[:, :, 1:]).abs().max() > 1e-3  # CausVid's rollout sees noisy history
 
 
+def test_self_forcing_rollout_goes_block_by_block():
+    """frames_per_block 2: a 4-frame clip is two blocks; the second sees the first's clean output."""
+    from v2v.models.dit import DiT, DiTConfig
+    from v2v.train.dmd import rollout, rollout_self_forcing
+
+    torch.manual_seed(1)
+    dit = DiT(DiTConfig(dim=16, ffn_dim=16, freq_dim=8, text_dim=8, in_dim=2, out_dim=2, num_heads=2,
+                        num_layers=2, text_len=4, causal=True, frames_per_block=2)).eval()
+    x_t, ctx = torch.randn(1, 2, 4, 4, 4), torch.randn(1, 4, 8)
+    with torch.no_grad():
+        ours, _ = rollout_self_forcing(dit, ctx, x_t, [600.0], torch.Generator().manual_seed(0), grad=False)
+        parallel, _ = rollout(dit, ctx, x_t, [600.0], torch.Generator().manual_seed(0), grad=False)
+        first = rollout_self_forcing(dit, ctx, x_t[:, :, :2], [600.0], torch.Generator(), grad=False)[0]
+    assert ours.shape == x_t.shape
+    torch.testing.assert_close(ours[:, :, :2], parallel[:, :, :2], rtol=1e-4, atol=1e-4)  # one block: the same
+    torch.testing.assert_close(ours[:, :, :2], first, rtol=1e-4, atol=1e-4)  # later frames do not leak back
+    assert (parallel[:, :, 2:] - ours[:, :, 2:]).abs().max() > 1e-3
+
+
 def test_dmd_keeps_an_ema_that_export_ships(run, tmp_path):
     from safetensors.torch import load_file
 
