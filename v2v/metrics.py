@@ -62,6 +62,17 @@ def warp_error(frames: Any, flow_from: Any | None = None, fb_tolerance: float = 
     0.01 (|F_b|^2 + |F_f|^2) + fb_tolerance (Sundaram et al. 2010), or flowing out of the frame,
     count as occluded and are left out. A video of fewer than two frames scores 0.
     """
+    return pooled_warp(warp_terms(frames, flow_from, fb_tolerance))
+
+
+def pooled_warp(terms: list[tuple[float, int]]) -> float:
+    """warp_error from `warp_terms`: the error over every kept pixel of every transition."""
+    return sum(t for t, _ in terms) / max(sum(c for _, c in terms), 1)
+
+
+def warp_terms(frames: Any, flow_from: Any | None = None, fb_tolerance: float = 0.5) -> list[tuple[float, int]]:
+    """Per transition t−1 → t: (summed abs error over the pixels warp_error keeps, how many it keeps).
+    One optical-flow pass gives both the clip's warp_error (`pooled_warp`) and each transition's."""
     cv2 = _cv2()
     video = as_uint8_video(frames)
     guide = video if flow_from is None else as_uint8_video(flow_from)
@@ -69,10 +80,10 @@ def warp_error(frames: Any, flow_from: Any | None = None, fb_tolerance: float = 
         raise ValueError(f"flow_from has frames {guide.shape[:3]}, video has {video.shape[:3]}")
     T, H, W, _ = video.shape
     if T < 2:
-        return 0.0
+        return []
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
-    total, count = 0.0, 0
+    terms = []
     gray = [_gray(f) for f in guide]
     for t in range(1, T):
         back = dis.calc(gray[t], gray[t - 1], None)   # [H, W, 2]: pixel of t -> its place in t-1
@@ -85,9 +96,8 @@ def warp_error(frames: Any, flow_from: Any | None = None, fb_tolerance: float = 
         valid = inside & (diff < 0.01 * mag + fb_tolerance)
         warped = cv2.remap(video[t - 1], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         err = np.abs(warped.astype(np.float32) - video[t].astype(np.float32)).mean(-1) / 255.0
-        total += float(err[valid].sum())
-        count += int(valid.sum())
-    return total / max(count, 1)
+        terms.append((float(err[valid].sum()), int(valid.sum())))
+    return terms
 
 
 def flicker(output: Any, input: Any) -> float:

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F_
 from torch import Tensor, nn
 
+from v2v.models.dit import DiT
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps, v2v_timesteps, x0_from_flow
 from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, ema_update, frozen, load_ckpt,
                               require_ckpt, resume, stage_logger)
@@ -63,14 +64,14 @@ def rollout(student: nn.Module, ctx: Tensor, x_t: Tensor, timesteps: list[float]
     return x0, timesteps[n - 1]
 
 
-def rollout_self_forcing(student: nn.Module, ctx: Tensor, x_t: Tensor, timesteps: list[float],
+def rollout_self_forcing(student: DiT, ctx: Tensor, x_t: Tensor, timesteps: list[float],
                          gen: torch.Generator, grad: bool) -> tuple[Tensor, float]:
     """Few-step sampling block by block as the engine streams (Self-Forcing): block k's steps see the
     student's own clean outputs of the earlier blocks at t = 0 (detached: the KV cache pass at run time
     carries no gradient either); the same random stop for every block, gradient through each block's
     last step. -> (x0 [B, z, F, h, w], the timestep of the last step)."""
     B, _, F = x_t.shape[:3]
-    fpb = getattr(getattr(student, "config", None), "frames_per_block", 1)
+    fpb = student.config.frames_per_block
     n = int(torch.randint(1, len(timesteps) + 1, (1,), generator=gen))
     outs: list[Tensor] = []                                                          # blocks of [B, z, f, h, w]
     for k in range(0, F, fpb):

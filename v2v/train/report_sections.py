@@ -22,7 +22,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from v2v.engine import ChunkMetrics, EngineConfig, StreamEngine
-from v2v.metrics import as_uint8_video, flicker, frame_stats, psnr, ssim, warp_error
+from v2v.metrics import as_uint8_video, flicker, frame_stats, pooled_warp, psnr, ssim, warp_error, warp_terms
 from v2v.models.bundle import ModelBundle
 from v2v.sampling import add_noise, euler_sample, strength_to_timestep
 from v2v.train.classifier import StyleClassifier, classify
@@ -92,19 +92,21 @@ class SceneScore:
     warp_gt_step: float = 0.0  # the ground truth's mean warp error per transition
 
 
-def warp_by_transition(video: Video, gt: Video, chunks: list[ChunkMetrics]) -> tuple[float, float, float]:
-    """(output warp error per transition across chunk boundaries, inside chunks, the ground truth's per
-    transition): where the output's temporal inconsistency sits."""
+def warp_by_transition(out_terms: list[tuple[float, int]], gt_terms: list[tuple[float, int]],
+                       chunks: list[ChunkMetrics]) -> tuple[float, float, float]:
+    """From `warp_terms` of the output and of the ground truth: (output warp error per transition across
+    chunk boundaries, inside chunks, the ground truth's per transition): where the output's temporal
+    inconsistency sits."""
     starts, i = set(), 0
     for m in chunks:
         if m.frames_out:
             starts.add(i)
             i += m.frames_out
-    steps = range(1, len(video))
-    out = {t: warp_error(video[t - 1:t + 1]) for t in steps}
-    boundary = [out[t] for t in steps if t in starts] or [0.0]
-    inside = [out[t] for t in steps if t not in starts] or [0.0]
-    return float(np.mean(boundary)), float(np.mean(inside)), float(np.mean([warp_error(gt[t - 1:t + 1]) for t in steps]))
+    per = lambda terms: [total / max(count, 1) for total, count in terms]  # noqa: E731  transition t-1 -> t
+    out = per(out_terms)
+    boundary = [e for t, e in enumerate(out, start=1) if t in starts] or [0.0]
+    inside = [e for t, e in enumerate(out, start=1) if t not in starts] or [0.0]
+    return float(np.mean(boundary)), float(np.mean(inside)), float(np.mean(per(gt_terms) or [0.0]))
 
 
 @dataclass
@@ -125,14 +127,16 @@ def measure_restyle(bundle: ModelBundle, clips: dict[int, dict[str, Video]], str
         inp, gt = styles[source], styles[target]
         r = restyle(bundle, inp, style_prompt(target), strength, seed)
         examples[seed] = r
+        out_terms, gt_terms = warp_terms(r.output), warp_terms(gt)  # one optical-flow pass each
         strengths += [m.strength for m in r.chunks if not m.skipped]
         timesteps = timesteps or r.chunks[0].timesteps
         scores.append(SceneScore(
             seed=seed, psnr_out=psnr(r.output, gt), psnr_in=psnr(inp, gt), ssim_out=ssim(r.output, gt),
             ssim_in=ssim(inp, gt), accuracy=style_accuracy(r.output, target, judge),
-            warp_out=warp_error(r.output), warp_gt=warp_error(gt), flicker_out=flicker(r.output, inp),
+            warp_out=pooled_warp(out_terms), warp_gt=pooled_warp(gt_terms), flicker_out=flicker(r.output, inp),
             flicker_gt=flicker(gt, inp), seconds_per_frame=r.seconds / len(inp),
-            **dict(zip(("warp_boundary", "warp_inside", "warp_gt_step"), warp_by_transition(r.output, gt, r.chunks)))))
+            **dict(zip(("warp_boundary", "warp_inside", "warp_gt_step"),
+                       warp_by_transition(out_terms, gt_terms, r.chunks)))))
     return RestyleResult(scores, timesteps, float(np.mean(strengths)), examples)
 
 

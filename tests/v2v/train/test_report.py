@@ -115,6 +115,8 @@ def test_warp_by_transition_separates_chunk_boundaries():
     video = np.zeros((9, 16, 16, 3), np.uint8)
     video[5:] = 40  # a jump where the third chunk starts
     chunks = [ChunkMetrics(frames_out=1), ChunkMetrics(frames_out=4), ChunkMetrics(frames_out=4)]
-    boundary, inside, gt = rs.warp_by_transition(video, np.zeros_like(video), chunks)
+    from v2v.metrics import warp_terms
+
+    boundary, inside, gt = rs.warp_by_transition(warp_terms(video), warp_terms(np.zeros_like(video)), chunks)
     assert inside == 0 and gt == 0
     assert boundary == pytest.approx(40 / 255 / 2, rel=1e-3)  # transitions 1 (no change) and 5 (the jump)
