@@ -10,6 +10,7 @@ Shape letters: T pixel frames, F latent frames, C latent channels, H/W pixels, h
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -62,11 +63,16 @@ class ChunkMetrics:
 
 class StreamEngine:
     """Restyles a stream of frames. `push(frames)` returns restyled frames as soon as chunks complete;
-    every input frame yields exactly one output frame, in order (`flush()` releases the tail)."""
+    every input frame yields exactly one output frame, in order (`flush()` releases the tail).
 
-    def __init__(self, bundle: ModelBundle, config: EngineConfig = EngineConfig()) -> None:
+    on_latents: called with each computed chunk's denoised latents [1, C, F, h, w] just before they are
+    decoded (the `adapt` training stage records the student's latents this way)."""
+
+    def __init__(self, bundle: ModelBundle, config: EngineConfig = EngineConfig(),
+                 on_latents: Callable[[Tensor], None] | None = None) -> None:
         self.bundle = bundle
         self.config = config
+        self.on_latents = on_latents
         self._validate(config)
         self._prompt_cache: dict[str, Tensor] = {}
         self.metrics: list[ChunkMetrics] = []  # metrics of the chunks finished by the last push/flush
@@ -193,6 +199,8 @@ class StreamEngine:
             m.cache_ms = _ms(t)
 
         # 5. decode (the stream decoder keeps its caches too)
+        if self.on_latents is not None:
+            self.on_latents(x0)
         t = time.perf_counter()
         out = self._decoder(x0).squeeze(0).transpose(0, 1)  # [T, 3, H, W]
         m.decode_ms = _ms(t)

@@ -6,6 +6,7 @@ Stages (each resumes from WORKDIR/STAGE/ckpt.pt when re-run):
     teacher  cache latents, train the bidirectional text-conditioned flow-matching DiT (+ prompt encoder)
     ode      teacher ODE pairs, then regression of the block-causal few-step student
     dmd      asymmetric DMD: student generator, teacher real score (CFG), trainable critic
+    adapt    fine-tune the TinyVAE decoder on the student's own latents (rollouts through the engine)
     export   write the student bundle to v2v/weights/default/ (or --out)
     all      every stage in order
 See docs/training.md.
@@ -23,7 +24,7 @@ from typing import Any
 
 import torch
 
-STAGES = ("vae", "decoder", "teacher", "ode", "dmd", "export")
+STAGES = ("vae", "decoder", "teacher", "ode", "dmd", "adapt", "export")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="learning rate of this stage")
     p.add_argument("--pairs", type=int, default=None, help="ode: number of teacher trajectories")
     p.add_argument("--scenes", type=int, default=None, help="teacher: scenes in the latent cache")
+    p.add_argument("--clips", type=int, default=None, help="adapt: student rollouts to record")
     p.add_argument("--seed", type=int, default=None, help="base seed of the run")
     p.add_argument("--rollout", choices=("parallel", "self_forcing"), default=None,
                    help="dmd: the generator's rollout (parallel: CausVid; self_forcing: frame by frame on its own outputs)")
@@ -57,7 +59,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
              "decoder": ("decoder_steps", "vae_batch", "decoder_lr"),
              "teacher": ("teacher_steps", "teacher_batch", "teacher_lr"),
              "ode": ("ode_steps", "ode_batch", "ode_lr"),
-             "dmd": ("dmd_steps", "dmd_batch", "gen_lr")}
+             "dmd": ("dmd_steps", "dmd_batch", "gen_lr"),
+             "adapt": ("adapt_steps", "adapt_batch", "adapt_lr")}
     out: dict[str, Any] = {}
     if args.stage in names:
         for value, name in zip((args.steps, args.batch, args.lr), names[args.stage]):
@@ -69,6 +72,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["ode_pairs"] = args.pairs
     if args.scenes is not None:
         out["cache_scenes"] = args.scenes
+    if args.clips is not None:
+        out["adapt_clips"] = args.clips
     if args.seed is not None:
         out["seed"] = args.seed
     if args.rollout is not None:
@@ -95,6 +100,9 @@ def run_stage(stage: str, workdir: Path, config: Any, out: str | None = None,
     elif stage == "dmd":
         from v2v.train import dmd
         dmd.run(workdir, config)
+    elif stage == "adapt":
+        from v2v.train import adapt_stage
+        adapt_stage.run(workdir, config)
     elif stage == "export":
         from v2v.train import export
         folder = export.run(workdir, config, Path(out) if out else None, [Path(p) for p in average or []])

@@ -70,6 +70,11 @@ class TrainConfig:
     dmd_rollout: str = "parallel"           # generator rollout: "parallel" (CausVid) or "self_forcing"
     dmd_paired: float = 0.25                # weight of the paired cross-style term on generator steps
     dmd_ema: float = 0.99                   # EMA decay of the generator per generator step (export uses it)
+    adapt_clips: int = 600                  # student rollouts (17 frames each) the `adapt` stage records
+    adapt_steps: int = 1000                 # decoder fine-tune steps on the student's latents
+    adapt_batch: int = 4                    # rollout crops per step (and as many ground-truth round-trip clips)
+    adapt_lr: float = 3e-4                  # AdamW peak learning rate of the `adapt` stage
+    adapt_temporal: float = 20.0            # weight of the frame-to-frame term on the rollouts (decoder stage: 6)
     grad_clip: float = 1.0                  # gradient-norm clipping of every optimiser
 
     def to_json(self) -> dict[str, Any]:
@@ -110,7 +115,8 @@ def tiny_config(vocab: tuple[str, ...]) -> TrainConfig:
     return TrainConfig(size=(32, 32), vae_size=(32, 32), latent_frames=2, vae=vae, text=text, dit=dit,
                        sampling=sampling, vae_steps=3, vae_batch=1, decoder_steps=2, cache_scenes=2, teacher_steps=3,
                        teacher_batch=2, ode_pairs=2, ode_euler_steps=3, ode_steps=3, ode_batch=2,
-                       dmd_steps=3, dmd_batch=1, dmd_gen_every=2, ckpt_seconds=3600.0)
+                       dmd_steps=3, dmd_batch=1, dmd_gen_every=2, adapt_clips=2, adapt_steps=2, adapt_batch=1,
+                       ckpt_seconds=3600.0)
 
 
 PRESETS = {"default": default_config, "tiny": tiny_config}

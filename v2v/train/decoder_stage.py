@@ -113,7 +113,12 @@ def run(workdir: Path, config: TrainConfig) -> None:
     log.info(f"decoder: {timer.total():.0f} s in all")
 
 
-def best_vae_state(workdir: Path) -> dict:
-    """The autoencoder checkpoint later stages should load: the fine-tuned decoder's when it exists."""
-    state = load_ckpt(ckpt_path(workdir, STAGE))
-    return state if state is not None else require_ckpt(workdir, "vae")
+def best_vae_state(workdir: Path, adapted: bool = True) -> dict:
+    """The autoencoder checkpoint later stages should load: the decoder tuned on the student's latents
+    (`adapt`) when it exists and `adapted`, else the fine-tuned decoder's, else the `vae` stage's. The
+    encoder and the latent statistics are the same in all three."""
+    for stage in ("adapt", STAGE) if adapted else (STAGE,):
+        state = load_ckpt(ckpt_path(workdir, stage))
+        if state is not None:
+            return state
+    return require_ckpt(workdir, "vae")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ from safetensors.torch import save_file
 
 from v2v.models.bundle import DEFAULT_DIR, ModelBundle, save_bundle
 from v2v.models.loading import config_to_dict
+from v2v.train.adapt_stage import adapted_student
 from v2v.train.common import TrainConfig, build_dit, build_vae, ckpt_path, frozen, load_ckpt, stage_logger
 from v2v.train.decoder_stage import best_vae_state
 from v2v.train.teacher import load_teacher
@@ -40,8 +42,10 @@ def average_students(states: list[dict]) -> dict[str, torch.Tensor]:
     return {k: sum(w[k].float() for w in weights) / len(weights) for k in keys}
 
 
-def run(workdir: Path, config: TrainConfig, out: Path | None = None, average: list[Path] | None = None) -> Path:
-    log = stage_logger(workdir, "export")
+def build_bundle(workdir: Path, config: TrainConfig, average: list[Path] | None = None) -> tuple[ModelBundle, str]:
+    """The runnable student bundle of a work directory, in memory: the student of the latest distillation
+    checkpoint (optionally averaged with others), the shipped TinyVAE (`best_vae_state`), the teacher's
+    prompt encoder. -> (bundle, where the student came from, for the log)."""
     source = next((s for s in ("dmd", "ode") if ckpt_path(workdir, s).exists()), None)
     if source is None:
         raise FileNotFoundError(f"no student checkpoint in {workdir} (dmd or ode): run "
@@ -53,15 +57,30 @@ def run(workdir: Path, config: TrainConfig, out: Path | None = None, average: li
         missing = [str(p) for p, o in zip(average or [], others) if o is None]
         raise FileNotFoundError(f"no checkpoint to average at {', '.join(missing)}")
     student.load_state_dict(average_students([state, *others]) if others else student_weights(state))
-    vae = build_vae(config, best_vae_state(workdir))  # the fine-tuned decoder when `decoder` ran
-    teacher = load_teacher(workdir, config)
-    text = teacher.text
+    vae = build_vae(config, best_vae_state(workdir))  # the decoder of `adapt`, else of `decoder`, else `vae`
+    text = load_teacher(workdir, config).text
     sampling = dataclasses.replace(config.sampling)
     # the student saw at most latent_frames − 1 earlier frames in training: stream with that much context
     context = max(config.latent_frames - 1, 1)
     bundle = ModelBundle(dit=frozen(student), vae=frozen(vae), text=frozen(text), sampling=sampling,
                          size=tuple(config.size), name="default", window_frames=max(context - 1, 1),
                          sink_frames=min(1, context - 1), sink_adjacent=True)
+    kind = " (EMA)" if "student_ema" in state else ""
+    mixed = "".join(f" averaged with {p} (step {o['step']})" for p, o in zip(average or [], others))
+    return bundle, f"'{source}' step {state['step']}{kind}{mixed}"
+
+
+def run(workdir: Path, config: TrainConfig, out: Path | None = None, average: list[Path] | None = None) -> Path:
+    log = stage_logger(workdir, "export")
+    bundle, student = build_bundle(workdir, config, average)
+    adapted_to = adapted_student(workdir)
+    if adapted_to is not None and adapted_to != student:
+        log.warning(f"export: the `adapt` decoder was tuned on the student {adapted_to}, not on {student}; "
+                    f"delete {workdir / 'adapt'} and run `train adapt` again")
+        print(f"warning: the decoder of `adapt` was tuned on the student {adapted_to}, this student is {student}: "
+              f"delete {workdir / 'adapt'} and run `python -m v2v train adapt --workdir {workdir}` again",
+              file=sys.stderr)
+    teacher = load_teacher(workdir, config)
     folder = save_bundle(bundle, out or DEFAULT_DIR)
     weights = {k: v.detach().to(torch.float32).contiguous() for k, v in teacher.dit.state_dict().items()}
     save_file(weights, str(folder / "teacher.safetensors"))
@@ -69,7 +88,5 @@ def run(workdir: Path, config: TrainConfig, out: Path | None = None, average: li
     (folder / "teacher.json").write_text(json.dumps(meta, indent=2) + "\n")
     (folder / "teacher.safetensors").chmod(0o644)
     size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-    kind = " (EMA)" if "student_ema" in state else ""
-    mixed = "".join(f" averaged with {p} (step {o['step']})" for p, o in zip(average or [], others))
-    log.info(f"export: student from '{source}' step {state['step']}{kind}{mixed} -> {folder} ({size / 1e6:.1f} MB)")
+    log.info(f"export: student from {student} -> {folder} ({size / 1e6:.1f} MB)")
     return folder

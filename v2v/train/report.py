@@ -367,15 +367,18 @@ def section_temporal(r, warp_out, warp_gt, ratio, ceiling: rs.AutoencoderCeiling
          "error of the ground-truth render of the same motion. Flicker = mean frame-to-frame change over the input's "
          "(1 = as much change as the input).", ""]
     rows = [[str(x.seed), f"{x.warp_out:.4f}", f"{x.warp_gt:.4f}", f"{x.warp_out / max(x.warp_gt, 1e-8):.2f}×",
-             f"{x.flicker_out:.3f}", f"{x.flicker_gt:.3f}"] for x in r.scenes]
+             f"{x.flicker_out:.3f}", f"{x.flicker_gt:.3f}", f"{x.sharpness_vs_gt:.2f}"] for x in r.scenes]
     rows.append(["**mean**", f"**{warp_out:.4f}**", f"**{warp_gt:.4f}**", f"**{ratio:.2f}×**",
-                 f"**{r.mean('flicker_out'):.3f}**", f"**{r.mean('flicker_gt'):.3f}**"])
+                 f"**{r.mean('flicker_out'):.3f}**", f"**{r.mean('flicker_gt'):.3f}**",
+                 f"**{r.mean('sharpness_vs_gt'):.2f}**"])
     L += table(["scene seed", "warp error output", "warp error ground truth", "ratio", "flicker output",
-                "flicker ground truth"], rows)
+                "flicker ground truth", "sharpness / ground truth"], rows)
     L += ["", f"Ratio of the means {ratio:.2f}× (target ≤ {TARGET_WARP_RATIO}×) → "
           f"{verdict(ratio <= TARGET_WARP_RATIO)}. The {ceiling.target} ground truth after a round trip through "
           f"the model's autoencoder alone has warp error {ceiling.warp:.4f}, "
-          f"{ceiling.warp / max(warp_gt, 1e-8):.2f}× that of the render: the floor under any output.",
+          f"{ceiling.warp / max(warp_gt, 1e-8):.2f}× that of the render: the floor under any output. A blurrier "
+          "output has less to flicker with, so read the ratio next to the sharpness column (`frame_stats` "
+          "sharpness, mean absolute luma gradient, of the output over the ground truth's; 1 = as sharp).",
           "", f"Where the output's inconsistency sits (mean warp error per frame-to-frame transition, all scenes): "
           f"{r.mean('warp_boundary'):.4f} across chunk boundaries (where a new chunk starts from fresh noise), "
           f"{r.mean('warp_inside'):.4f} inside chunks; the ground truth {r.mean('warp_gt_step'):.4f} per transition."]

@@ -90,6 +90,7 @@ class SceneScore:
     warp_boundary: float = 0.0  # mean warp error of the output's transitions from one chunk to the next
     warp_inside: float = 0.0  # the same inside chunks
     warp_gt_step: float = 0.0  # the ground truth's mean warp error per transition
+    sharpness_vs_gt: float = 0.0  # frame_stats sharpness of the output over the ground truth's
 
 
 def warp_by_transition(out_terms: list[tuple[float, int]], gt_terms: list[tuple[float, int]],
@@ -135,6 +136,7 @@ def measure_restyle(bundle: ModelBundle, clips: dict[int, dict[str, Video]], str
             ssim_in=ssim(inp, gt), accuracy=style_accuracy(r.output, target, judge),
             warp_out=pooled_warp(out_terms), warp_gt=pooled_warp(gt_terms), flicker_out=flicker(r.output, inp),
             flicker_gt=flicker(gt, inp), seconds_per_frame=r.seconds / len(inp),
+            sharpness_vs_gt=frame_stats(r.output)["sharpness"] / max(frame_stats(gt)["sharpness"], 1e-8),
             **dict(zip(("warp_boundary", "warp_inside", "warp_gt_step"),
                        warp_by_transition(out_terms, gt_terms, r.chunks)))))
     return RestyleResult(scores, timesteps, float(np.mean(strengths)), examples)

@@ -20,7 +20,7 @@ def run(tmp_path_factory):
 
 def test_every_stage_leaves_a_checkpoint_and_a_log(run):
     workdir, _ = run
-    for stage, steps in (("vae", 3), ("decoder", 2), ("teacher", 3), ("ode", 3), ("dmd", 3)):
+    for stage, steps in (("vae", 3), ("decoder", 2), ("teacher", 3), ("ode", 3), ("dmd", 3), ("adapt", 2)):
         state = load_ckpt(workdir / stage / "ckpt.pt")
         assert state["step"] == steps
         assert "finished at step" in (workdir / stage / "log.txt").read_text()
@@ -51,15 +51,48 @@ def test_export_writes_a_bundle_that_loads_and_restyles(run):
     assert len(bundle.vae.config.latent_std) == bundle.vae.z_dim
 
 
-def test_decoder_stage_trains_the_decoder_only_and_export_ships_it(run):
+def test_decoder_and_adapt_stages_train_the_decoder_only_and_export_ships_adapt(run):
     workdir, out = run
-    vae, tuned = load_ckpt(workdir / "vae" / "ckpt.pt"), load_ckpt(workdir / "decoder" / "ckpt.pt")
-    changed = {k for k in vae["vae"] if not torch.equal(vae["vae"][k], tuned["vae"][k])}
-    assert changed and all(k.startswith(("group_decoder.", "frame_decoder.")) for k in changed)
-    assert tuned["vae_config"]["latent_std"] == vae["vae_config"]["latent_std"]
+    vae, tuned, adapted = (load_ckpt(workdir / s / "ckpt.pt") for s in ("vae", "decoder", "adapt"))
+    for before, after in ((vae, tuned), (tuned, adapted)):
+        changed = {k for k in before["vae"] if not torch.equal(before["vae"][k], after["vae"][k])}
+        assert changed and all(k.startswith(("group_decoder.", "frame_decoder.")) for k in changed)
+        assert after["vae_config"]["latent_std"] == vae["vae_config"]["latent_std"]
     shipped = load_bundle(out).vae.state_dict()
-    key = sorted(changed)[0]
-    assert torch.equal(shipped[key], tuned["vae"][key])
+    assert all(torch.equal(shipped[k], adapted["vae"][k]) for k in shipped)
+
+
+def test_adapt_records_the_engines_latents_with_the_target_style_render(run):
+    """The rollouts are what the engine decodes: decoding the recorded latents with a fresh stream decoder
+    gives the engine's output, and every clip comes with its target-style render."""
+    from v2v.engine import EngineConfig, StreamEngine
+    from v2v.train import data
+    from v2v.train.adapt_stage import ROLLOUT_FRAMES, adapted_student, rollouts_path
+    from v2v.train.export import build_bundle
+
+    workdir, out = run
+    rec = torch.load(rollouts_path(workdir), weights_only=True)
+    assert rec["latents"].shape == (2, 4, 5, 4, 4) and rec["frames"].shape == (2, ROLLOUT_FRAMES, 32, 32, 3)
+    assert adapted_student(workdir) == rec["student"] == "'dmd' step 3 (EMA)"
+    seed, source, target, start, strength = rec["meta"][0]
+    assert source != target and 0.5 < strength < 0.9
+    clips = data.render_styles(data.sample_scene(seed), (source, target), ROLLOUT_FRAMES, (32, 32), start=start)
+    assert torch.equal(rec["frames"][0], torch.from_numpy(clips[target]))
+    bundle, _ = build_bundle(workdir, load_ckpt_config(workdir))
+    seen = []
+    engine = StreamEngine(load_bundle(out), EngineConfig(prompt=data.style_prompt(target), strength=strength, seed=seed),
+                          on_latents=seen.append)
+    video = data.to_model_video(clips[source]).transpose(0, 1)  # [T, 3, H, W]
+    output = torch.cat([engine.push(video), engine.flush()])
+    z = torch.cat(seen, dim=2)  # [1, z, 5, h, w]
+    torch.testing.assert_close(z[0].half(), rec["latents"][0])
+    torch.testing.assert_close(bundle.vae.stream_decoder()(z)[0].transpose(0, 1), output)
+
+
+def load_ckpt_config(workdir):
+    from v2v.train.common import TrainConfig
+
+    return TrainConfig.from_json(json.loads((workdir / "run.json").read_text()))
 
 
 def test_decoder_loss_sees_motion_the_clip_does_not_have():
@@ -167,7 +200,7 @@ def test_self_forcing_rollout_goes_block_by_block():
     assert (parallel[:, :, 2:] - ours[:, :, 2:]).abs().max() > 1e-3
 
 
-def test_dmd_keeps_an_ema_that_export_ships(run, tmp_path):
+def test_dmd_keeps_an_ema_that_export_ships(run, tmp_path, capsys):
     from safetensors.torch import load_file
 
     workdir, _ = run
@@ -184,6 +217,8 @@ def test_dmd_keeps_an_ema_that_export_ships(run, tmp_path):
     for k in moved:
         torch.testing.assert_close(shipped[k], state["student_ema"][k])
     assert "(EMA)" in (workdir / "export" / "log.txt").read_text()
+    # the decoder of `adapt` was tuned on the 3-step student: export says so
+    assert "tuned on the student 'dmd' step 3 (EMA), this student is 'dmd' step 7 (EMA)" in capsys.readouterr().err
 
 
 def test_a_stage_already_running_in_the_workdir_is_refused(run, capsys):

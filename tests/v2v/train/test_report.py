@@ -55,6 +55,7 @@ def test_quick_report_has_every_section_and_a_contact_sheet(model, tmp_path):
     assert re.search(r"autoencoder alone \(encode, decode, no DiT.*realistic \d+\.\d%", text)
     assert re.search(r"round trip through the model's autoencoder alone has warp error 0\.\d{4}", text)
     assert re.search(r"0\.\d{4} across chunk boundaries .* 0\.\d{4} inside chunks", text)
+    assert "| sharpness / ground truth |" in text and re.search(r"^\| \*\*mean\*\* \|.*\| \*\*\d+\.\d\d\*\* \|$", text, re.M)
     assert "comes back" in text
     assert "fresh engine" in text and re.search(r"^\| sharpness_vs_gt \|.*\| [+-]\d+\.\d% \|$", text, re.M)
 
