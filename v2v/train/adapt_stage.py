@@ -32,16 +32,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F_
 from torch import Tensor
 from tqdm import tqdm
 
 from v2v.models.tiny_vae import TinyVAE
 from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, fresh_scene_seed, load_ckpt,
                               resume, save_ckpt, stage_logger, warmup_cosine)
-from v2v.train.decoder_stage import (DECODER_CROP, best_vae_state, decoder_loss, decoder_parameters, temporal_l1,
+from v2v.train.decoder_stage import (DECODER_CROP, best_vae_state, decoded_loss, decoder_loss, decoder_optimizer,
                                      with_still_clips)
-from v2v.train.vae_stage import gradient_l1, random_clips
+from v2v.train.vae_stage import random_clips
 
 STAGE = "adapt"
 ROLLOUT_FRAMES = 17            # pixel frames per rollout: the first chunk and four more (5 latent frames)
@@ -131,10 +130,7 @@ def adapt_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float) -
     """z normalised student latents [B, z, F, h, w], video [B, 3, T, H, W] their target-style render ->
     {"loss", "recon", "temporal"}: the `decoder` stage's loss between decode(z) and the render, with the
     frame-to-frame term weighted by `temporal_weight`."""
-    out = vae.decode_raw(vae.denormalize(z))[:, :, vae.temporal_factor - 1:]          # [B, 3, T, H, W]
-    recon = F_.l1_loss(out, video) + F_.mse_loss(out, video) + 0.5 * gradient_l1(out, video)
-    temporal = temporal_l1(out, video)
-    return {"loss": recon + temporal_weight * temporal, "recon": recon.detach(), "temporal": temporal.detach()}
+    return decoded_loss(vae, vae.denormalize(z), video, temporal_weight)
 
 
 def run(workdir: Path, config: TrainConfig) -> None:
@@ -148,11 +144,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
     rec = record_rollouts(workdir, config, log)
     log.info(f"adapt: {len(rec['latents'])} rollouts ready ({time.monotonic() - t0:.0f} s this run)")
     vae = build_vae(config, state if state is not None else best_vae_state(workdir, adapted=False))
-    vae.requires_grad_(False)
-    params = decoder_parameters(vae)
-    for p in params:
-        p.requires_grad_(True)
-    opt = torch.optim.AdamW(params, lr=config.adapt_lr, weight_decay=0.0)
+    params, opt = decoder_optimizer(vae, config.adapt_lr)
     step, timer = resume(state, {"opt": opt})  # the decoder's weights came with build_vae
     crop = (min(DECODER_CROP[0], config.size[0]), min(DECODER_CROP[1], config.size[1]))
     log.info(f"adapt: start at step {step}/{config.adapt_steps}, {sum(p.numel() for p in params)} params trained")

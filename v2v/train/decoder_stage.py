@@ -45,6 +45,15 @@ def decoder_parameters(vae: TinyVAE) -> list[torch.nn.Parameter]:
     return [*vae.group_decoder.parameters(), *vae.frame_decoder.parameters()]
 
 
+def decoder_optimizer(vae: TinyVAE, lr: float) -> tuple[list[torch.nn.Parameter], torch.optim.Optimizer]:
+    """Freeze the encoder, train the decoder: (the decoder's parameters, AdamW over them)."""
+    vae.requires_grad_(False)
+    params = decoder_parameters(vae)
+    for p in params:
+        p.requires_grad_(True)
+    return params, torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+
+
 def with_still_clips(video: Tensor, rng: np.random.Generator, share: float = STILL_SHARE) -> Tensor:
     """video [B, 3, T, H, W] -> the same with about `share` of the clips replaced by one of their frames repeated."""
     B, _, T = video.shape[:3]
@@ -60,16 +69,23 @@ def temporal_l1(a: Tensor, b: Tensor) -> Tensor:
     return ((a[:, :, 1:] - a[:, :, :-1]) - (b[:, :, 1:] - b[:, :, :-1])).abs().mean()
 
 
+def decoded_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float = TEMPORAL_WEIGHT) -> dict[str, Tensor]:
+    """Raw latents z [B, z, F, h, w] decoded against video [B, 3, T, H, W] in [-1, 1] (T = 1 + 4(F − 1)) ->
+    {"loss", "recon", "temporal"}: reconstruction + temporal_weight × the frame-to-frame term."""
+    out = vae.decode_raw(z)[:, :, vae.temporal_factor - 1:]                # [B, 3, T, H, W]
+    recon = F_.l1_loss(out, video) + F_.mse_loss(out, video) + 0.5 * gradient_l1(out, video)
+    temporal = temporal_l1(out, video)
+    return {"loss": recon + temporal_weight * temporal, "recon": recon.detach(), "temporal": temporal.detach()}
+
+
 def decoder_loss(vae: TinyVAE, video: Tensor, noise: float = DECODER_LATENT_NOISE) -> dict[str, Tensor]:
-    """video [B, 3, T, H, W] in [-1, 1] -> {"loss", "recon", "temporal"}; gradients reach the decoder only."""
+    """video [B, 3, T, H, W] in [-1, 1] -> {"loss", "recon", "temporal"} of its own round trip with jittered
+    latents; gradients reach the decoder only."""
     with torch.no_grad():
         z = vae.encode_raw(video)                                          # [B, z, F, h, w]
         std = z.std(dim=(0, 2, 3, 4), keepdim=True)                        # [1, z, 1, 1, 1]
         z = z + noise * std * torch.randn_like(z)
-    out = vae.decode_raw(z)[:, :, vae.temporal_factor - 1:]                # [B, 3, T, H, W]
-    recon = F_.l1_loss(out, video) + F_.mse_loss(out, video) + 0.5 * gradient_l1(out, video)
-    temporal = temporal_l1(out, video)
-    return {"loss": recon + TEMPORAL_WEIGHT * temporal, "recon": recon.detach(), "temporal": temporal.detach()}
+    return decoded_loss(vae, z, video)
 
 
 def run(workdir: Path, config: TrainConfig) -> None:
@@ -77,12 +93,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
     path = ckpt_path(workdir, STAGE)
     state = load_ckpt(path)
     vae = build_vae(config, state if state is not None else require_ckpt(workdir, "vae"))
-    for p in vae.parameters():
-        p.requires_grad_(False)
-    params = decoder_parameters(vae)
-    for p in params:
-        p.requires_grad_(True)
-    opt = torch.optim.AdamW(params, lr=config.decoder_lr, weight_decay=0.0)
+    params, opt = decoder_optimizer(vae, config.decoder_lr)
     step, timer = resume(state, {"opt": opt})  # the decoder's weights came with build_vae
     if step >= config.decoder_steps:
         log.info("decoder: already trained; nothing to do")
