@@ -15,8 +15,9 @@ clip, this stage teaches the decoder what those latents should look like:
    loss (reconstruction + `adapt_temporal` × frame-to-frame differences) between the decoded rollout
    latents and the target-style render, plus the `decoder` stage's own loss on ground-truth clips
    (half of every batch), so that encode → decode stays a faithful round trip. The frame-to-frame
-   weight is higher than the `decoder` stage's (20 against 6): what the decoder can do about the jumps
-   between chunks is to leave out what changes from chunk to chunk but not in the render.
+   weight (`adapt_temporal`, 10) is higher than the `decoder` stage's 6: what a decoder can do about the
+   jumps between chunks is to leave out what changes from chunk to chunk but not in the render. Higher
+   weights flicker less and blur more (docs/training.md has the measured trade-off).
 
 The encoder, the latent statistics, the DiT and the prompt encoder do not change. The result depends
 on the student: after training the student again, delete WORKDIR/adapt and run this stage again

@@ -74,7 +74,7 @@ class TrainConfig:
     adapt_steps: int = 1000                 # decoder fine-tune steps on the student's latents
     adapt_batch: int = 4                    # rollout crops per step (and as many ground-truth round-trip clips)
     adapt_lr: float = 3e-4                  # AdamW peak learning rate of the `adapt` stage
-    adapt_temporal: float = 20.0            # weight of the frame-to-frame term on the rollouts (decoder stage: 6)
+    adapt_temporal: float = 10.0            # weight of the frame-to-frame term on the rollouts (decoder stage: 6)
     grad_clip: float = 1.0                  # gradient-norm clipping of every optimiser
 
     def to_json(self) -> dict[str, Any]:
