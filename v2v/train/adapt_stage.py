@@ -37,6 +37,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from v2v.models.tiny_vae import TinyVAE
+from v2v.train import adversarial
 from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, fresh_scene_seed, load_ckpt,
                               resume, save_ckpt, stage_logger, warmup_cosine)
 from v2v.train.decoder_stage import (DECODER_CROP, best_vae_state, decoded_loss, decoder_loss, decoder_optimizer,
@@ -47,6 +48,7 @@ STAGE = "adapt"
 ROLLOUT_FRAMES = 17            # pixel frames per rollout: the first chunk and four more (5 latent frames)
 STRENGTHS = (0.55, 0.85)       # rollout strengths, uniform: around the engine's default 0.7
 SAVE_EVERY = 100               # rollouts between saves of rollouts.pt while recording
+DISC_FRAMES = 4                # frames per clip the discriminator judges (from rollouts and round trips alike)
 
 
 def rollouts_path(workdir: Path) -> Path:
@@ -129,8 +131,7 @@ def rollout_batch(rec: dict, rng: np.random.Generator, n: int, crop: int) -> tup
 
 def adapt_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float) -> dict[str, Tensor]:
     """z normalised student latents [B, z, F, h, w], video [B, 3, T, H, W] their target-style render ->
-    {"loss", "recon", "temporal"}: the `decoder` stage's loss between decode(z) and the render, with the
-    frame-to-frame term weighted by `temporal_weight`."""
+    `decoded_loss` between decode(z) and the render, the frame-to-frame term weighted by `temporal_weight`."""
     return decoded_loss(vae, vae.denormalize(z), video, temporal_weight)
 
 
@@ -152,9 +153,20 @@ def run(workdir: Path, config: TrainConfig) -> None:
     rng = np.random.default_rng(config.seed + 23 + step)
     torch.manual_seed(config.seed + 23 + step)
 
+    disc = adversarial.PatchDiscriminator() if config.adapt_adv > 0 else None
+    disc_opt = torch.optim.Adam(disc.parameters(), lr=config.adapt_disc_lr, betas=(0.5, 0.9)) if disc else None
+    if disc is not None and state is not None and "disc" in state:
+        disc.load_state_dict(state["disc"])
+        disc_opt.load_state_dict(state["disc_opt"])
+    last_layer = vae.frame_decoder.layers[-2].weight  # the conv before PixelShuffle: both losses reach it
+    gen = torch.Generator().manual_seed(config.seed + 29 + step)
+
     def snapshot() -> dict:
-        return {"step": loop.step, "vae": vae.state_dict(), "opt": opt.state_dict(), "seconds": timer.total(),
-                "vae_config": dataclasses.asdict(vae.config), "stats_done": True, "student": rec["student"]}
+        out = {"step": loop.step, "vae": vae.state_dict(), "opt": opt.state_dict(), "seconds": timer.total(),
+               "vae_config": dataclasses.asdict(vae.config), "stats_done": True, "student": rec["student"]}
+        if disc is not None:
+            out.update(disc=disc.state_dict(), disc_opt=disc_opt.state_dict())
+        return out
 
     vae.train()
     with Loop(STAGE, step, config.adapt_steps, path, snapshot, log, config.ckpt_seconds) as loop:
@@ -165,11 +177,31 @@ def run(workdir: Path, config: TrainConfig) -> None:
             losses = adapt_loss(vae, z, video, config.adapt_temporal)
             truth = with_still_clips(random_clips(config, rng, config.adapt_batch, crop, crops_per_clip=4), rng)
             round_trip = decoder_loss(vae, truth)
+            loss = losses["loss"] + round_trip["loss"]
+            extra: dict[str, float] = {}
+            playing = disc is not None and s >= config.adapt_adv_start
+            if playing:
+                fake = torch.cat([adversarial.sample_frames(losses["out"], DISC_FRAMES, gen),
+                                  adversarial.sample_frames(round_trip["out"], DISC_FRAMES, gen)])  # [N, 3, H, W]
+                disc.requires_grad_(False)
+                g_adv = adversarial.generator_loss(disc(fake))
+                weight = adversarial.adaptive_weight(loss, g_adv, last_layer, config.adapt_adv)
+                loss = loss + weight * g_adv
+                extra = {"g_adv": g_adv.item(), "adv_weight": weight.item()}
             opt.zero_grad(set_to_none=True)
-            (losses["loss"] + round_trip["loss"]).backward()
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
+            if playing:
+                real = torch.cat([adversarial.sample_frames(video, DISC_FRAMES, gen),
+                                  adversarial.sample_frames(truth, DISC_FRAMES, gen)])       # [N, 3, H, W]
+                disc.requires_grad_(True)
+                d_loss = adversarial.discriminator_loss(disc(real), disc(fake.detach()))
+                disc_opt.zero_grad(set_to_none=True)
+                d_loss.backward()
+                disc_opt.step()
+                extra["d"] = d_loss.item()
             loop.log(s, recon=losses["recon"].item(), temporal=losses["temporal"].item(),
-                     round_trip=round_trip["recon"].item())
+                     round_trip=round_trip["recon"].item(), **extra)
     vae.eval()
     log.info(f"adapt: {timer.total():.0f} s in all")

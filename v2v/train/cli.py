@@ -7,7 +7,7 @@ Stages (each resumes from WORKDIR/STAGE/ckpt.pt when re-run):
     ode      teacher ODE pairs, then regression of the block-causal few-step student
     dmd      asymmetric DMD: student generator, teacher real score (CFG), trainable critic
     adapt    fine-tune the TinyVAE decoder on the student's own latents (rollouts through the engine)
-    export   write the student bundle to v2v/weights/default/ (or --out)
+    export   write the student bundle to WORKDIR/bundle (or --out; `--out default` replaces the shipped model)
     all      every stage in order
 See docs/training.md.
 """
@@ -46,8 +46,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="dmd: the generator's rollout (parallel: CausVid; self_forcing: frame by frame on its own outputs)")
     p.add_argument("--paired-weight", type=float, default=None,
                    help="dmd: weight of the paired cross-style term on generator steps (default 0.25)")
+    p.add_argument("--adversarial", type=float, default=None, metavar="W",
+                   help="adapt: scale of the adversarial term (docs/training.md; 0 = off)")
+    p.add_argument("--adversarial-from", type=int, default=None, metavar="STEP",
+                   help="adapt: the step from which the discriminator plays")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
-    p.add_argument("--out", default=None, help="export: bundle folder (default v2v/weights/default)")
+    p.add_argument("--out", default=None, help="export: bundle folder (default WORKDIR/bundle; `default` = the shipped model, "
+                        "v2v/weights/default)")
     p.add_argument("--average", action="append", default=None, metavar="CKPT",
                    help="export: average the student weights with this checkpoint's (repeatable)")
     return p
@@ -80,6 +85,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["dmd_rollout"] = args.rollout
     if args.paired_weight is not None:
         out["dmd_paired"] = args.paired_weight
+    if args.adversarial is not None:
+        out["adapt_adv"] = args.adversarial
+    if args.adversarial_from is not None:
+        out["adapt_adv_start"] = args.adversarial_from
     return out
 
 
@@ -106,7 +115,7 @@ def run_stage(stage: str, workdir: Path, config: Any, out: str | None = None,
     elif stage == "export":
         from v2v.train import export
         folder = export.run(workdir, config, Path(out) if out else None, [Path(p) for p in average or []])
-        print(f"exported the student bundle to {folder}")
+        print(f"exported the student bundle to {folder} (run it with `python -m v2v --model {folder} ...`)")
     else:
         raise ValueError(f"unknown stage {stage}")
 

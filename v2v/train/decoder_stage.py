@@ -71,15 +71,17 @@ def temporal_l1(a: Tensor, b: Tensor) -> Tensor:
 
 def decoded_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float = TEMPORAL_WEIGHT) -> dict[str, Tensor]:
     """Raw latents z [B, z, F, h, w] decoded against video [B, 3, T, H, W] in [-1, 1] (T = 1 + 4(F − 1)) ->
-    {"loss", "recon", "temporal"}: reconstruction + temporal_weight × the frame-to-frame term."""
+    {"loss", "recon", "temporal", "out"}: reconstruction + temporal_weight × the frame-to-frame term, and the
+    decoded video [B, 3, T, H, W] (with its graph, for an adversarial term)."""
     out = vae.decode_raw(z)[:, :, vae.temporal_factor - 1:]                # [B, 3, T, H, W]
     recon = F_.l1_loss(out, video) + F_.mse_loss(out, video) + 0.5 * gradient_l1(out, video)
     temporal = temporal_l1(out, video)
-    return {"loss": recon + temporal_weight * temporal, "recon": recon.detach(), "temporal": temporal.detach()}
+    return {"loss": recon + temporal_weight * temporal, "recon": recon.detach(), "temporal": temporal.detach(),
+            "out": out}
 
 
 def decoder_loss(vae: TinyVAE, video: Tensor, noise: float = DECODER_LATENT_NOISE) -> dict[str, Tensor]:
-    """video [B, 3, T, H, W] in [-1, 1] -> {"loss", "recon", "temporal"} of its own round trip with jittered
+    """video [B, 3, T, H, W] in [-1, 1] -> `decoded_loss` of its own round trip with jittered
     latents; gradients reach the decoder only."""
     with torch.no_grad():
         z = vae.encode_raw(video)                                          # [B, z, F, h, w]
@@ -119,7 +121,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
             losses["loss"].backward()
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
-            loop.log(s, **{k: v.item() for k, v in losses.items()})
+            loop.log(s, **{k: losses[k].item() for k in ("loss", "recon", "temporal")})
     vae.eval()
     log.info(f"decoder: {timer.total():.0f} s in all")
 

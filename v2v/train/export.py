@@ -2,10 +2,12 @@
 
 The student comes from the latest distillation checkpoint (`dmd`, else `ode`), optionally averaged
 weight by weight with other checkpoints of the same run (`--average CKPT`, repeatable), the TinyVAE (with its
-latent statistics) from `decoder` (the fine-tuned decoder) or else `vae`, the prompt encoder from the teacher's EMA; the sampling settings and
+latent statistics) from `adapt`, else `decoder`, else `vae`, the prompt encoder from the teacher's EMA; the sampling settings and
 working size from the run configuration. Weights are float32 safetensors plus config.json. The
 teacher's EMA DiT is written beside them (`teacher.safetensors` + `teacher.json`, not loaded by the
 engine) so that `python -m v2v train report` can compare student and teacher from a clean clone.
+The bundle goes to WORKDIR/bundle (run it with `--model WORKDIR/bundle`); the shipped model in
+v2v/weights/default is replaced only by an explicit `--out default`.
 """
 
 from __future__ import annotations
@@ -70,6 +72,14 @@ def build_bundle(workdir: Path, config: TrainConfig, average: list[Path] | None 
     return bundle, f"'{source}' step {state['step']}{kind}{mixed}"
 
 
+def export_dir(workdir: Path, out: Path | None) -> Path:
+    """Where `export` writes: WORKDIR/bundle unless told; "default" is the package's shipped model
+    (v2v/weights/default), which only an explicit `--out default` replaces."""
+    if out is None:
+        return workdir / "bundle"
+    return DEFAULT_DIR if str(out) == "default" else out
+
+
 def run(workdir: Path, config: TrainConfig, out: Path | None = None, average: list[Path] | None = None) -> Path:
     log = stage_logger(workdir, "export")
     bundle, student = build_bundle(workdir, config, average)
@@ -81,7 +91,7 @@ def run(workdir: Path, config: TrainConfig, out: Path | None = None, average: li
               f"delete {workdir / 'adapt'} and run `python -m v2v train adapt --workdir {workdir}` again",
               file=sys.stderr)
     teacher = load_teacher(workdir, config)
-    folder = save_bundle(bundle, out or DEFAULT_DIR)
+    folder = save_bundle(bundle, export_dir(workdir, out))
     weights = {k: v.detach().to(torch.float32).contiguous() for k, v in teacher.dit.state_dict().items()}
     save_file(weights, str(folder / "teacher.safetensors"))
     meta = {"dit": config_to_dict(teacher.dit.config), "guidance": config.guidance}

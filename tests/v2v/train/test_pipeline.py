@@ -1,6 +1,7 @@
 """The training pipeline end to end on the tiny preset: every stage runs a few steps, resumes, exports."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -239,3 +240,33 @@ def test_a_stage_already_running_in_the_workdir_is_refused(run, capsys):
     assert f"stage 'dmd' is already running in {workdir} (pid {os.getpid()})" in err and "kill -TERM" in err
     assert (workdir / "run.json").read_text() == before  # the refused command changed nothing
     assert load_ckpt(workdir / "dmd" / "ckpt.pt")["step"] < 50
+
+
+def test_adapt_with_the_adversarial_term_resumes_with_its_discriminator(run, tmp_path):
+    """--adversarial switches the discriminator on from --adversarial-from; its state is in the checkpoint,
+    a resumed run picks it up, and it still trains the decoder only."""
+    workdir = tmp_path / "run"  # a copy: other tests train the student on, and adapt follows its student
+    shutil.copytree(run[0], workdir, ignore=shutil.ignore_patterns("bundle", "adapt"))
+    args = ["adapt", "--workdir", str(workdir), "--adversarial", "0.5", "--adversarial-from", "3"]
+    assert main([*args, "--steps", "5"]) == 0
+    first = load_ckpt(workdir / "adapt" / "ckpt.pt")
+    assert first["step"] == 5 and first["disc"] and first["disc_opt"]["state"]
+    assert "g_adv" in (workdir / "adapt" / "log.txt").read_text()
+    assert main([*args, "--steps", "6"]) == 0
+    second = load_ckpt(workdir / "adapt" / "ckpt.pt")
+    assert second["disc_opt"]["state"][0]["step"] == first["disc_opt"]["state"][0]["step"] + 1
+    changed = {k for k in first["vae"] if not torch.equal(first["vae"][k], second["vae"][k])}
+    assert changed and all(k.startswith(("group_decoder.", "frame_decoder.")) for k in changed)
+    config = json.loads((workdir / "run.json").read_text())
+    assert (config["adapt_adv"], config["adapt_adv_start"]) == (0.5, 3)
+
+
+def test_export_writes_into_the_workdir_unless_told_and_leaves_the_shipped_model_alone(run, capsys):
+    from v2v.models.bundle import DEFAULT_DIR
+
+    workdir, _ = run
+    before = {p.name: p.stat().st_mtime_ns for p in DEFAULT_DIR.iterdir()}
+    assert main(["export", "--workdir", str(workdir)]) == 0
+    assert load_bundle(workdir / "bundle").size == (32, 32)
+    assert str(workdir / "bundle") in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in DEFAULT_DIR.iterdir()} == before
