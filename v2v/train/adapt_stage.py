@@ -177,7 +177,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
             losses = adapt_loss(vae, z, video, config.adapt_temporal)
             truth = with_still_clips(random_clips(config, rng, config.adapt_batch, crop, crops_per_clip=4), rng)
             round_trip = decoder_loss(vae, truth)
-            loss = losses["loss"] + round_trip["loss"]
+            loss = losses["loss"] + config.adapt_round_trip * round_trip["loss"]
             extra: dict[str, float] = {}
             playing = disc is not None and s >= config.adapt_adv_start
             if playing:
