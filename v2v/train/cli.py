@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="dmd: the generator's rollout (parallel: CausVid; self_forcing: frame by frame on its own outputs)")
     p.add_argument("--paired-weight", type=float, default=None,
                    help="dmd: weight of the paired cross-style term on generator steps (default 0.25)")
+    p.add_argument("--self-forcing-from", type=int, default=None, metavar="STEP",
+                   help="dmd: a parallel run switches to the self_forcing rollout at this step (default 1500; "
+                        "at or past --steps: never)")
     p.add_argument("--adversarial", type=float, default=None, metavar="W",
                    help="adapt: scale of the adversarial term (docs/training.md; 0 = off)")
     p.add_argument("--adversarial-from", type=int, default=None, metavar="STEP",
@@ -85,6 +88,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["dmd_rollout"] = args.rollout
     if args.paired_weight is not None:
         out["dmd_paired"] = args.paired_weight
+    if args.self_forcing_from is not None:
+        out["dmd_self_forcing_from"] = args.self_forcing_from
     if args.adversarial is not None:
         out["adapt_adv"] = args.adversarial
     if args.adversarial_from is not None:

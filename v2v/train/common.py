@@ -58,17 +58,19 @@ class TrainConfig:
     guidance: float = 3.5                   # CFG scale of the teacher (ODE pairs and DMD real score)
     ode_pairs: int = 64                     # teacher trajectories (clips) for the ODE stage
     ode_euler_steps: int = 12               # Euler steps of the teacher's ODE solve
-    ode_steps: int = 700                    # student regression steps
+    ode_steps: int = 3000                   # student regression steps
     ode_batch: int = 4                      # pairs per step (and as many paired cross-style clips)
     ode_lr: float = 2e-4                    # AdamW learning rate of the student regression
     ode_supervised: float = 1.0             # weight of the paired cross-style term (see ode.py)
-    dmd_steps: int = 500                    # critic steps (the generator steps every dmd_gen_every)
+    dmd_steps: int = 2176                   # critic steps (the generator steps every dmd_gen_every)
     dmd_batch: int = 2                      # generator rollouts per step
     dmd_gen_every: int = 5                  # generator update every this many critic updates
     gen_lr: float = 3e-5                    # AdamW learning rate of the generator (student)
     critic_lr: float = 1e-4                 # AdamW learning rate of the critic (fake score)
     dmd_rollout: str = "parallel"           # generator rollout: "parallel" (CausVid) or "self_forcing"
     dmd_paired: float = 0.25                # weight of the paired cross-style term on generator steps
+    dmd_self_forcing_from: int = 1500       # a "parallel" run switches to the self-forcing rollout here
+    dmd_paired_self_forcing: float = 0.5    # dmd_paired from that step on (see dmd.phase)
     dmd_ema: float = 0.99                   # EMA decay of the generator per generator step (export uses it)
     adapt_clips: int = 600                  # student rollouts (17 frames each) the `adapt` stage records
     adapt_steps: int = 1000                 # decoder fine-tune steps on the student's latents
@@ -119,7 +121,7 @@ def tiny_config(vocab: tuple[str, ...]) -> TrainConfig:
     return TrainConfig(size=(32, 32), vae_size=(32, 32), latent_frames=2, vae=vae, text=text, dit=dit,
                        sampling=sampling, vae_steps=3, vae_batch=1, decoder_steps=2, cache_scenes=2, teacher_steps=3,
                        teacher_batch=2, ode_pairs=2, ode_euler_steps=3, ode_steps=3, ode_batch=2,
-                       dmd_steps=3, dmd_batch=1, dmd_gen_every=2, adapt_clips=2, adapt_steps=2, adapt_batch=1,
+                       dmd_steps=4, dmd_batch=1, dmd_gen_every=2, dmd_self_forcing_from=2, adapt_clips=2, adapt_steps=2, adapt_batch=1,
                        ckpt_seconds=3600.0)
 
 

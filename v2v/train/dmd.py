@@ -10,6 +10,9 @@ gets trained); only the last step carries gradients. Two rollouts (`dmd_rollout`
   detached outputs for the earlier blocks. The teacher then scores the whole self-generated clip, so
   inconsistency between consecutive chunks and errors the student makes on its own history are what
   the DMD gradient sees. ≈ 2× the generator compute for 3-frame clips.
+A "parallel" run switches to "self_forcing" at critic step `dmd_self_forcing_from` (the shipped recipe:
+1500 parallel steps, then 676 self-forcing ones with the paired weight raised to
+`dmd_paired_self_forcing`; the EMA restarts from the student at the switch), see `phase`.
 Half the rollouts start from pure noise at t = 1000, half are video-to-video starts as the engine
 makes them (another style's latents noised to s, first timestep 1000·s − v2v_offset, the target-style
 caption). An EMA of the generator (`dmd_ema` per generator step) is kept in the checkpoint; export
@@ -134,6 +137,13 @@ def critic_loss(critic: nn.Module, x0: Tensor, ctx: Tensor, config: TrainConfig,
     return F_.mse_loss(critic(add_noise(x0, noise, t / 1000.0), t, ctx), flow_target(x0, noise))
 
 
+def phase(config: TrainConfig, step: int) -> tuple[str, float]:
+    """(rollout, paired-term weight) at critic step `step`."""
+    if config.dmd_rollout == "parallel" and step >= config.dmd_self_forcing_from:
+        return "self_forcing", config.dmd_paired_self_forcing
+    return config.dmd_rollout, config.dmd_paired
+
+
 def run(workdir: Path, config: TrainConfig) -> None:
     log = stage_logger(workdir, STAGE)
     teacher = frozen(load_teacher(workdir, config))
@@ -143,7 +153,6 @@ def run(workdir: Path, config: TrainConfig) -> None:
     critic = copy.deepcopy(teacher.dit).requires_grad_(True)
     if config.dmd_rollout not in ROLLOUTS:
         raise ValueError(f"dmd_rollout must be one of {ROLLOUTS}, got {config.dmd_rollout!r}")
-    roll = rollout if config.dmd_rollout == "parallel" else rollout_self_forcing
     opt_g = torch.optim.AdamW(student.parameters(), lr=config.gen_lr, betas=(0.0, 0.999), weight_decay=0.01)
     opt_c = torch.optim.AdamW(critic.parameters(), lr=config.critic_lr, betas=(0.0, 0.999), weight_decay=0.01)
     path = ckpt_path(workdir, STAGE)
@@ -155,8 +164,11 @@ def run(workdir: Path, config: TrainConfig) -> None:
     if step >= config.dmd_steps:
         log.info("dmd: already trained; nothing to do")
         return
-    log.info(f"dmd: start at step {step}/{config.dmd_steps} ({config.dmd_rollout} rollout, paired "
-             f"{config.dmd_paired}, EMA {config.dmd_ema})")
+    mode, paired = phase(config, step)
+    switch = (f", self_forcing with paired {config.dmd_paired_self_forcing} from step {config.dmd_self_forcing_from}"
+              if mode == "parallel" and config.dmd_self_forcing_from < config.dmd_steps else "")
+    log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}, "
+             f"EMA {config.dmd_ema})")
     rng = np.random.default_rng(config.seed + 500 + step)
     gen = torch.Generator().manual_seed(config.seed + 500 + step)
     h = cache.latents.shape[-1]
@@ -171,6 +183,11 @@ def run(workdir: Path, config: TrainConfig) -> None:
     critic.train()
     with Loop(STAGE, step, config.dmd_steps, path, snapshot, log, config.ckpt_seconds) as loop:
         for s in loop:
+            mode, paired = phase(config, s)
+            if mode != config.dmd_rollout and s == config.dmd_self_forcing_from:
+                ema.load_state_dict(student.state_dict())
+                log.info(f"step {s}: self-forcing rollout from here, paired {paired}; the EMA restarts")
+            roll = rollout if mode == "parallel" else rollout_self_forcing
             crop = half if rng.random() < 0.5 else None
             x_t, ctx, steps = generator_inputs(cache, config, rng, gen, teacher.text, crop)
             gen_step = s % config.dmd_gen_every == config.dmd_gen_every - 1
@@ -179,9 +196,9 @@ def run(workdir: Path, config: TrainConfig) -> None:
             if gen_step:
                 loss_g = dmd_loss(x0, ctx, teacher, critic, config, gen)
                 losses["dmd"] = loss_g.item()
-                if config.dmd_paired > 0:
+                if paired > 0:
                     loss_p = x0_loss(student, teacher.text, *paired_batch(cache, config, rng, config.dmd_batch, crop))
-                    loss_g = loss_g + config.dmd_paired * loss_p
+                    loss_g = loss_g + paired * loss_p
                     losses["paired"] = loss_p.item()
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()

@@ -21,12 +21,32 @@ def run(tmp_path_factory):
 
 def test_every_stage_leaves_a_checkpoint_and_a_log(run):
     workdir, _ = run
-    for stage, steps in (("vae", 3), ("decoder", 2), ("teacher", 3), ("ode", 3), ("dmd", 3), ("adapt", 2)):
+    for stage, steps in (("vae", 3), ("decoder", 2), ("teacher", 3), ("ode", 3), ("dmd", 4), ("adapt", 2)):
         state = load_ckpt(workdir / stage / "ckpt.pt")
         assert state["step"] == steps
         assert "finished at step" in (workdir / stage / "log.txt").read_text()
     config = json.loads((workdir / "run.json").read_text())
     assert config["size"] == [32, 32]
+    dmd_log = (workdir / "dmd" / "log.txt").read_text()  # the tiny recipe switches rollouts at step 2 of 4
+    assert "parallel rollout, paired 0.25, self_forcing with paired 0.5 from step 2" in dmd_log
+    assert "step 2: self-forcing rollout from here, paired 0.5; the EMA restarts" in dmd_log
+
+
+def test_dmd_phases_follow_the_shipped_recipe():
+    """One `train dmd` reproduces the shipped student: 1500 parallel steps with paired weight 0.25, then
+    self-forcing with 0.5; a run told self_forcing stays so, and a switch at or past the end never comes."""
+    import dataclasses
+
+    from v2v.train.common import TrainConfig
+    from v2v.train.dmd import phase
+
+    c = TrainConfig()
+    assert (c.ode_steps, c.dmd_steps) == (3000, 2176)
+    assert [phase(c, s) for s in (0, 1499, 1500, 2175)] == [("parallel", 0.25)] * 2 + [("self_forcing", 0.5)] * 2
+    sf = dataclasses.replace(c, dmd_rollout="self_forcing", dmd_paired=0.3)
+    assert phase(sf, 0) == phase(sf, 2000) == ("self_forcing", 0.3)
+    never = dataclasses.replace(c, dmd_self_forcing_from=c.dmd_steps)
+    assert phase(never, c.dmd_steps - 1) == ("parallel", 0.25)
 
 
 def test_rerun_resumes_and_more_steps_continue_the_counter(run):
@@ -74,7 +94,7 @@ def test_adapt_records_the_engines_latents_with_the_target_style_render(run):
     workdir, out = run
     rec = torch.load(rollouts_path(workdir), weights_only=True)
     assert rec["latents"].shape == (2, 4, 5, 4, 4) and rec["frames"].shape == (2, ROLLOUT_FRAMES, 32, 32, 3)
-    assert adapted_student(workdir) == rec["student"] == "'dmd' step 3 (EMA)"
+    assert adapted_student(workdir) == rec["student"] == "'dmd' step 4 (EMA)"
     seed, source, target, start, strength = rec["meta"][0]
     assert source != target and 0.5 < strength < 0.9
     clips = data.render_styles(data.sample_scene(seed), (source, target), ROLLOUT_FRAMES, (32, 32), start=start)
@@ -218,8 +238,8 @@ def test_dmd_keeps_an_ema_that_export_ships(run, tmp_path, capsys):
     for k in moved:
         torch.testing.assert_close(shipped[k], state["student_ema"][k])
     assert "(EMA)" in (workdir / "export" / "log.txt").read_text()
-    # the decoder of `adapt` was tuned on the 3-step student: export says so
-    assert "tuned on the student 'dmd' step 3 (EMA), this student is 'dmd' step 7 (EMA)" in capsys.readouterr().err
+    # the decoder of `adapt` was tuned on the 4-step student: export says so
+    assert "tuned on the student 'dmd' step 4 (EMA), this student is 'dmd' step 7 (EMA)" in capsys.readouterr().err
 
 
 def test_a_stage_already_running_in_the_workdir_is_refused(run, capsys):
