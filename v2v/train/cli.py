@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--self-forcing-from", type=int, default=None, metavar="STEP",
                    help="dmd: a parallel run switches to the self_forcing rollout at this step (default 1500; "
                         "at or past --steps: never)")
+    p.add_argument("--rollout-paired", type=float, default=None, metavar="W",
+                   help="dmd: weight of the ground-truth term on the generator's own video-to-video rollouts "
+                        "(latents and frame-to-frame change; default 0 = off)")
     p.add_argument("--adversarial", type=float, default=None, metavar="W",
                    help="adapt: scale of the adversarial term (docs/training.md; 0 = off)")
     p.add_argument("--adversarial-from", type=int, default=None, metavar="STEP",
@@ -90,6 +93,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["dmd_paired"] = args.paired_weight
     if args.self_forcing_from is not None:
         out["dmd_self_forcing_from"] = args.self_forcing_from
+    if args.rollout_paired is not None:
+        out["dmd_rollout_paired"] = args.rollout_paired
     if args.adversarial is not None:
         out["adapt_adv"] = args.adversarial
     if args.adversarial_from is not None:

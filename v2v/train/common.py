@@ -71,6 +71,7 @@ class TrainConfig:
     dmd_paired: float = 0.25                # weight of the paired cross-style term on generator steps
     dmd_self_forcing_from: int = 1500       # a "parallel" run switches to the self-forcing rollout here
     dmd_paired_self_forcing: float = 0.5    # dmd_paired from that step on (see dmd.phase)
+    dmd_rollout_paired: float = 0.0         # weight of the ground-truth term on the generator's own v2v rollouts
     dmd_ema: float = 0.99                   # EMA decay of the generator per generator step (export uses it)
     adapt_clips: int = 600                  # student rollouts (17 frames each) the `adapt` stage records
     adapt_steps: int = 1000                 # decoder fine-tune steps on the student's latents

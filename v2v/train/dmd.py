@@ -24,7 +24,10 @@ critic initialised from the teacher. With x0 noised to a shifted-uniform t in [2
 The critic trains every step with flow matching on the detached generator outputs; the generator every
 `dmd_gen_every` steps. AdamW, gradient clipping. The paired cross-style term of the `ode` stage is
 kept on generator steps with a small weight (`dmd_paired`) so the restyle stays anchored to the
-input's structure; set it to 0 for pure DMD.
+input's structure; set it to 0 for pure DMD. That term is teacher-forced (clean or noised ground truth
+as history); `dmd_rollout_paired` (off in the shipped recipe) adds one on the generator's own rollout
+of a video-to-video start, against the true restyle: latents and their frame-to-frame change
+(`rollout_paired_loss`), the term aimed at the jumps at chunk boundaries (docs/training.md).
 
 Shape letters: B batch, z latent channels, F latent frames, h/w latent.
 """
@@ -96,8 +99,9 @@ def rollout_self_forcing(student: DiT, ctx: Tensor, x_t: Tensor, timesteps: list
 
 
 def generator_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Generator, gen: torch.Generator,
-                     text: nn.Module, crop: int | None) -> tuple[Tensor, Tensor, list[float]]:
-    """A batch of starts: (x_t [B, z, F, h, w], context [B, L, D], the student's timesteps from there)."""
+                     text: nn.Module, crop: int | None) -> tuple[Tensor, Tensor, list[float], Tensor | None]:
+    """A batch of starts: (x_t [B, z, F, h, w], context [B, L, D], the student's timesteps from there,
+    the ground-truth target-style latents [B, z, F, h, w] of a video-to-video start, None for pure noise)."""
     B = config.dmd_batch
     N, S = cache.latents.shape[:2]
     scenes = rng.integers(0, N, B).tolist()
@@ -105,13 +109,24 @@ def generator_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Gen
     prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0)
     ctx = text.encode(prompts)
     src_styles = [(j + 1 + int(rng.integers(0, S - 1))) % S if S > 1 else j for j in targets]
-    src = LatentCache.crop(cache.latents[scenes, src_styles].float(), rng, crop)     # [B, z, F, h, w]
+    both = torch.stack([cache.latents[scenes, src_styles], cache.latents[scenes, targets]], dim=1)  # [B, 2, z, F, h, w]
+    both = LatentCache.crop(both.float(), rng, crop)                                 # [B, 2, z, F, h', w']
+    src, tgt = both[:, 0], both[:, 1]                                                # [B, z, F, h', w'] each
     noise = torch.randn(src.shape, generator=gen)
     if rng.random() < 0.5:
-        return noise, ctx, [float(t) for t in config.sampling.timesteps]
+        return noise, ctx, [float(t) for t in config.sampling.timesteps], None
     strength = float(rng.uniform(0.5, 0.9))
     steps = v2v_timesteps(config.sampling.timesteps, strength, config.sampling.v2v_offset)
-    return add_noise(src, noise, strength), ctx, steps
+    return add_noise(src, noise, strength), ctx, steps, tgt
+
+
+def rollout_paired_loss(x0: Tensor, target: Tensor) -> Tensor:
+    """The generator's own rollout against the true restyle of its input: MSE of the latents plus MSE of
+    their frame-to-frame change, so consecutive blocks change as the ground truth does (the jump at a
+    chunk boundary is the difference of two blocks' errors)."""
+    step = x0[:, :, 1:] - x0[:, :, :-1]                                              # [B, z, F - 1, h, w]
+    true = target[:, :, 1:] - target[:, :, :-1]                                      # [B, z, F - 1, h, w]
+    return F_.mse_loss(x0, target) + F_.mse_loss(step, true)
 
 
 def dmd_loss(x0: Tensor, ctx: Tensor, teacher: TextToVideo, critic: nn.Module, config: TrainConfig,
@@ -167,7 +182,8 @@ def run(workdir: Path, config: TrainConfig) -> None:
     mode, paired = phase(config, step)
     switch = (f", self_forcing with paired {config.dmd_paired_self_forcing} from step {config.dmd_self_forcing_from}"
               if mode == "parallel" and config.dmd_self_forcing_from < config.dmd_steps else "")
-    log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}, "
+    rolled = f", rollout-paired {config.dmd_rollout_paired}" if config.dmd_rollout_paired > 0 else ""
+    log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{rolled}, "
              f"EMA {config.dmd_ema})")
     rng = np.random.default_rng(config.seed + 500 + step)
     gen = torch.Generator().manual_seed(config.seed + 500 + step)
@@ -189,7 +205,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
                 log.info(f"step {s}: self-forcing rollout from here, paired {paired}; the EMA restarts")
             roll = rollout if mode == "parallel" else rollout_self_forcing
             crop = half if rng.random() < 0.5 else None
-            x_t, ctx, steps = generator_inputs(cache, config, rng, gen, teacher.text, crop)
+            x_t, ctx, steps, target = generator_inputs(cache, config, rng, gen, teacher.text, crop)
             gen_step = s % config.dmd_gen_every == config.dmd_gen_every - 1
             x0, _ = roll(student, ctx, x_t, steps, gen, grad=gen_step)
             losses = {}
@@ -200,6 +216,10 @@ def run(workdir: Path, config: TrainConfig) -> None:
                     loss_p = x0_loss(student, teacher.text, *paired_batch(cache, config, rng, config.dmd_batch, crop))
                     loss_g = loss_g + paired * loss_p
                     losses["paired"] = loss_p.item()
+                if config.dmd_rollout_paired > 0 and target is not None:
+                    loss_r = rollout_paired_loss(x0, target)
+                    loss_g = loss_g + config.dmd_rollout_paired * loss_r
+                    losses["rollout"] = loss_r.item()
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)

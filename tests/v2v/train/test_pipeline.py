@@ -221,6 +221,57 @@ def test_self_forcing_rollout_goes_block_by_block():
     assert (parallel[:, :, 2:] - ours[:, :, 2:]).abs().max() > 1e-3
 
 
+def test_rollout_paired_targets_the_true_restyle_at_the_same_crop():
+    """A video-to-video start comes with the target style's latents of the same scene and crop (so the
+    term is the true restyle of the input); a pure-noise start has none. The loss is 0 on the target
+    and sees a jump between frames that the plain MSE weighs like any offset."""
+    from v2v.train.common import TrainConfig
+    from v2v.train.dmd import generator_inputs, rollout_paired_loss
+    from v2v.train.teacher import LatentCache
+
+    torch.manual_seed(0)
+    cache = LatentCache(torch.randn(3, 2, 4, 3, 8, 8).half(), [1, 2, 3], ["blocky", "realistic"])
+
+    class Text(torch.nn.Module):
+        def encode(self, prompts):
+            return torch.zeros(len(prompts), 2, 4)
+
+    import numpy as np
+
+    rng, gen, seen = np.random.default_rng(0), torch.Generator().manual_seed(0), set()
+    for _ in range(12):
+        x_t, ctx, steps, target = generator_inputs(cache, TrainConfig(dmd_batch=2), rng, gen, Text(), 4)
+        seen.add(target is None)
+        assert x_t.shape == (2, 4, 3, 4, 4) and ctx.shape == (2, 2, 4)
+        if target is None:
+            assert steps[0] == 1000.0
+            continue
+        assert target.shape == x_t.shape and steps[0] < 1000.0
+        # each target is one cached scene in one style, cropped where its source was
+        for b in range(2):
+            windows = cache.latents.float().unfold(-2, 4, 1).unfold(-2, 4, 1)    # [N, S, z, F, 5, 5, 4, 4]
+            match = (windows - target[b][None, None, :, :, None, None]).abs().amax(dim=(2, 3, 6, 7)) < 1e-6
+            assert match.any()
+    assert seen == {True, False}
+    target = torch.randn(1, 4, 3, 4, 4)
+    assert rollout_paired_loss(target, target).item() == 0.0
+    offset = rollout_paired_loss(target + 0.5, target).item()     # same change from frame to frame
+    jump = target.clone()
+    jump[:, :, 2:] += 0.5 * (3 / 1) ** 0.5                          # the same MSE, all of it in one jump
+    assert abs(offset - 0.25) < 1e-5
+    assert rollout_paired_loss(jump, target).item() > offset + 0.2
+
+
+def test_dmd_with_the_rollout_paired_term_runs_and_says_so(run, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(run[0], workdir)
+    step = load_ckpt(workdir / "dmd" / "ckpt.pt")["step"]
+    assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 4), "--rollout-paired", "1"]) == 0
+    assert load_ckpt(workdir / "dmd" / "ckpt.pt")["step"] == step + 4
+    assert json.loads((workdir / "run.json").read_text())["dmd_rollout_paired"] == 1.0
+    assert "rollout-paired 1.0" in (workdir / "dmd" / "log.txt").read_text()
+
+
 def test_dmd_keeps_an_ema_that_export_ships(run, tmp_path, capsys):
     from safetensors.torch import load_file
 
