@@ -9,6 +9,8 @@ Stages (each resumes from WORKDIR/STAGE/ckpt.pt when re-run):
     adapt    fine-tune the TinyVAE decoder on the student's own latents (rollouts through the engine)
     export   write the student bundle to WORKDIR/bundle (or --out; `--out default` replaces the shipped model)
     all      every stage in order
+    seed     start a work directory from an exported bundle (`train seed --help`)
+    report   measure an exported model -> docs/quality.md (`train report --help`)
 See docs/training.md.
 """
 
@@ -52,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rollout-paired", type=float, default=None, metavar="W",
                    help="dmd: weight of the ground-truth term on the generator's own video-to-video rollouts "
                         "(latents and frame-to-frame change; default 0 = off)")
+    p.add_argument("--rollout-paired-from", type=int, default=None, metavar="STEP",
+                   help="dmd: the step from which the rollout-paired term applies (default 0)")
     p.add_argument("--adversarial", type=float, default=None, metavar="W",
                    help="adapt: scale of the adversarial term (docs/training.md; 0 = off)")
     p.add_argument("--adversarial-from", type=int, default=None, metavar="STEP",
@@ -95,6 +99,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["dmd_self_forcing_from"] = args.self_forcing_from
     if args.rollout_paired is not None:
         out["dmd_rollout_paired"] = args.rollout_paired
+    if args.rollout_paired_from is not None:
+        out["dmd_rollout_paired_from"] = args.rollout_paired_from
     if args.adversarial is not None:
         out["adapt_adv"] = args.adversarial
     if args.adversarial_from is not None:
@@ -135,6 +141,10 @@ def main(argv: list[str]) -> int:
         from v2v.train.report import main as report
 
         return report(argv[1:])
+    if argv[:1] == ["seed"]:  # start a work directory from an exported bundle (see `train seed --help`)
+        from v2v.train.seed import main as seed
+
+        return seed(argv[1:])
     args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -72,6 +72,7 @@ class TrainConfig:
     dmd_self_forcing_from: int = 1500       # a "parallel" run switches to the self-forcing rollout here
     dmd_paired_self_forcing: float = 0.5    # dmd_paired from that step on (see dmd.phase)
     dmd_rollout_paired: float = 0.0         # weight of the ground-truth term on the generator's own v2v rollouts
+    dmd_rollout_paired_from: int = 0        # ... from this critic step on (see dmd.phase)
     dmd_ema: float = 0.99                   # EMA decay of the generator per generator step (export uses it)
     adapt_clips: int = 600                  # student rollouts (17 frames each) the `adapt` stage records
     adapt_steps: int = 1000                 # decoder fine-tune steps on the student's latents
@@ -242,10 +243,14 @@ def load_ckpt(path: Path) -> Any:
 
 def resume(state: dict[str, Any] | None, parts: dict[str, Any]) -> tuple[int, "Timer"]:
     """Restore a stage from its checkpoint: each named module or optimiser gets `state[name]`; returns
-    the step to continue from and the stage's timer (0 and a fresh timer when there is no checkpoint)."""
+    the step to continue from and the stage's timer (0 and a fresh timer when there is no checkpoint).
+    A checkpoint written by `train seed` (it records `seeded_from`) holds weights only: the parts it lacks
+    (optimisers, the DMD critic) keep their fresh state."""
     if state is None:
         return 0, Timer()
     for name, part in parts.items():
+        if name not in state and "seeded_from" in state:
+            continue
         part.load_state_dict(state[name])
     return state["step"], Timer(state["seconds"])
 

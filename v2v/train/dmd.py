@@ -25,8 +25,8 @@ The critic trains every step with flow matching on the detached generator output
 `dmd_gen_every` steps. AdamW, gradient clipping. The paired cross-style term of the `ode` stage is
 kept on generator steps with a small weight (`dmd_paired`) so the restyle stays anchored to the
 input's structure; set it to 0 for pure DMD. That term is teacher-forced (clean or noised ground truth
-as history); `dmd_rollout_paired` (off in the shipped recipe) adds one on the generator's own rollout
-of a video-to-video start, against the true restyle: latents and their frame-to-frame change
+as history); `dmd_rollout_paired` (from step `dmd_rollout_paired_from`) adds one on the generator's own
+rollout of a video-to-video start, against the true restyle: latents and their frame-to-frame change
 (`rollout_paired_loss`), the term aimed at the jumps at chunk boundaries (docs/training.md).
 
 Shape letters: B batch, z latent channels, F latent frames, h/w latent.
@@ -152,11 +152,12 @@ def critic_loss(critic: nn.Module, x0: Tensor, ctx: Tensor, config: TrainConfig,
     return F_.mse_loss(critic(add_noise(x0, noise, t / 1000.0), t, ctx), flow_target(x0, noise))
 
 
-def phase(config: TrainConfig, step: int) -> tuple[str, float]:
-    """(rollout, paired-term weight) at critic step `step`."""
+def phase(config: TrainConfig, step: int) -> tuple[str, float, float]:
+    """(rollout, paired-term weight, rollout-paired weight) at critic step `step`."""
+    rolled = config.dmd_rollout_paired if step >= config.dmd_rollout_paired_from else 0.0
     if config.dmd_rollout == "parallel" and step >= config.dmd_self_forcing_from:
-        return "self_forcing", config.dmd_paired_self_forcing
-    return config.dmd_rollout, config.dmd_paired
+        return "self_forcing", config.dmd_paired_self_forcing, rolled
+    return config.dmd_rollout, config.dmd_paired, rolled
 
 
 def run(workdir: Path, config: TrainConfig) -> None:
@@ -176,14 +177,18 @@ def run(workdir: Path, config: TrainConfig) -> None:
     ema = copy.deepcopy(student).requires_grad_(False)  # a checkpoint from before the EMA: start it here
     if state is not None and "student_ema" in state:
         ema.load_state_dict(state["student_ema"])
+    if state is not None and "critic" not in state:
+        log.info(f"dmd: {state.get('seeded_from', 'the checkpoint')} holds no critic: it restarts from the teacher, "
+                 f"and the optimisers start fresh")
     if step >= config.dmd_steps:
         log.info("dmd: already trained; nothing to do")
         return
-    mode, paired = phase(config, step)
+    mode, paired, _ = phase(config, step)
     switch = (f", self_forcing with paired {config.dmd_paired_self_forcing} from step {config.dmd_self_forcing_from}"
               if mode == "parallel" and config.dmd_self_forcing_from < config.dmd_steps else "")
-    rolled = f", rollout-paired {config.dmd_rollout_paired}" if config.dmd_rollout_paired > 0 else ""
-    log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{rolled}, "
+    term = (f", rollout-paired {config.dmd_rollout_paired} from step {max(config.dmd_rollout_paired_from, step)}"
+            if config.dmd_rollout_paired > 0 and config.dmd_rollout_paired_from < config.dmd_steps else "")
+    log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
              f"EMA {config.dmd_ema})")
     rng = np.random.default_rng(config.seed + 500 + step)
     gen = torch.Generator().manual_seed(config.seed + 500 + step)
@@ -199,7 +204,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
     critic.train()
     with Loop(STAGE, step, config.dmd_steps, path, snapshot, log, config.ckpt_seconds) as loop:
         for s in loop:
-            mode, paired = phase(config, s)
+            mode, paired, rolled = phase(config, s)
             if mode != config.dmd_rollout and s == config.dmd_self_forcing_from:
                 ema.load_state_dict(student.state_dict())
                 log.info(f"step {s}: self-forcing rollout from here, paired {paired}; the EMA restarts")
@@ -216,9 +221,9 @@ def run(workdir: Path, config: TrainConfig) -> None:
                     loss_p = x0_loss(student, teacher.text, *paired_batch(cache, config, rng, config.dmd_batch, crop))
                     loss_g = loss_g + paired * loss_p
                     losses["paired"] = loss_p.item()
-                if config.dmd_rollout_paired > 0 and target is not None:
+                if rolled > 0 and target is not None:
                     loss_r = rollout_paired_loss(x0, target)
-                    loss_g = loss_g + config.dmd_rollout_paired * loss_r
+                    loss_g = loss_g + rolled * loss_r
                     losses["rollout"] = loss_r.item()
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()

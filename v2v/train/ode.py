@@ -160,18 +160,18 @@ def x0_loss(student: nn.Module, text: nn.Module, x_t: Tensor, t: Tensor, x0: Ten
 
 def run(workdir: Path, config: TrainConfig) -> None:
     log = stage_logger(workdir, STAGE)
+    path = ckpt_path(workdir, STAGE)
+    state = load_ckpt(path)
+    if state is not None and state["step"] >= config.ode_steps:  # before the pairs: a finished run needs none
+        log.info("ode: already trained; nothing to do")
+        return
     teacher = frozen(load_teacher(workdir, config))
     cache = LatentCache.load(workdir)
     pairs = build_pairs(workdir, config, teacher, cache, log)
-    path = ckpt_path(workdir, STAGE)
-    state = load_ckpt(path)
     student = build_dit(config, causal=True)
     student.load_state_dict(teacher.dit.state_dict())
     opt = torch.optim.AdamW(student.parameters(), lr=config.ode_lr, weight_decay=0.0)
     step, timer = resume(state, {"student": student, "opt": opt})
-    if step >= config.ode_steps:
-        log.info("ode: already trained; nothing to do")
-        return
     log.info(f"ode: start at step {step}/{config.ode_steps} with {len(pairs)} pairs")
     rng = np.random.default_rng(config.seed + 400 + step)
     torch.manual_seed(config.seed + 400 + step)

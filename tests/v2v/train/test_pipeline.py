@@ -42,11 +42,14 @@ def test_dmd_phases_follow_the_shipped_recipe():
 
     c = TrainConfig()
     assert (c.ode_steps, c.dmd_steps) == (3000, 2176)
-    assert [phase(c, s) for s in (0, 1499, 1500, 2175)] == [("parallel", 0.25)] * 2 + [("self_forcing", 0.5)] * 2
+    assert [phase(c, s) for s in (0, 1499, 1500, 2175)] == ([("parallel", 0.25, 0.0)] * 2
+                                                            + [("self_forcing", 0.5, 0.0)] * 2)
     sf = dataclasses.replace(c, dmd_rollout="self_forcing", dmd_paired=0.3)
-    assert phase(sf, 0) == phase(sf, 2000) == ("self_forcing", 0.3)
+    assert phase(sf, 0) == phase(sf, 2000) == ("self_forcing", 0.3, 0.0)
     never = dataclasses.replace(c, dmd_self_forcing_from=c.dmd_steps)
-    assert phase(never, c.dmd_steps - 1) == ("parallel", 0.25)
+    assert phase(never, c.dmd_steps - 1) == ("parallel", 0.25, 0.0)
+    late = dataclasses.replace(c, dmd_rollout_paired=1.0, dmd_rollout_paired_from=2000)
+    assert [phase(late, s)[2] for s in (0, 1999, 2000)] == [0.0, 0.0, 1.0]
 
 
 def test_rerun_resumes_and_more_steps_continue_the_counter(run):
@@ -341,3 +344,36 @@ def test_export_writes_into_the_workdir_unless_told_and_leaves_the_shipped_model
     assert load_bundle(workdir / "bundle").size == (32, 32)
     assert str(workdir / "bundle") in capsys.readouterr().out
     assert {p.name: p.stat().st_mtime_ns for p in DEFAULT_DIR.iterdir()} == before
+
+
+def test_seed_starts_a_run_from_a_bundle_and_dmd_continues_it(run, tmp_path, capsys):
+    """`train seed` turns an exported bundle into finished vae/decoder/teacher/ode checkpoints and a `dmd`
+    checkpoint at --dmd-step; `dmd` continues from there with a critic restarted from the teacher."""
+    from safetensors.torch import load_file
+
+    from v2v.train.seed import main as seed
+
+    _, bundle = run
+    workdir = tmp_path / "seeded"
+    assert seed(["--from", str(bundle), "--workdir", str(workdir), "--preset", "tiny", "--dmd-step", "4"]) == 0
+    student = load_file(str(bundle / "dit.safetensors"))
+    state = load_ckpt(workdir / "dmd" / "ckpt.pt")
+    assert state["step"] == 4 and "critic" not in state
+    assert all(torch.equal(state["student_ema"][k], v) for k, v in student.items())
+    assert load_ckpt(workdir / "teacher" / "latents.pt")["done"] == 2
+    assert main(["all", "--workdir", str(workdir), "--out", str(tmp_path / "again")]) == 0  # adapt and export
+    for stage in ("vae", "teacher", "ode", "dmd"):
+        assert "already trained" in (workdir / stage / "log.txt").read_text()
+    assert load_bundle(tmp_path / "again").size == (32, 32)
+    assert main(["dmd", "--workdir", str(workdir), "--steps", "6", "--rollout-paired", "1",
+                 "--rollout-paired-from", "5"]) == 0
+    log = (workdir / "dmd" / "log.txt").read_text()
+    assert "holds no critic: it restarts from the teacher" in log
+    assert "rollout-paired 1.0 from step 5" in log
+    state = load_ckpt(workdir / "dmd" / "ckpt.pt")
+    assert state["step"] == 6 and "critic" in state
+    assert not all(torch.equal(state["student"][k], v) for k, v in student.items())
+    assert seed(["--from", str(bundle), "--workdir", str(workdir), "--preset", "tiny"]) == 1
+    assert "already has checkpoints" in capsys.readouterr().err
+    assert seed(["--from", str(tmp_path / "nothing"), "--workdir", str(tmp_path / "x")]) == 1
+    assert "is not a v2v bundle" in capsys.readouterr().err

@@ -1,0 +1,97 @@
+"""`python -m v2v train seed`: start a work directory from an exported bundle instead of from nothing.
+
+An exported bundle (`train export`, the shipped v2v/weights/default among them) holds the student, the
+TinyVAE, the prompt encoder and the teacher's EMA DiT. `seed` writes them into a new work directory as
+finished checkpoints of the stages they come from (`vae`, `decoder`, `teacher`, `ode`) and as the `dmd`
+checkpoint at step `--dmd-step` (the student as both the generator and its EMA), then renders the
+teacher's latent cache. Later stages continue from there: `train dmd --steps N` trains the student on,
+`train adapt` and `train export` follow as in any run.
+
+What a bundle does not hold starts fresh, and the log says so: the optimisers' moments, and the DMD critic,
+which restarts from the teacher as it does at the start of every `dmd` stage. Every seeded checkpoint
+records `seeded_from`, which is how `common.resume` knows that missing parts are expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from v2v.models.bundle import DEFAULT_DIR, load_bundle
+from v2v.train.common import (TrainConfig, build_dit, build_text, ckpt_path, load_run_config, save_ckpt,
+                              stage_logger)
+from v2v.train.teacher import TextToVideo, build_latent_cache
+
+SEEDED_STAGES = ("vae", "decoder", "teacher", "ode", "dmd")
+
+
+def _bundle_folder(model: str) -> Path:
+    folder = DEFAULT_DIR if model == "default" else Path(model)
+    if not (folder / "config.json").exists():
+        raise FileNotFoundError(f"{folder} is not a v2v bundle (no config.json): pass a folder written by "
+                                f"`python -m v2v train export`, or `default`")
+    if not (folder / "teacher.safetensors").exists():
+        raise FileNotFoundError(f"{folder} has no teacher.safetensors: `train export` writes it beside the student")
+    return folder
+
+
+def seed(workdir: Path, model: str = "default", dmd_step: int = 2176, preset: str = "default") -> TrainConfig:
+    """Write the seeded checkpoints of `model` into `workdir` (which must hold none of them yet) and render the
+    latent cache. -> the run configuration (run.json: the preset, with the bundle's networks, sampling and
+    working size; its prompt encoder's vocabulary may be older than the data's)."""
+    folder = _bundle_folder(model)
+    taken = [s for s in SEEDED_STAGES if ckpt_path(workdir, s).exists()]
+    if taken:
+        raise FileExistsError(f"{workdir} already has checkpoints for {', '.join(taken)}: seed a new work directory")
+    bundle = load_bundle(folder)
+    config = load_run_config(workdir, preset, {"vae": bundle.vae.config, "text": bundle.text.config,
+                                               "dit": bundle.dit.config, "sampling": bundle.sampling,
+                                               "size": tuple(bundle.size)})
+    log = stage_logger(workdir, "seed")
+    source = str(folder)
+    vae_state = {"step": config.vae_steps, "vae": bundle.vae.state_dict(), "seconds": 0.0,
+                 "vae_config": dataclasses.asdict(bundle.vae.config), "stats_done": True, "seeded_from": source}
+    save_ckpt(ckpt_path(workdir, "vae"), vae_state)
+    save_ckpt(ckpt_path(workdir, "decoder"), {**vae_state, "step": config.decoder_steps})
+    teacher = TextToVideo(build_dit(config, causal=False), build_text(config))
+    teacher.dit.load_state_dict(load_file(str(folder / "teacher.safetensors")))
+    teacher.text.load_state_dict(bundle.text.state_dict())
+    weights = teacher.state_dict()
+    save_ckpt(ckpt_path(workdir, "teacher"), {"step": config.teacher_steps, "model": weights, "ema": weights,
+                                              "seconds": 0.0, "seeded_from": source})
+    student = build_dit(config, causal=True)
+    student.load_state_dict(bundle.dit.state_dict())
+    weights = student.state_dict()
+    save_ckpt(ckpt_path(workdir, "ode"), {"step": config.ode_steps, "student": weights, "seconds": 0.0,
+                                          "seeded_from": source})
+    save_ckpt(ckpt_path(workdir, "dmd"), {"step": dmd_step, "student": weights, "student_ema": weights,
+                                          "seconds": 0.0, "seeded_from": source})
+    log.info(f"seed: {source} -> {workdir}: vae, decoder, teacher, ode (finished) and dmd at step {dmd_step}")
+    build_latent_cache(workdir, config, log)
+    return config
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m v2v train seed", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--from", dest="model", default="default",
+                   help="the bundle folder to start from (default: the shipped model)")
+    p.add_argument("--workdir", required=True, help="the new run folder")
+    p.add_argument("--preset", default="default", choices=("default", "tiny"),
+                   help="the run configuration around the bundle's networks (training lengths, batch sizes)")
+    p.add_argument("--dmd-step", type=int, default=2176,
+                   help="the `dmd` step the bundle's student stands for (the shipped model's: 2176)")
+    args = p.parse_args(argv)
+    workdir = Path(args.workdir)
+    try:
+        config = seed(workdir, args.model, args.dmd_step, args.preset)
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"seeded {workdir} from {args.model} (dmd at step {args.dmd_step}); continue with e.g. "
+          f"`python -m v2v train dmd --workdir {workdir} --steps {max(config.dmd_steps, args.dmd_step + 1)}`")
+    return 0
