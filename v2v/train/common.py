@@ -73,6 +73,8 @@ class TrainConfig:
     dmd_paired_self_forcing: float = 0.5    # dmd_paired from that step on (see dmd.phase)
     dmd_rollout_paired: float = 0.0         # weight of the ground-truth term on the generator's own v2v rollouts
     dmd_rollout_paired_from: int = 0        # ... from this critic step on (see dmd.phase)
+    dmd_rollout_paired_level: float = 1.0   # weight of its latent MSE beside the frame-to-frame change (0 = change only)
+    dmd_critic_warmup: int = 100            # critic-only steps when a run resumes without a critic (`train seed`)
     dmd_ema: float = 0.99                   # EMA decay of the generator per generator step (export uses it)
     adapt_clips: int = 600                  # student rollouts (17 frames each) the `adapt` stage records
     adapt_steps: int = 1000                 # decoder fine-tune steps on the student's latents
@@ -123,7 +125,8 @@ def tiny_config(vocab: tuple[str, ...]) -> TrainConfig:
     return TrainConfig(size=(32, 32), vae_size=(32, 32), latent_frames=2, vae=vae, text=text, dit=dit,
                        sampling=sampling, vae_steps=3, vae_batch=1, decoder_steps=2, cache_scenes=2, teacher_steps=3,
                        teacher_batch=2, ode_pairs=2, ode_euler_steps=3, ode_steps=3, ode_batch=2,
-                       dmd_steps=4, dmd_batch=1, dmd_gen_every=2, dmd_self_forcing_from=2, adapt_clips=2, adapt_steps=2, adapt_batch=1,
+                       dmd_steps=4, dmd_batch=1, dmd_gen_every=2, dmd_self_forcing_from=2, dmd_critic_warmup=1,
+                       adapt_clips=2, adapt_steps=2, adapt_batch=1,
                        ckpt_seconds=3600.0)
 
 

@@ -22,7 +22,9 @@ Real score: the frozen bidirectional teacher with classifier-free guidance. Fake
 critic initialised from the teacher. With x0 noised to a shifted-uniform t in [20, 980]:
     grad = (x0_fake − x0_real) / mean|x0 − x0_real|,   L_G = 0.5·MSE(x0, (x0 − grad).detach())
 The critic trains every step with flow matching on the detached generator outputs; the generator every
-`dmd_gen_every` steps. AdamW, gradient clipping. The paired cross-style term of the `ode` stage is
+`dmd_gen_every` steps (a run resumed from a checkpoint without a critic, `train seed`'s, first trains the
+critic alone for `dmd_critic_warmup` steps, so the generator's first gradients come from a fake score that
+has seen its outputs). AdamW, gradient clipping. The paired cross-style term of the `ode` stage is
 kept on generator steps with a small weight (`dmd_paired`) so the restyle stays anchored to the
 input's structure; set it to 0 for pure DMD. That term is teacher-forced (clean or noised ground truth
 as history); `dmd_rollout_paired` (from step `dmd_rollout_paired_from`) adds one on the generator's own
@@ -120,13 +122,15 @@ def generator_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Gen
     return add_noise(src, noise, strength), ctx, steps, tgt
 
 
-def rollout_paired_loss(x0: Tensor, target: Tensor) -> Tensor:
-    """The generator's own rollout against the true restyle of its input: MSE of the latents plus MSE of
-    their frame-to-frame change, so consecutive blocks change as the ground truth does (the jump at a
-    chunk boundary is the difference of two blocks' errors)."""
+def rollout_paired_loss(x0: Tensor, target: Tensor, level: float = 1.0) -> Tensor:
+    """The generator's own rollout against the true restyle of its input: `level` × MSE of the latents plus
+    MSE of their frame-to-frame change, so consecutive blocks change as the ground truth does (the jump at a
+    chunk boundary is the difference of two blocks' errors). level 0 keeps the change only: the style of a
+    block stays free, its consistency with the block before it does not."""
     step = x0[:, :, 1:] - x0[:, :, :-1]                                              # [B, z, F - 1, h, w]
     true = target[:, :, 1:] - target[:, :, :-1]                                      # [B, z, F - 1, h, w]
-    return F_.mse_loss(x0, target) + F_.mse_loss(step, true)
+    change = F_.mse_loss(step, true)
+    return change if level == 0 else level * F_.mse_loss(x0, target) + change
 
 
 def dmd_loss(x0: Tensor, ctx: Tensor, teacher: TextToVideo, critic: nn.Module, config: TrainConfig,
@@ -177,16 +181,19 @@ def run(workdir: Path, config: TrainConfig) -> None:
     ema = copy.deepcopy(student).requires_grad_(False)  # a checkpoint from before the EMA: start it here
     if state is not None and "student_ema" in state:
         ema.load_state_dict(state["student_ema"])
+    warm_until = state.get("critic_warm_until", 0) if state is not None else 0
     if state is not None and "critic" not in state:
+        warm_until = step + config.dmd_critic_warmup
         log.info(f"dmd: {state.get('seeded_from', 'the checkpoint')} holds no critic: it restarts from the teacher, "
-                 f"and the optimisers start fresh")
+                 f"and the optimisers start fresh; the critic trains alone until step {warm_until}")
     if step >= config.dmd_steps:
         log.info("dmd: already trained; nothing to do")
         return
     mode, paired, _ = phase(config, step)
     switch = (f", self_forcing with paired {config.dmd_paired_self_forcing} from step {config.dmd_self_forcing_from}"
               if mode == "parallel" and config.dmd_self_forcing_from < config.dmd_steps else "")
-    term = (f", rollout-paired {config.dmd_rollout_paired} from step {max(config.dmd_rollout_paired_from, step)}"
+    term = (f", rollout-paired {config.dmd_rollout_paired} (level {config.dmd_rollout_paired_level}) from step "
+            f"{max(config.dmd_rollout_paired_from, step)}"
             if config.dmd_rollout_paired > 0 and config.dmd_rollout_paired_from < config.dmd_steps else "")
     log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
              f"EMA {config.dmd_ema})")
@@ -197,7 +204,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
 
     def snapshot() -> dict:
         return {"step": loop.step, "student": student.state_dict(), "student_ema": ema.state_dict(),
-                "critic": critic.state_dict(),
+                "critic": critic.state_dict(), "critic_warm_until": warm_until,
                 "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(), "seconds": timer.total()}
 
     student.train()
@@ -211,7 +218,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
             roll = rollout if mode == "parallel" else rollout_self_forcing
             crop = half if rng.random() < 0.5 else None
             x_t, ctx, steps, target = generator_inputs(cache, config, rng, gen, teacher.text, crop)
-            gen_step = s % config.dmd_gen_every == config.dmd_gen_every - 1
+            gen_step = s % config.dmd_gen_every == config.dmd_gen_every - 1 and s >= warm_until
             x0, _ = roll(student, ctx, x_t, steps, gen, grad=gen_step)
             losses = {}
             if gen_step:
@@ -222,7 +229,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
                     loss_g = loss_g + paired * loss_p
                     losses["paired"] = loss_p.item()
                 if rolled > 0 and target is not None:
-                    loss_r = rollout_paired_loss(x0, target)
+                    loss_r = rollout_paired_loss(x0, target, config.dmd_rollout_paired_level)
                     loss_g = loss_g + rolled * loss_r
                     losses["rollout"] = loss_r.item()
                 opt_g.zero_grad(set_to_none=True)

@@ -263,6 +263,8 @@ def test_rollout_paired_targets_the_true_restyle_at_the_same_crop():
     jump[:, :, 2:] += 0.5 * (3 / 1) ** 0.5                          # the same MSE, all of it in one jump
     assert abs(offset - 0.25) < 1e-5
     assert rollout_paired_loss(jump, target).item() > offset + 0.2
+    assert rollout_paired_loss(target + 0.5, target, level=0.0).item() < 1e-9   # change only: a level costs nothing
+    assert rollout_paired_loss(jump, target, level=0.0).item() > 0.2
 
 
 def test_dmd_with_the_rollout_paired_term_runs_and_says_so(run, tmp_path):
@@ -369,9 +371,10 @@ def test_seed_starts_a_run_from_a_bundle_and_dmd_continues_it(run, tmp_path, cap
                  "--rollout-paired-from", "5"]) == 0
     log = (workdir / "dmd" / "log.txt").read_text()
     assert "holds no critic: it restarts from the teacher" in log
-    assert "rollout-paired 1.0 from step 5" in log
+    assert "the critic trains alone until step 5" in log                   # the seeded step 4 + the tiny warm-up 1
+    assert "rollout-paired 1.0 (level 1.0) from step 5" in log
     state = load_ckpt(workdir / "dmd" / "ckpt.pt")
-    assert state["step"] == 6 and "critic" in state
+    assert state["step"] == 6 and "critic" in state and state["critic_warm_until"] == 5
     assert not all(torch.equal(state["student"][k], v) for k, v in student.items())
     assert seed(["--from", str(bundle), "--workdir", str(workdir), "--preset", "tiny"]) == 1
     assert "already has checkpoints" in capsys.readouterr().err
