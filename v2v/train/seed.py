@@ -19,7 +19,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file
+from torch import Tensor
 
 from v2v.models.bundle import DEFAULT_DIR, load_bundle
 from v2v.train.common import (TrainConfig, build_dit, build_text, ckpt_path, load_run_config, save_ckpt,
@@ -39,15 +41,35 @@ def _bundle_folder(model: str) -> Path:
     return folder
 
 
-def seed(workdir: Path, model: str = "default", dmd_step: int = 2176, preset: str = "default") -> TrainConfig:
+def _decoder_weights(path: Path, vae: torch.nn.Module) -> dict[str, Tensor]:
+    """The TinyVAE weights of `path` for the `decoder` checkpoint: same keys and shapes as the bundle's, same
+    encoder (the latent space every seeded stage was trained in), so only the decoder may differ."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--decoder {path}: no such file (a vae.safetensors of the same model, e.g. "
+                                f"`git show bef3609:v2v/weights/default/vae.safetensors > decoder.safetensors`)")
+    weights, own = load_file(str(path)), vae.state_dict()
+    if weights.keys() != own.keys() or any(weights[k].shape != own[k].shape for k in own):
+        raise ValueError(f"--decoder {path} does not hold the TinyVAE of this bundle (other keys or shapes)")
+    moved = [k for k in own if "encoder" in k and not torch.equal(weights[k], own[k])]
+    if moved:
+        raise ValueError(f"--decoder {path} has another encoder ({len(moved)} tensors differ): its latents are "
+                         f"not the ones the bundle's student was trained on")
+    return weights
+
+
+def seed(workdir: Path, model: str = "default", dmd_step: int = 2176, preset: str = "default",
+         decoder: Path | None = None) -> TrainConfig:
     """Write the seeded checkpoints of `model` into `workdir` (which must hold none of them yet) and render the
-    latent cache. -> the run configuration (run.json: the preset, with the bundle's networks, sampling and
-    working size; its prompt encoder's vocabulary may be older than the data's)."""
+    latent cache. `decoder`: a vae.safetensors for the `decoder` checkpoint instead of the bundle's own (whose
+    decoder `adapt` has fitted to the bundle's student; `train adapt` starts from the `decoder` checkpoint).
+    -> the run configuration (run.json: the preset, with the bundle's networks, sampling and working size; its
+    prompt encoder's vocabulary may be older than the data's)."""
     folder = _bundle_folder(model)
     taken = [s for s in SEEDED_STAGES if ckpt_path(workdir, s).exists()]
     if taken:
         raise FileExistsError(f"{workdir} already has checkpoints for {', '.join(taken)}: seed a new work directory")
     bundle = load_bundle(folder)
+    tuned = _decoder_weights(decoder, bundle.vae) if decoder is not None else None
     config = load_run_config(workdir, preset, {"vae": bundle.vae.config, "text": bundle.text.config,
                                                "dit": bundle.dit.config, "sampling": bundle.sampling,
                                                "size": tuple(bundle.size)})
@@ -56,7 +78,10 @@ def seed(workdir: Path, model: str = "default", dmd_step: int = 2176, preset: st
     vae_state = {"step": config.vae_steps, "vae": bundle.vae.state_dict(), "seconds": 0.0,
                  "vae_config": dataclasses.asdict(bundle.vae.config), "stats_done": True, "seeded_from": source}
     save_ckpt(ckpt_path(workdir, "vae"), vae_state)
-    save_ckpt(ckpt_path(workdir, "decoder"), {**vae_state, "step": config.decoder_steps})
+    if tuned is not None:
+        log.info(f"seed: the decoder checkpoint takes the TinyVAE of {decoder}")
+    save_ckpt(ckpt_path(workdir, "decoder"), {**vae_state, "step": config.decoder_steps,
+                                              "vae": tuned if tuned is not None else vae_state["vae"]})
     teacher = TextToVideo(build_dit(config, causal=False), build_text(config))
     teacher.dit.load_state_dict(load_file(str(folder / "teacher.safetensors")))
     teacher.text.load_state_dict(bundle.text.state_dict())
@@ -83,12 +108,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("--workdir", required=True, help="the new run folder")
     p.add_argument("--preset", default="default", choices=("default", "tiny"),
                    help="the run configuration around the bundle's networks (training lengths, batch sizes)")
+    p.add_argument("--decoder", type=Path, default=None, metavar="VAE.safetensors",
+                   help="TinyVAE weights for the `decoder` checkpoint, which `train adapt` fine-tunes (default: the "
+                        "bundle's, already adapted to its student; the shipped model's pre-adapt decoder is "
+                        "`git show bef3609:v2v/weights/default/vae.safetensors`)")
     p.add_argument("--dmd-step", type=int, default=2176,
                    help="the `dmd` step the bundle's student stands for (the shipped model's: 2176)")
     args = p.parse_args(argv)
     workdir = Path(args.workdir)
     try:
-        config = seed(workdir, args.model, args.dmd_step, args.preset)
+        config = seed(workdir, args.model, args.dmd_step, args.preset, args.decoder)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

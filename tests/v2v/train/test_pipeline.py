@@ -380,3 +380,26 @@ def test_seed_starts_a_run_from_a_bundle_and_dmd_continues_it(run, tmp_path, cap
     assert "already has checkpoints" in capsys.readouterr().err
     assert seed(["--from", str(tmp_path / "nothing"), "--workdir", str(tmp_path / "x")]) == 1
     assert "is not a v2v bundle" in capsys.readouterr().err
+
+
+def test_seed_takes_another_decoder_of_the_same_encoder_only(run, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    from v2v.train.seed import main as seed
+
+    _, bundle = run
+    own = load_file(str(bundle / "vae.safetensors"))
+    other = {k: v + 0.5 if "decoder" in k else v.clone() for k, v in own.items()}
+    save_file(other, str(tmp_path / "decoder.safetensors"))
+    workdir = tmp_path / "seeded"
+    assert seed(["--from", str(bundle), "--workdir", str(workdir), "--preset", "tiny",
+                 "--decoder", str(tmp_path / "decoder.safetensors")]) == 0
+    decoder, vae = load_ckpt(workdir / "decoder" / "ckpt.pt")["vae"], load_ckpt(workdir / "vae" / "ckpt.pt")["vae"]
+    assert all(torch.equal(decoder[k], other[k]) for k in own)                   # `adapt` starts from this one
+    assert all(torch.equal(vae[k], own[k]) for k in own)                         # the bundle's own, unchanged
+    moved = {k: v + 0.5 if "encoder" in k else v for k, v in own.items()}
+    save_file(moved, str(tmp_path / "moved.safetensors"))
+    assert seed(["--from", str(bundle), "--workdir", str(tmp_path / "x"), "--preset", "tiny",
+                 "--decoder", str(tmp_path / "moved.safetensors")]) == 1
+    assert "has another encoder" in capsys.readouterr().err
+    assert not (tmp_path / "x" / "vae").exists()                                 # nothing written on bad input
