@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rollout-paired-level", type=float, default=None, metavar="A",
                    help="dmd: weight of the latent MSE inside the rollout-paired term, beside the frame-to-frame "
                         "change (default 1; 0 = the change only)")
+    p.add_argument("--temporal-weight", type=float, default=None, metavar="W",
+                   help="adapt: weight of the frame-to-frame term on the rollouts (default 10; lower = sharper "
+                        "and more flicker, docs/training.md)")
     p.add_argument("--adversarial", type=float, default=None, metavar="W",
                    help="adapt: scale of the adversarial term (docs/training.md; 0 = off)")
     p.add_argument("--adversarial-from", type=int, default=None, metavar="STEP",
@@ -106,6 +109,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["dmd_rollout_paired_from"] = args.rollout_paired_from
     if args.rollout_paired_level is not None:
         out["dmd_rollout_paired_level"] = args.rollout_paired_level
+    if args.temporal_weight is not None:
+        out["adapt_temporal"] = args.temporal_weight
     if args.adversarial is not None:
         out["adapt_adv"] = args.adversarial
     if args.adversarial_from is not None:

@@ -323,7 +323,8 @@ def test_adapt_with_the_adversarial_term_resumes_with_its_discriminator(run, tmp
     a resumed run picks it up, and it still trains the decoder only."""
     workdir = tmp_path / "run"  # a copy: other tests train the student on, and adapt follows its student
     shutil.copytree(run[0], workdir, ignore=shutil.ignore_patterns("bundle", "adapt"))
-    args = ["adapt", "--workdir", str(workdir), "--adversarial", "0.5", "--adversarial-from", "3"]
+    args = ["adapt", "--workdir", str(workdir), "--adversarial", "0.5", "--adversarial-from", "3",
+            "--temporal-weight", "7.5"]
     assert main([*args, "--steps", "5"]) == 0
     first = load_ckpt(workdir / "adapt" / "ckpt.pt")
     assert first["step"] == 5 and first["disc"] and first["disc_opt"]["state"]
@@ -334,7 +335,7 @@ def test_adapt_with_the_adversarial_term_resumes_with_its_discriminator(run, tmp
     changed = {k for k in first["vae"] if not torch.equal(first["vae"][k], second["vae"][k])}
     assert changed and all(k.startswith(("group_decoder.", "frame_decoder.")) for k in changed)
     config = json.loads((workdir / "run.json").read_text())
-    assert (config["adapt_adv"], config["adapt_adv_start"]) == (0.5, 3)
+    assert (config["adapt_adv"], config["adapt_adv_start"], config["adapt_temporal"]) == (0.5, 3, 7.5)
 
 
 def test_export_writes_into_the_workdir_unless_told_and_leaves_the_shipped_model_alone(run, capsys):
