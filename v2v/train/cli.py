@@ -74,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# command-line options (argparse dest) -> the TrainConfig field they set, whatever the stage
+OPTION_FIELDS = {"pairs": "ode_pairs", "scenes": "cache_scenes", "clips": "adapt_clips", "seed": "seed",
+                 "rollout": "dmd_rollout", "paired_weight": "dmd_paired",
+                 "self_forcing_from": "dmd_self_forcing_from", "rollout_paired": "dmd_rollout_paired",
+                 "rollout_paired_from": "dmd_rollout_paired_from",
+                 "rollout_paired_level": "dmd_rollout_paired_level", "temporal_weight": "adapt_temporal",
+                 "adversarial": "adapt_adv", "adversarial_from": "adapt_adv_start"}
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Per-stage command-line values -> TrainConfig field overrides."""
     names = {"vae": ("vae_steps", "vae_batch", "vae_lr"),
@@ -89,32 +98,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
                 out[name] = value
     elif args.stage == "all" and any(v is not None for v in (args.steps, args.batch, args.lr)):
         raise SystemExit("error: --steps/--batch/--lr apply to one stage; run the stages one by one")
-    if args.pairs is not None:
-        out["ode_pairs"] = args.pairs
-    if args.scenes is not None:
-        out["cache_scenes"] = args.scenes
-    if args.clips is not None:
-        out["adapt_clips"] = args.clips
-    if args.seed is not None:
-        out["seed"] = args.seed
-    if args.rollout is not None:
-        out["dmd_rollout"] = args.rollout
-    if args.paired_weight is not None:
-        out["dmd_paired"] = args.paired_weight
-    if args.self_forcing_from is not None:
-        out["dmd_self_forcing_from"] = args.self_forcing_from
-    if args.rollout_paired is not None:
-        out["dmd_rollout_paired"] = args.rollout_paired
-    if args.rollout_paired_from is not None:
-        out["dmd_rollout_paired_from"] = args.rollout_paired_from
-    if args.rollout_paired_level is not None:
-        out["dmd_rollout_paired_level"] = args.rollout_paired_level
-    if args.temporal_weight is not None:
-        out["adapt_temporal"] = args.temporal_weight
-    if args.adversarial is not None:
-        out["adapt_adv"] = args.adversarial
-    if args.adversarial_from is not None:
-        out["adapt_adv_start"] = args.adversarial_from
+    for arg, field in OPTION_FIELDS.items():
+        value = getattr(args, arg)
+        if value is not None:
+            out[field] = value
     return out
 
 
