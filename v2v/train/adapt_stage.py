@@ -64,7 +64,7 @@ def adapted_student(workdir: Path) -> str | None:
     return torch.load(path, map_location="cpu", weights_only=True).get("student")
 
 
-def record_rollouts(workdir: Path, config: TrainConfig, log) -> dict:
+def record_rollouts(workdir: Path, config: TrainConfig, log, device: torch.device = torch.device("cpu")) -> dict:
     """Record `adapt_clips` rollouts (resuming a partial file). -> {"latents": float16 [N, z, F, h, w]
     normalised, "frames": uint8 [N, T, H, W, 3] target-style renders, "meta": [(seed, source, target,
     start, strength)], "student": str}."""
@@ -74,6 +74,7 @@ def record_rollouts(workdir: Path, config: TrainConfig, log) -> dict:
 
     path = rollouts_path(workdir)
     bundle, student = build_bundle(workdir, config)
+    bundle.to(device)
     saved = torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
     if saved is not None and saved.get("student") != student:
         raise RuntimeError(f"{path} was recorded with the student {saved.get('student')}, the run's student is now "
@@ -135,7 +136,7 @@ def adapt_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float) -
     return decoded_loss(vae, vae.denormalize(z), video, temporal_weight)
 
 
-def run(workdir: Path, config: TrainConfig) -> None:
+def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device("cpu")) -> None:
     log = stage_logger(workdir, STAGE)
     path = ckpt_path(workdir, STAGE)
     state = load_ckpt(path)
@@ -143,9 +144,9 @@ def run(workdir: Path, config: TrainConfig) -> None:
         log.info("adapt: already trained; nothing to do")
         return
     t0 = time.monotonic()
-    rec = record_rollouts(workdir, config, log)
+    rec = record_rollouts(workdir, config, log, device)
     log.info(f"adapt: {len(rec['latents'])} rollouts ready ({time.monotonic() - t0:.0f} s this run)")
-    vae = build_vae(config, state if state is not None else best_vae_state(workdir, adapted=False))
+    vae = build_vae(config, state if state is not None else best_vae_state(workdir, adapted=False)).to(device)
     params, opt = decoder_optimizer(vae, config.adapt_lr)
     step, timer = resume(state, {"opt": opt})  # the decoder's weights came with build_vae
     crop = (min(DECODER_CROP[0], config.size[0]), min(DECODER_CROP[1], config.size[1]))
@@ -153,7 +154,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
     rng = np.random.default_rng(config.seed + 23 + step)
     torch.manual_seed(config.seed + 23 + step)
 
-    disc = adversarial.PatchDiscriminator() if config.adapt_adv > 0 else None
+    disc = adversarial.PatchDiscriminator().to(device) if config.adapt_adv > 0 else None
     disc_opt = torch.optim.Adam(disc.parameters(), lr=config.adapt_disc_lr, betas=(0.5, 0.9)) if disc else None
     if disc is not None and state is not None and "disc" in state:
         disc.load_state_dict(state["disc"])
@@ -173,9 +174,9 @@ def run(workdir: Path, config: TrainConfig) -> None:
         for s in loop:
             for g in opt.param_groups:
                 g["lr"] = warmup_cosine(config.adapt_lr, s, config.adapt_steps, warmup=30)
-            z, video = rollout_batch(rec, rng, config.adapt_batch, crop[0] // vae.spatial_factor)
+            z, video = (x.to(device) for x in rollout_batch(rec, rng, config.adapt_batch, crop[0] // vae.spatial_factor))
             losses = adapt_loss(vae, z, video, config.adapt_temporal)
-            truth = with_still_clips(random_clips(config, rng, config.adapt_batch, crop, crops_per_clip=4), rng)
+            truth = with_still_clips(random_clips(config, rng, config.adapt_batch, crop, crops_per_clip=4), rng).to(device)
             round_trip = decoder_loss(vae, truth)
             loss = losses["loss"] + config.adapt_round_trip * round_trip["loss"]
             extra: dict[str, float] = {}

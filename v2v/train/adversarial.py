@@ -47,8 +47,8 @@ class PatchDiscriminator(nn.Module):
 def sample_frames(video: Tensor, per_clip: int, generator: torch.Generator | None = None) -> Tensor:
     """video [B, 3, T, H, W] -> `per_clip` random frames of each clip, [B·per_clip, 3, H, W]."""
     B, _, T = video.shape[:3]
-    idx = torch.stack([torch.randperm(T, generator=generator)[:per_clip] for _ in range(B)])  # [B, n]
-    frames = video.transpose(1, 2)[torch.arange(B)[:, None], idx]                              # [B, n, 3, H, W]
+    idx = torch.stack([torch.randperm(T, generator=generator)[:per_clip] for _ in range(B)]).to(video.device)  # [B, n]
+    frames = video.transpose(1, 2)[torch.arange(B, device=video.device)[:, None], idx]          # [B, n, 3, H, W]
     return frames.flatten(0, 1)                                                                 # [B·n, 3, H, W]
 
 

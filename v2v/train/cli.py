@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--adversarial-from", type=int, default=None, metavar="STEP",
                    help="adapt: the step from which the discriminator plays")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    p.add_argument("--device", default="auto",
+                   help="where the stages train: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, "
+                        "cuda:N; the procedural frames are always rendered on the CPU")
     p.add_argument("--out", default=None, help="export: bundle folder (default WORKDIR/bundle; `default` = the shipped model, "
                         "v2v/weights/default)")
     p.add_argument("--average", action="append", default=None, metavar="CKPT",
@@ -106,25 +109,25 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_stage(stage: str, workdir: Path, config: Any, out: str | None = None,
-              average: list[str] | None = None) -> None:
+              average: list[str] | None = None, device: torch.device = torch.device("cpu")) -> None:
     if stage == "vae":
         from v2v.train import vae_stage
-        vae_stage.run(workdir, config)
+        vae_stage.run(workdir, config, device)
     elif stage == "decoder":
         from v2v.train import decoder_stage
-        decoder_stage.run(workdir, config)
+        decoder_stage.run(workdir, config, device)
     elif stage == "teacher":
         from v2v.train import teacher
-        teacher.run(workdir, config)
+        teacher.run(workdir, config, device)
     elif stage == "ode":
         from v2v.train import ode
-        ode.run(workdir, config)
+        ode.run(workdir, config, device)
     elif stage == "dmd":
         from v2v.train import dmd
-        dmd.run(workdir, config)
+        dmd.run(workdir, config, device)
     elif stage == "adapt":
         from v2v.train import adapt_stage
-        adapt_stage.run(workdir, config)
+        adapt_stage.run(workdir, config, device)
     elif stage == "export":
         from v2v.train import export
         folder = export.run(workdir, config, Path(out) if out else None, [Path(p) for p in average or []])
@@ -145,10 +148,15 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from v2v.train.common import StageBusy, load_run_config, stage_lock
+    from v2v.train.common import StageBusy, load_run_config, resolve_device, stage_lock
 
     if args.average and args.stage != "export":
         print("error: --average applies to `export` only", file=sys.stderr)
+        return 2
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     workdir = Path(args.workdir)
     stages = STAGES if args.stage == "all" else (args.stage,)
@@ -163,7 +171,7 @@ def main(argv: list[str]) -> int:
         for stage in stages:
             t0 = time.monotonic()
             try:
-                run_stage(stage, workdir, config, args.out, args.average)
+                run_stage(stage, workdir, config, args.out, args.average, device)
             except KeyboardInterrupt:
                 print(f"\ninterrupted: stage '{stage}' saved a checkpoint in {workdir / stage}; "
                       f"re-run the same command to resume", file=sys.stderr)

@@ -331,6 +331,40 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+# -- device --------------------------------------------------------------------------------------------
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The device a stage trains on: "auto" (CUDA when this machine has it, else the CPU), "cpu", "cuda"
+    or "cuda:N". Raises ValueError saying what to do when the device is not usable here."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: this torch build sees no CUDA GPU (torch {torch.__version__}); "
+                             f"use --device cpu, or install a CUDA build of torch")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        torch.backends.cuda.matmul.allow_tf32 = True  # the DiT's linears near fp32 accuracy, several times faster
+        torch.backends.cudnn.allow_tf32 = True
+    elif device.type != "cpu":
+        raise ValueError(f"--device {name}: training runs on cpu or cuda")
+    return device
+
+
+def randn(shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """Gaussian noise from a CPU generator, moved to `device`: a seeded run draws the same numbers on
+    every device (a CUDA generator would draw others)."""
+    return torch.randn(tuple(shape), generator=generator).to(device)
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
 # -- models ------------------------------------------------------------------------------------------
 
 def build_vae(config: TrainConfig, state: dict[str, Any] | None = None) -> TinyVAE:

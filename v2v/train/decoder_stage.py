@@ -90,11 +90,11 @@ def decoder_loss(vae: TinyVAE, video: Tensor, noise: float = DECODER_LATENT_NOIS
     return decoded_loss(vae, z, video)
 
 
-def run(workdir: Path, config: TrainConfig) -> None:
+def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device("cpu")) -> None:
     log = stage_logger(workdir, STAGE)
     path = ckpt_path(workdir, STAGE)
     state = load_ckpt(path)
-    vae = build_vae(config, state if state is not None else require_ckpt(workdir, "vae"))
+    vae = build_vae(config, state if state is not None else require_ckpt(workdir, "vae")).to(device)
     params, opt = decoder_optimizer(vae, config.decoder_lr)
     step, timer = resume(state, {"opt": opt})  # the decoder's weights came with build_vae
     if step >= config.decoder_steps:
@@ -115,7 +115,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
         for s in loop:
             for g in opt.param_groups:
                 g["lr"] = warmup_cosine(config.decoder_lr, s, config.decoder_steps, warmup=50)
-            video = with_still_clips(random_clips(config, rng, config.vae_batch, crop, crops_per_clip=4), rng)
+            video = with_still_clips(random_clips(config, rng, config.vae_batch, crop, crops_per_clip=4), rng).to(device)
             losses = decoder_loss(vae, video)
             opt.zero_grad(set_to_none=True)
             losses["loss"].backward()

@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from v2v.models.dit import DiT
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps, v2v_timesteps, x0_from_flow
-from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, ema_update, frozen, load_ckpt,
+from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, ema_update, frozen, load_ckpt, randn,
                               require_ckpt, resume, stage_logger)
 from v2v.train.ode import cfg_flow, paired_batch, x0_loss
 from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
@@ -65,10 +65,10 @@ def rollout(student: nn.Module, ctx: Tensor, x_t: Tensor, timesteps: list[float]
     for i, t in enumerate(timesteps[:n]):
         last = i == n - 1
         with torch.set_grad_enabled(grad and last):
-            tt = torch.full((B, F), float(t))                                        # [B, F]
+            tt = torch.full((B, F), float(t), device=x_t.device)                     # [B, F]
             x0 = x0_from_flow(x_t, student(x_t, tt, ctx), t / 1000.0)
         if not last:
-            x_t = add_noise(x0.detach(), torch.randn(x0.shape, generator=gen), timesteps[i + 1] / 1000.0)
+            x_t = add_noise(x0.detach(), randn(x0.shape, gen, x0.device), timesteps[i + 1] / 1000.0)
     return x0, timesteps[n - 1]
 
 
@@ -90,12 +90,12 @@ def rollout_self_forcing(student: DiT, ctx: Tensor, x_t: Tensor, timesteps: list
             last = i == n - 1
             with torch.set_grad_enabled(grad and last):
                 inp = xk if history is None else torch.cat([history, xk], dim=2)     # [B, z, k + f, h, w]
-                tt = torch.zeros(B, k + f)                                           # [B, k + f]
+                tt = torch.zeros(B, k + f, device=x_t.device)                        # [B, k + f]
                 tt[:, k:] = float(t)
                 flow = student(inp, tt, ctx)[:, :, k:]                               # [B, z, f, h, w]
                 x0k = x0_from_flow(xk, flow, t / 1000.0)
             if not last:
-                xk = add_noise(x0k.detach(), torch.randn(x0k.shape, generator=gen), timesteps[i + 1] / 1000.0)
+                xk = add_noise(x0k.detach(), randn(x0k.shape, gen, x0k.device), timesteps[i + 1] / 1000.0)
         outs.append(x0k)
     return torch.cat(outs, dim=2), timesteps[n - 1]                                  # [B, z, F, h, w]
 
@@ -112,9 +112,9 @@ def generator_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Gen
     ctx = text.encode(prompts)
     src_styles = [(j + 1 + int(rng.integers(0, S - 1))) % S if S > 1 else j for j in targets]
     both = torch.stack([cache.latents[scenes, src_styles], cache.latents[scenes, targets]], dim=1)  # [B, 2, z, F, h, w]
-    both = LatentCache.crop(both.float(), rng, crop)                                 # [B, 2, z, F, h', w']
+    both = LatentCache.crop(both.float(), rng, crop).to(ctx.device)                  # [B, 2, z, F, h', w']
     src, tgt = both[:, 0], both[:, 1]                                                # [B, z, F, h', w'] each
-    noise = torch.randn(src.shape, generator=gen)
+    noise = randn(src.shape, gen, src.device)
     if rng.random() < 0.5:
         return noise, ctx, [float(t) for t in config.sampling.timesteps], None
     strength = float(rng.uniform(0.5, 0.9))
@@ -137,10 +137,10 @@ def dmd_loss(x0: Tensor, ctx: Tensor, teacher: TextToVideo, critic: nn.Module, c
              gen: torch.Generator) -> Tensor:
     """The DMD generator loss 0.5·MSE(x0, (x0 − grad).detach()), grad = (fake − real)/mean|x0 − real|."""
     B = x0.shape[0]
-    t = sample_train_timesteps([B], config.sampling.shift, generator=gen, low=20.0, high=980.0)  # [B]
+    t = sample_train_timesteps([B], config.sampling.shift, generator=gen, low=20.0, high=980.0).to(x0.device)  # [B]
     sigma = t / 1000.0
     with torch.no_grad():
-        noisy = add_noise(x0.detach(), torch.randn(x0.shape, generator=gen), sigma)
+        noisy = add_noise(x0.detach(), randn(x0.shape, gen, x0.device), sigma)
         real = x0_from_flow(noisy, cfg_flow(teacher, ctx, config.guidance)(noisy, t), sigma)
         fake = x0_from_flow(noisy, critic(noisy, t, ctx), sigma)
         norm = (x0.detach() - real).abs().mean(dim=(1, 2, 3, 4), keepdim=True).clamp_min(1e-6)
@@ -151,8 +151,8 @@ def dmd_loss(x0: Tensor, ctx: Tensor, teacher: TextToVideo, critic: nn.Module, c
 def critic_loss(critic: nn.Module, x0: Tensor, ctx: Tensor, config: TrainConfig, gen: torch.Generator) -> Tensor:
     """Flow matching of the fake score on the generator's (detached) outputs."""
     B = x0.shape[0]
-    t = sample_train_timesteps([B], config.sampling.shift, generator=gen)
-    noise = torch.randn(x0.shape, generator=gen)
+    t = sample_train_timesteps([B], config.sampling.shift, generator=gen).to(x0.device)  # [B]
+    noise = randn(x0.shape, gen, x0.device)
     return F_.mse_loss(critic(add_noise(x0, noise, t / 1000.0), t, ctx), flow_target(x0, noise))
 
 
@@ -164,12 +164,13 @@ def phase(config: TrainConfig, step: int) -> tuple[str, float, float]:
     return config.dmd_rollout, config.dmd_paired, rolled
 
 
-def run(workdir: Path, config: TrainConfig) -> None:
+def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device("cpu")) -> None:
     log = stage_logger(workdir, STAGE)
-    teacher = frozen(load_teacher(workdir, config))
+    teacher = frozen(load_teacher(workdir, config)).to(device)
     cache = LatentCache.load(workdir)
     student = build_dit(config, causal=True)
     student.load_state_dict(require_ckpt(workdir, "ode")["student"])
+    student.to(device)
     critic = copy.deepcopy(teacher.dit).requires_grad_(True)
     if config.dmd_rollout not in ROLLOUTS:
         raise ValueError(f"dmd_rollout must be one of {ROLLOUTS}, got {config.dmd_rollout!r}")

@@ -29,8 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from v2v.sampling import add_noise, euler_sample, x0_from_flow
-from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, frozen, load_ckpt, save_ckpt,
-                              resume, stage_logger)
+from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, frozen, load_ckpt, module_device, randn,
+                              resume, save_ckpt, stage_logger)
 from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
 
 STAGE = "ode"
@@ -70,6 +70,7 @@ def build_pairs(workdir: Path, config: TrainConfig, teacher: TextToVideo, cache:
     rng = np.random.default_rng(config.seed + 300 + len(pairs))
     gen = torch.Generator().manual_seed(config.seed + 300 + len(pairs))
     bar = tqdm(total=config.ode_pairs, initial=len(pairs), desc="ode pairs")
+    device = module_device(teacher)
     student = config.sampling.timesteps
     while len(pairs) < config.ode_pairs:
         B = min(PAIR_BATCH, config.ode_pairs - len(pairs))
@@ -79,21 +80,21 @@ def build_pairs(workdir: Path, config: TrainConfig, teacher: TextToVideo, cache:
         prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0)
         cond = teacher.text.encode(prompts)
         z_shape = cache.latents.shape[2:]
-        noise = torch.randn((B, *z_shape), generator=gen)
+        noise = randn((B, *z_shape), gen, device)
         if len(pairs) % (2 * PAIR_BATCH) == 0:
             t_start, x = 1000.0, noise
         else:
             sources = [(j + 1 + int(rng.integers(0, S - 1))) % S if S > 1 else j for j in targets]
             strength = float(rng.uniform(0.5, 0.9))
             t_start = v2v_start(strength, config.sampling.v2v_offset)
-            x = add_noise(cache.latents[scenes, sources].float(), noise, strength)
+            x = add_noise(cache.latents[scenes, sources].float().to(device), noise, strength)
         keep = [t for t in student if t < t_start]
         x0, states = euler_sample(cfg_flow(teacher, cond, config.guidance), x, _euler_steps(config, t_start),
                                   config.sampling.shift, t_start=t_start, keep=keep)
         ts = [t_start, *keep]
         stacked = torch.stack([x, *[states[t] for t in keep]], 1)              # [B, K, z, F, h, w]
         for b in range(B):
-            pairs.append({"ts": ts, "states": stacked[b].half(), "x0": x0[b].half(), "prompt": prompts[b]})
+            pairs.append({"ts": ts, "states": stacked[b].half().cpu(), "x0": x0[b].half().cpu(), "prompt": prompts[b]})
         bar.update(B)
         if len(pairs) % (4 * PAIR_BATCH) == 0 or len(pairs) >= config.ode_pairs:
             save_ckpt(path, pairs)
@@ -152,24 +153,28 @@ def paired_batch(cache: LatentCache, config: TrainConfig, rng: np.random.Generat
 
 
 def x0_loss(student: nn.Module, text: nn.Module, x_t: Tensor, t: Tensor, x0: Tensor, prompts: list[str]) -> Tensor:
-    """MSE of the student's x0 = x_t − σ·flow against the target, on frames with t > 0."""
+    """MSE of the student's x0 = x_t − σ·flow against the target, on frames with t > 0 (the batch moves to the
+    student's device)."""
+    device = module_device(student)
+    x_t, t, x0 = x_t.to(device), t.to(device), x0.to(device)
     pred = x0_from_flow(x_t, student(x_t, t, text.encode(prompts)), t / 1000.0)      # [B, z, F, h, w]
     weight = (t > 0).float()[:, None, :, None, None].expand_as(pred)
     return ((pred - x0).square() * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-def run(workdir: Path, config: TrainConfig) -> None:
+def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device("cpu")) -> None:
     log = stage_logger(workdir, STAGE)
     path = ckpt_path(workdir, STAGE)
     state = load_ckpt(path)
     if state is not None and state["step"] >= config.ode_steps:  # before the pairs: a finished run needs none
         log.info("ode: already trained; nothing to do")
         return
-    teacher = frozen(load_teacher(workdir, config))
+    teacher = frozen(load_teacher(workdir, config)).to(device)
     cache = LatentCache.load(workdir)
     pairs = build_pairs(workdir, config, teacher, cache, log)
     student = build_dit(config, causal=True)
     student.load_state_dict(teacher.dit.state_dict())
+    student.to(device)
     opt = torch.optim.AdamW(student.parameters(), lr=config.ode_lr, weight_decay=0.0)
     step, timer = resume(state, {"student": student, "opt": opt})
     log.info(f"ode: start at step {step}/{config.ode_steps} with {len(pairs)} pairs")

@@ -25,8 +25,8 @@ from torch import Tensor, nn
 
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps
 from v2v.train.common import (Loop, TrainConfig, build_dit, build_text, build_vae, ckpt_path, ema_update, frozen,
-                              load_ckpt, pixel_frames, render_video, require_ckpt, resume, save_ckpt, stage_logger,
-                              warmup_cosine)
+                              load_ckpt, pixel_frames, randn, render_video, require_ckpt, resume, save_ckpt,
+                              stage_logger, warmup_cosine)
 
 STAGE = "teacher"
 EMA_DECAY = 0.998
@@ -69,13 +69,13 @@ class LatentCache:
         return z[..., y:y + crop, x:x + crop]
 
 
-def build_latent_cache(workdir: Path, config: TrainConfig, log) -> None:
+def build_latent_cache(workdir: Path, config: TrainConfig, log, device: torch.device = torch.device("cpu")) -> None:
     """Render cache_scenes scenes in every style, encode them, save [N, S, z, F, h, w] float16."""
     from v2v.train import data
 
     path = workdir / STAGE / "latents.pt"
     state = load_ckpt(path)
-    vae = frozen(build_vae(config, require_ckpt(workdir, "vae")))
+    vae = frozen(build_vae(config, require_ckpt(workdir, "vae"))).to(device)
     N, styles = config.cache_scenes, list(data.STYLES)
     W, H = config.size
     shape = (N, len(styles), vae.z_dim, config.latent_frames, H // 8, W // 8)
@@ -97,9 +97,9 @@ def build_latent_cache(workdir: Path, config: TrainConfig, log) -> None:
         scene = data.sample_scene(seed)
         start = int(rng.integers(0, 48))
         videos = torch.stack([render_video(scene, s, pixel_frames(config.latent_frames), config.size, start)
-                              for s in styles])                              # [S, 3, T, H, W]
+                              for s in styles]).to(device)                   # [S, 3, T, H, W]
         with torch.no_grad():
-            state["latents"][i] = vae.encode(videos).half()                  # [S, z, F, h, w]
+            state["latents"][i] = vae.encode(videos).half().cpu()            # [S, z, F, h, w]
         state["seeds"].append(seed)
         state["done"] = i + 1
         if (i + 1) % 20 == 0 or i + 1 == N:
@@ -119,8 +119,8 @@ def flow_matching_loss(model: TextToVideo, z: Tensor, prompts: list[str], shift:
                        generator: torch.Generator | None = None) -> Tensor:
     """MSE between the predicted flow and ε − z at shifted-uniform timesteps (one per clip)."""
     B = z.shape[0]
-    t = sample_train_timesteps([B], shift, generator=generator)              # [B]
-    noise = torch.randn(z.shape, generator=generator)
+    t = sample_train_timesteps([B], shift, generator=generator).to(z.device)  # [B]
+    noise = randn(z.shape, generator, z.device)
     x_t = add_noise(z, noise, t / 1000.0)
     flow = model.dit(x_t, t, model.text.encode(prompts))
     return F_.mse_loss(flow, flow_target(z, noise))
@@ -133,15 +133,16 @@ def load_teacher(workdir: Path, config: TrainConfig, ema: bool = True) -> TextTo
     return model
 
 
-def run(workdir: Path, config: TrainConfig) -> None:
+def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device("cpu")) -> None:
     log = stage_logger(workdir, STAGE)
-    build_latent_cache(workdir, config, log)
+    build_latent_cache(workdir, config, log, device)
     cache = LatentCache.load(workdir)
     path = ckpt_path(workdir, STAGE)
     state = load_ckpt(path)
     torch.manual_seed(config.seed)
     model = TextToVideo(build_dit(config, causal=False), build_text(config))
     model.dit.init_weights(zero_head=True)
+    model.to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=config.teacher_lr, weight_decay=0.01)
     step, timer = resume(state, {"model": model, "ema": ema, "opt": opt})
@@ -168,6 +169,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
             full = s % FULL_EVERY == FULL_EVERY - 1
             batch = max(1, config.teacher_batch // 2) if full else config.teacher_batch
             z, scenes, styles = cache.sample(rng, batch, None if full else crop)
+            z = z.to(device)                                                 # [B, z, F, h, w]
             prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[i] for i in styles], rng,
                                config.caption_dropout)
             loss = flow_matching_loss(model, z, prompts, config.sampling.shift, gen)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F_
 from torch import Tensor
 
-from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, fresh_scene_seed, load_ckpt,
+from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, fresh_scene_seed, load_ckpt, module_device,
                               render_video, resume, save_ckpt, stage_logger, warmup_cosine)
 
 STAGE = "vae"
@@ -65,16 +65,18 @@ def reconstruction_loss(vae: torch.nn.Module, video: Tensor) -> tuple[Tensor, Te
 def latent_stats(vae: torch.nn.Module, config: TrainConfig, clips: int = 32) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of the raw latents over held-out clips at the working size."""
     rng = np.random.default_rng(config.seed + 7)
-    zs = [vae.encode_raw(random_clips(config, rng, 1, config.size, held_out=True)) for _ in range(clips)]
+    device = module_device(vae)
+    zs = [vae.encode_raw(random_clips(config, rng, 1, config.size, held_out=True).to(device)) for _ in range(clips)]
     z = torch.cat(zs).transpose(0, 1).flatten(1)                           # [z, N]
     return z.mean(1).tolist(), z.std(1).clamp_min(1e-4).tolist()
 
 
-def run(workdir: Path, config: TrainConfig) -> None:
+def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device("cpu")) -> None:
     log = stage_logger(workdir, STAGE)
     path = ckpt_path(workdir, STAGE)
     state = load_ckpt(path)
-    vae = build_vae(config)
+    torch.manual_seed(config.seed)  # the initial weights of a new run
+    vae = build_vae(config).to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0)
     step, timer = resume(state, {"vae": vae, "opt": opt})
     if state is not None and state.get("stats_done") and step >= config.vae_steps:
@@ -94,7 +96,7 @@ def run(workdir: Path, config: TrainConfig) -> None:
         for s in loop:
             for g in opt.param_groups:
                 g["lr"] = warmup_cosine(config.vae_lr, s, config.vae_steps, warmup=50)
-            video = random_clips(config, rng, config.vae_batch, config.vae_size, crops_per_clip=4)
+            video = random_clips(config, rng, config.vae_batch, config.vae_size, crops_per_clip=4).to(device)
             loss, _ = reconstruction_loss(vae, video)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -8,7 +8,7 @@ import torch
 
 from v2v.models.bundle import load_bundle
 from v2v.train.cli import main
-from v2v.train.common import load_ckpt
+from v2v.train.common import load_ckpt, resolve_device
 
 
 @pytest.fixture(scope="module")
@@ -404,3 +404,38 @@ def test_seed_takes_another_decoder_of_the_same_encoder_only(run, tmp_path, caps
                  "--decoder", str(tmp_path / "moved.safetensors")]) == 1
     assert "has another encoder" in capsys.readouterr().err
     assert not (tmp_path / "x" / "vae").exists()                                 # nothing written on bad input
+
+
+def test_device_is_checked_before_any_stage_runs(tmp_path, capsys):
+    for device, message in (("meta", "training runs on cpu or cuda"), ("gpu0", "unknown device 'gpu0'")):
+        assert main(["vae", "--preset", "tiny", "--workdir", str(tmp_path), "--device", device]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "run.json").exists()  # nothing was written
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu_says_to_use_the_cpu(tmp_path, capsys):
+    assert main(["vae", "--preset", "tiny", "--workdir", str(tmp_path), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --device cuda: this torch build sees no CUDA GPU") and "use --device cpu" in err
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_every_stage_trains_on_cuda_and_the_bundle_runs_on_the_cpu(tmp_path):
+    out = tmp_path / "bundle"
+    assert main(["all", "--preset", "tiny", "--workdir", str(tmp_path), "--out", str(out), "--device", "cuda"]) == 0
+    for stage in ("vae", "decoder", "teacher", "ode", "dmd", "adapt"):
+        state = load_ckpt(tmp_path / stage / "ckpt.pt")  # loads onto the CPU whatever device wrote it
+        assert state["step"] > 0
+    bundle = load_bundle(out)
+    assert bundle.device == torch.device("cpu")
+
+
+def test_a_new_run_is_reproducible_from_its_seed(tmp_path):
+    states = []
+    for name in ("a", "b"):
+        assert main(["vae", "--preset", "tiny", "--workdir", str(tmp_path / name)]) == 0
+        states.append(load_ckpt(tmp_path / name / "vae" / "ckpt.pt")["vae"])
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
