@@ -158,6 +158,9 @@ def main(argv: list[str]) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if device.type == "cuda":  # TF32 matmuls and convolutions (fp32 range, 10-bit mantissa) for the whole process
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     workdir = Path(args.workdir)
     stages = STAGES if args.stage == "all" else (args.stage,)
     with ExitStack() as held:
