@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from v2v.models.tiny_vae import TinyVAE
 from v2v.train import adversarial
-from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, fresh_scene_seed, load_ckpt,
+from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, draw_seed, fresh_scene_seed, load_ckpt,
                               resume, save_ckpt, stage_logger, warmup_cosine)
 from v2v.train.decoder_stage import (DECODER_CROP, best_vae_state, decoded_loss, decoder_loss, decoder_optimizer,
                                      with_still_clips)
@@ -91,7 +91,7 @@ def record_rollouts(workdir: Path, config: TrainConfig, log, device: torch.devic
         return rec
 
     log.info(f"adapt: recording rollouts {len(latents)}/{config.adapt_clips} of the student {student}")
-    rng = np.random.default_rng([config.seed + 21, len(latents)])
+    rng = np.random.default_rng(draw_seed(config.seed, "adapt rollouts", len(latents)))
     styles = data.STYLES
     for i in tqdm(range(len(latents), config.adapt_clips), desc="adapt: student rollouts", unit="clip",
                   initial=len(latents), total=config.adapt_clips):
@@ -151,8 +151,8 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     step, timer = resume(state, {"opt": opt})  # the decoder's weights came with build_vae
     crop = (min(DECODER_CROP[0], config.size[0]), min(DECODER_CROP[1], config.size[1]))
     log.info(f"adapt: start at step {step}/{config.adapt_steps}, {sum(p.numel() for p in params)} params trained")
-    rng = np.random.default_rng(config.seed + 23 + step)
-    torch.manual_seed(config.seed + 23 + step)
+    rng = np.random.default_rng(draw_seed(config.seed, "adapt", step))
+    torch.manual_seed(draw_seed(config.seed, "adapt", step))
 
     disc = adversarial.PatchDiscriminator().to(device) if config.adapt_adv > 0 else None
     disc_opt = torch.optim.Adam(disc.parameters(), lr=config.adapt_disc_lr, betas=(0.5, 0.9)) if disc else None
@@ -160,7 +160,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
         disc.load_state_dict(state["disc"])
         disc_opt.load_state_dict(state["disc_opt"])
     last_layer = vae.frame_decoder.layers[-2].weight  # the conv before PixelShuffle: both losses reach it
-    gen = torch.Generator().manual_seed(config.seed + 29 + step)
+    gen = torch.Generator().manual_seed(draw_seed(config.seed, "adapt noise", step))
 
     def snapshot() -> dict:
         out = {"step": loop.step, "vae": vae.state_dict(), "opt": opt.state_dict(), "seconds": timer.total(),

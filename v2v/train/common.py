@@ -359,6 +359,16 @@ def randn(shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None
     return torch.randn(tuple(shape), generator=generator).to(device)
 
 
+def draw_seed(seed: int, stream: str, index: int) -> int:
+    """The seed of one random stream of a run: draw `index` (a step, a clip) of `stream` (a stage's name,
+    or a name for a second stream inside a stage) of a run seeded `seed`. Hashed, so no two (seed, stream,
+    index) share draws: a run with `--seed 1` is not the run of seed 0 shifted by a step, and no stage
+    repeats another stage's draws (a sum such as seed + 500 + step did both)."""
+    tag = int.from_bytes(stream.encode(), "little")
+    words = np.random.SeedSequence([seed, tag, index]).generate_state(2, np.uint32)
+    return int(words[0]) << 31 | int(words[1]) >> 1                        # 62 bits: a valid torch seed
+
+
 def module_device(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F_
 from torch import Tensor
 
 from v2v.models.tiny_vae import TinyVAE
-from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, load_ckpt, require_ckpt, resume,
+from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, draw_seed, load_ckpt, require_ckpt, resume,
                               stage_logger, warmup_cosine)
 from v2v.train.vae_stage import gradient_l1, random_clips
 
@@ -103,8 +103,8 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     crop = (min(DECODER_CROP[0], config.size[0]), min(DECODER_CROP[1], config.size[1]))
     log.info(f"decoder: start at step {step}/{config.decoder_steps}, {sum(p.numel() for p in params)} params "
              f"trained, crops {crop}")
-    rng = np.random.default_rng(config.seed + 11 + step)
-    torch.manual_seed(config.seed + 11 + step)
+    rng = np.random.default_rng(draw_seed(config.seed, "decoder", step))
+    torch.manual_seed(draw_seed(config.seed, "decoder", step))
 
     def snapshot() -> dict:
         return {"step": loop.step, "vae": vae.state_dict(), "opt": opt.state_dict(), "seconds": timer.total(),

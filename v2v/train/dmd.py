@@ -46,8 +46,8 @@ from torch import Tensor, nn
 
 from v2v.models.dit import DiT
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps, v2v_timesteps, x0_from_flow
-from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, ema_update, frozen, load_ckpt, randn,
-                              require_ckpt, resume, stage_logger)
+from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, draw_seed, ema_update, frozen, load_ckpt,
+                              randn, require_ckpt, resume, stage_logger)
 from v2v.train.ode import cfg_flow, paired_batch, x0_loss
 from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
 
@@ -198,8 +198,8 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             if config.dmd_rollout_paired > 0 and config.dmd_rollout_paired_from < config.dmd_steps else "")
     log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
              f"EMA {config.dmd_ema})")
-    rng = np.random.default_rng(config.seed + 500 + step)
-    gen = torch.Generator().manual_seed(config.seed + 500 + step)
+    rng = np.random.default_rng(draw_seed(config.seed, "dmd", step))
+    gen = torch.Generator().manual_seed(draw_seed(config.seed, "dmd", step))
     h = cache.latents.shape[-1]
     half = h // 2 if h >= 8 else None
 

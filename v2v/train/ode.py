@@ -29,8 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from v2v.sampling import add_noise, euler_sample, x0_from_flow
-from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, frozen, load_ckpt, module_device, randn,
-                              resume, save_ckpt, stage_logger)
+from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, draw_seed, frozen, load_ckpt, module_device,
+                              randn, resume, save_ckpt, stage_logger)
 from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
 
 STAGE = "ode"
@@ -67,8 +67,8 @@ def build_pairs(workdir: Path, config: TrainConfig, teacher: TextToVideo, cache:
 
     path = workdir / STAGE / "pairs.pt"
     pairs: list[dict] = load_ckpt(path) or []
-    rng = np.random.default_rng(config.seed + 300 + len(pairs))
-    gen = torch.Generator().manual_seed(config.seed + 300 + len(pairs))
+    rng = np.random.default_rng(draw_seed(config.seed, "ode pairs", len(pairs)))
+    gen = torch.Generator().manual_seed(draw_seed(config.seed, "ode pairs", len(pairs)))
     bar = tqdm(total=config.ode_pairs, initial=len(pairs), desc="ode pairs")
     device = module_device(teacher)
     student = config.sampling.timesteps
@@ -178,8 +178,8 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     opt = torch.optim.AdamW(student.parameters(), lr=config.ode_lr, weight_decay=0.0)
     step, timer = resume(state, {"student": student, "opt": opt})
     log.info(f"ode: start at step {step}/{config.ode_steps} with {len(pairs)} pairs")
-    rng = np.random.default_rng(config.seed + 400 + step)
-    torch.manual_seed(config.seed + 400 + step)
+    rng = np.random.default_rng(draw_seed(config.seed, "ode", step))
+    torch.manual_seed(draw_seed(config.seed, "ode", step))
     h = cache.latents.shape[-1]
     crop = h // 2 if h >= 8 else None
 

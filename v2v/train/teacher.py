@@ -24,9 +24,9 @@ import torch.nn.functional as F_
 from torch import Tensor, nn
 
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps
-from v2v.train.common import (Loop, TrainConfig, build_dit, build_text, build_vae, ckpt_path, ema_update, frozen,
-                              load_ckpt, pixel_frames, randn, render_video, require_ckpt, resume, save_ckpt,
-                              stage_logger, warmup_cosine)
+from v2v.train.common import (Loop, TrainConfig, build_dit, build_text, build_vae, ckpt_path, draw_seed,
+                              ema_update, frozen, load_ckpt, pixel_frames, randn, render_video, require_ckpt,
+                              resume, save_ckpt, stage_logger, warmup_cosine)
 
 STAGE = "teacher"
 EMA_DECAY = 0.998
@@ -88,12 +88,12 @@ def build_latent_cache(workdir: Path, config: TrainConfig, log, device: torch.de
         state = {"latents": latents, "seeds": state["seeds"][:done], "styles": styles, "done": done}
     if state["done"] >= N:
         return
-    rng = np.random.default_rng(config.seed + 11 + state["done"])
+    rng = np.random.default_rng(draw_seed(config.seed, "latent cache", state["done"]))
     log.info(f"latent cache: {state['done']}/{N} scenes done, {len(styles)} styles")
     from tqdm import tqdm
 
     for i in tqdm(range(state["done"], N), desc="latent cache", initial=state["done"], total=N):
-        seed = config.seed * 1000 + i
+        seed = (config.seed * 1000 + i) % data.HELDOUT_SEED  # a training scene, never a held-out one
         scene = data.sample_scene(seed)
         start = int(rng.integers(0, 48))
         videos = torch.stack([render_video(scene, s, pixel_frames(config.latent_frames), config.size, start)
@@ -151,8 +151,8 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
         return
     log.info(f"teacher: start at step {step}/{config.teacher_steps}; DiT {model.dit.num_params()} params, "
              f"{cache.latents.shape[0]} scenes x {len(cache.styles)} styles")
-    rng = np.random.default_rng(config.seed + 100 + step)
-    gen = torch.Generator().manual_seed(config.seed + 100 + step)
+    rng = np.random.default_rng(draw_seed(config.seed, "teacher", step))
+    gen = torch.Generator().manual_seed(draw_seed(config.seed, "teacher", step))
     h = cache.latents.shape[-1]
     crop = h // 2 if h >= 8 else None
 

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F_
 from torch import Tensor
 
-from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, fresh_scene_seed, load_ckpt, module_device,
-                              render_video, resume, save_ckpt, stage_logger, warmup_cosine)
+from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, draw_seed, fresh_scene_seed, load_ckpt,
+                              module_device, render_video, resume, save_ckpt, stage_logger, warmup_cosine)
 
 STAGE = "vae"
 CLIP_FRAMES = 9
@@ -64,7 +64,7 @@ def reconstruction_loss(vae: torch.nn.Module, video: Tensor) -> tuple[Tensor, Te
 @torch.no_grad()
 def latent_stats(vae: torch.nn.Module, config: TrainConfig, clips: int = 32) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of the raw latents over held-out clips at the working size."""
-    rng = np.random.default_rng(config.seed + 7)
+    rng = np.random.default_rng(draw_seed(config.seed, "latent stats", 0))
     device = module_device(vae)
     zs = [vae.encode_raw(random_clips(config, rng, 1, config.size, held_out=True).to(device)) for _ in range(clips)]
     z = torch.cat(zs).transpose(0, 1).flatten(1)                           # [z, N]
@@ -83,8 +83,8 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
         log.info("vae: already trained; nothing to do")
         return
     log.info(f"vae: start at step {step}/{config.vae_steps}, {sum(p.numel() for p in vae.parameters())} params")
-    rng = np.random.default_rng(config.seed + step)
-    torch.manual_seed(config.seed + step)
+    rng = np.random.default_rng(draw_seed(config.seed, "vae", step))
+    torch.manual_seed(draw_seed(config.seed, "vae", step))
     stats_done = False
 
     def snapshot() -> dict:

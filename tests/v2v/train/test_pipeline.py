@@ -8,7 +8,7 @@ import torch
 
 from v2v.models.bundle import load_bundle
 from v2v.train.cli import main
-from v2v.train.common import load_ckpt, resolve_device
+from v2v.train.common import draw_seed, load_ckpt, resolve_device
 
 
 @pytest.fixture(scope="module")
@@ -439,3 +439,22 @@ def test_a_new_run_is_reproducible_from_its_seed(tmp_path):
         assert main(["vae", "--preset", "tiny", "--workdir", str(tmp_path / name)]) == 0
         states.append(load_ckpt(tmp_path / name / "vae" / "ckpt.pt")["vae"])
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_runs_and_stages_draw_from_streams_of_their_own():
+    # seed + offset + step made `--seed 1` the run of seed 0 shifted by one step, and stage A's step k the
+    # draws of stage B's step k + (B's offset - A's): every (seed, stream, index) now has a seed of its own
+    keys = [(seed, stream, i) for seed in (0, 1, 2) for stream in ("vae", "teacher", "ode", "dmd") for i in range(300)]
+    seeds = {draw_seed(*k) for k in keys}
+    assert len(seeds) == len(keys)
+    assert draw_seed(0, "dmd", 7) == draw_seed(0, "dmd", 7)
+    assert all(0 <= s < 2**63 for s in seeds)
+    torch.Generator().manual_seed(max(seeds))  # a valid torch seed
+
+
+def test_another_seed_is_another_run(tmp_path):
+    states = []
+    for seed in ("0", "1"):
+        assert main(["vae", "--preset", "tiny", "--seed", seed, "--workdir", str(tmp_path / seed)]) == 0
+        states.append(load_ckpt(tmp_path / seed / "vae" / "ckpt.pt")["vae"])
+    assert not all(torch.equal(states[0][k], states[1][k]) for k in states[0])
