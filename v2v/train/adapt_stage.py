@@ -151,8 +151,9 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     step, timer = resume(state, {"opt": opt})  # the decoder's weights came with build_vae
     crop = (min(DECODER_CROP[0], config.size[0]), min(DECODER_CROP[1], config.size[1]))
     log.info(f"adapt: start at step {step}/{config.adapt_steps}, {sum(p.numel() for p in params)} params trained")
-    rng = np.random.default_rng(draw_seed(config.seed, "adapt", step))
-    torch.manual_seed(draw_seed(config.seed, "adapt", step))
+    seed = draw_seed(config.seed, "adapt", step)  # one seed for both generators
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
 
     disc = adversarial.PatchDiscriminator().to(device) if config.adapt_adv > 0 else None
     disc_opt = torch.optim.Adam(disc.parameters(), lr=config.adapt_disc_lr, betas=(0.5, 0.9)) if disc else None

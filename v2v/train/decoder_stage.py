@@ -103,8 +103,9 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     crop = (min(DECODER_CROP[0], config.size[0]), min(DECODER_CROP[1], config.size[1]))
     log.info(f"decoder: start at step {step}/{config.decoder_steps}, {sum(p.numel() for p in params)} params "
              f"trained, crops {crop}")
-    rng = np.random.default_rng(draw_seed(config.seed, "decoder", step))
-    torch.manual_seed(draw_seed(config.seed, "decoder", step))
+    seed = draw_seed(config.seed, "decoder", step)  # one seed for both generators
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
 
     def snapshot() -> dict:
         return {"step": loop.step, "vae": vae.state_dict(), "opt": opt.state_dict(), "seconds": timer.total(),

@@ -198,8 +198,9 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             if config.dmd_rollout_paired > 0 and config.dmd_rollout_paired_from < config.dmd_steps else "")
     log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
              f"EMA {config.dmd_ema})")
-    rng = np.random.default_rng(draw_seed(config.seed, "dmd", step))
-    gen = torch.Generator().manual_seed(draw_seed(config.seed, "dmd", step))
+    seed = draw_seed(config.seed, "dmd", step)  # one seed for both generators
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
     h = cache.latents.shape[-1]
     half = h // 2 if h >= 8 else None
 

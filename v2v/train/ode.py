@@ -67,8 +67,9 @@ def build_pairs(workdir: Path, config: TrainConfig, teacher: TextToVideo, cache:
 
     path = workdir / STAGE / "pairs.pt"
     pairs: list[dict] = load_ckpt(path) or []
-    rng = np.random.default_rng(draw_seed(config.seed, "ode pairs", len(pairs)))
-    gen = torch.Generator().manual_seed(draw_seed(config.seed, "ode pairs", len(pairs)))
+    seed = draw_seed(config.seed, "ode pairs", len(pairs))  # one seed for both generators
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
     bar = tqdm(total=config.ode_pairs, initial=len(pairs), desc="ode pairs")
     device = module_device(teacher)
     student = config.sampling.timesteps
@@ -178,8 +179,9 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     opt = torch.optim.AdamW(student.parameters(), lr=config.ode_lr, weight_decay=0.0)
     step, timer = resume(state, {"student": student, "opt": opt})
     log.info(f"ode: start at step {step}/{config.ode_steps} with {len(pairs)} pairs")
-    rng = np.random.default_rng(draw_seed(config.seed, "ode", step))
-    torch.manual_seed(draw_seed(config.seed, "ode", step))
+    seed = draw_seed(config.seed, "ode", step)  # one seed for both generators
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
     h = cache.latents.shape[-1]
     crop = h // 2 if h >= 8 else None
 

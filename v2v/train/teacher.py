@@ -151,8 +151,9 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
         return
     log.info(f"teacher: start at step {step}/{config.teacher_steps}; DiT {model.dit.num_params()} params, "
              f"{cache.latents.shape[0]} scenes x {len(cache.styles)} styles")
-    rng = np.random.default_rng(draw_seed(config.seed, "teacher", step))
-    gen = torch.Generator().manual_seed(draw_seed(config.seed, "teacher", step))
+    seed = draw_seed(config.seed, "teacher", step)  # one seed for both generators
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
     h = cache.latents.shape[-1]
     crop = h // 2 if h >= 8 else None
 

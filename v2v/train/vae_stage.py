@@ -83,8 +83,9 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
         log.info("vae: already trained; nothing to do")
         return
     log.info(f"vae: start at step {step}/{config.vae_steps}, {sum(p.numel() for p in vae.parameters())} params")
-    rng = np.random.default_rng(draw_seed(config.seed, "vae", step))
-    torch.manual_seed(draw_seed(config.seed, "vae", step))
+    seed = draw_seed(config.seed, "vae", step)  # one seed for both generators
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
     stats_done = False
 
     def snapshot() -> dict:
