@@ -366,7 +366,7 @@ def draw_seed(seed: int, stream: str, index: int) -> int:
     repeats another stage's draws (a sum such as seed + 500 + step did both)."""
     tag = int.from_bytes(stream.encode(), "little")
     words = np.random.SeedSequence([seed, tag, index]).generate_state(2, np.uint32)
-    return int(words[0]) << 31 | int(words[1]) >> 1                        # 62 bits: a valid torch seed
+    return int(words[0]) << 31 | int(words[1]) >> 1                        # 63 bits: under 2**63, a valid torch seed
 
 
 def module_device(module: torch.nn.Module) -> torch.device:
