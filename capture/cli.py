@@ -38,8 +38,10 @@ def _model_options(p: argparse.ArgumentParser, bench: bool = False) -> None:
     p.add_argument("--prompt", default="", metavar="TEXT", help="target style, e.g. 'realistic sunny hills'")
     p.add_argument("--strength", default="0.7", metavar="S",
                    help="how far from the input, in (0, 1]: low keeps structure, 1 ignores the input (default 0.7)")
-    p.add_argument("--model", default="default", metavar="default|PATH",
-                   help="'default' (the embedded model) or a model folder (default: default)")
+    p.add_argument("--model", default="default", metavar="default|PATH" + ("|random:NAME" if bench else ""),
+                   help="'default' (the embedded model) or a model folder" + (
+                       "; random:causvid-1.3b, random:causvid-1.3b-tinyvae, random:sdv2-1.3b-tinyvae or random:tiny time an "
+                       "architecture with random weights (nothing to download; see docs/benchmarks.md)" if bench else "") + " (default: default)")
     p.add_argument("--size", default=None, metavar="WxH",
                    help="working size, multiples of 16 (default: " + ("the model's training size)" if bench else
                         "the model's pixel count at the input's aspect)"))
@@ -56,6 +58,9 @@ def _model_options(p: argparse.ArgumentParser, bench: bool = False) -> None:
     p.add_argument("--no-clean-pass", dest="clean_pass", action="store_false",
                    help="cache the last denoising step's keys/values instead of re-running the clean "
                         "output at t = 0 (one DiT pass less per chunk; see docs/benchmarks.md)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the DiT's blocks: faster on a GPU once compiled, but the first chunks "
+                        "wait seconds for it (see docs/benchmarks.md)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where the model runs: auto = cuda when available, else cpu (default auto)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -89,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "latency, sustained FPS and milliseconds per stage.")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     b.add_argument("--frames", default="48", metavar="N", help="frames to push (default 48)")
+    b.add_argument("--warmup", default="0", metavar="N",
+                   help="frames to run through an untimed stream first, so that one-time costs (CUDA start-up) "
+                        "are not timed (default 0)")
     _model_options(b, bench=True)
 
     d = sub.add_parser("doctor", help="what works on this machine, and how to fix what does not",
@@ -188,7 +196,7 @@ def load_model(spec: str, device: str) -> ModelBundle:
     from v2v.models.bundle import load_bundle
     from v2v.models.loading import CheckpointError
 
-    if spec != "default" and not os.path.exists(spec):
+    if spec != "default" and not spec.startswith("random:") and not os.path.exists(spec):
         raise CaptureError(f"--model {spec} does not exist: pass --model default or a model folder")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -220,6 +228,8 @@ def prepare_model(args: argparse.Namespace, size: tuple[int, int] | None) -> tup
     refresh = parse_noise_refresh(args.noise_refresh)
     sink_refresh = parse_sink_refresh(args.sink_refresh)
     bundle = load_model(args.model, resolve_device(args.device))
+    if args.compile:
+        bundle.dit.compile_blocks()
     schedule = len(bundle.sampling.timesteps)
     if steps is not None and steps > schedule:
         raise CaptureError(f"--steps {steps} is more than model {bundle.name} has: give 1 to {schedule}")
@@ -241,6 +251,9 @@ def make_engine(args: argparse.Namespace, size: tuple[int, int] | None) -> tuple
 
 def _check_values(args: argparse.Namespace) -> tuple[int, int] | None:
     """Check the model options that need no model, before anything is opened."""
+    if args.model.startswith("random:") and args.command != "bench":
+        raise CaptureError(f"--model {args.model}: random weights restyle nothing; they only time an architecture "
+                           f"with `{PROG} bench --model {args.model}`. Pass --model default or a model folder")
     parse_strength(args.strength)
     parse_int(args.steps, "--steps", 1)
     parse_int(args.seed, "--seed", 0)
@@ -324,8 +337,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     size = _check_values(args)
     frames = parse_int(args.frames, "--frames", 1)
+    warmup = parse_int(args.warmup, "--warmup", 0)
     bundle, config = prepare_model(args, size)
-    result = run_bench(bundle, size or bundle.size, frames, config)
+    result = run_bench(bundle, size or bundle.size, frames, config, warmup=warmup)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0

@@ -67,12 +67,24 @@ def _sync(device: torch.device) -> None:
 
 
 def run_bench(bundle: ModelBundle, size: tuple[int, int] | None = None, frames: int = 48,
-              config: EngineConfig = EngineConfig(prompt="a landscape")) -> BenchResult:
-    """Time a StreamEngine on `frames` synthetic frames at `size` (W, H; default the model's own)."""
+              config: EngineConfig = EngineConfig(prompt="a landscape"), warmup: int = 0) -> BenchResult:
+    """Time a StreamEngine on `frames` synthetic frames at `size` (W, H; default the model's own).
+
+    `warmup` frames first go through a stream of their own, untimed, so that one-time costs (CUDA's
+    context and kernel choice, the allocator's first blocks) fall outside the timed stream: the
+    first-frame latency is then that of a new stream in a running app."""
     if frames < 1:
         raise ValueError(f"frames must be at least 1, got {frames}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be 0 or more, got {warmup}")
     size = size or bundle.size
     device = torch.device(bundle.device)
+    if warmup:
+        ahead = StreamEngine(bundle, config)
+        for frame in synthetic_frames(warmup, size, device):  # [3, H, W] each
+            ahead.push(frame[None])
+        ahead.flush()
+        _sync(device)
     clip = synthetic_frames(frames, size, device)  # [T, 3, H, W]
     engine = StreamEngine(bundle, config)
     metrics: list[ChunkMetrics] = []

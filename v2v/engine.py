@@ -88,7 +88,9 @@ class StreamEngine:
         self._cache = None  # KVCache, made at the first chunk once the latent size is known
         self._pending: list[Tensor] = []  # input frames not yet in a chunk, each [3, H, W]
         self._chunks = 0
-        self._gen = torch.Generator(device=self.bundle.device).manual_seed(self.config.seed)
+        # noise is drawn on the CPU whatever the device, so a seed gives the same noise on every device (a CUDA
+        # generator draws other numbers from the same seed); a chunk's noise is small next to a DiT pass
+        self._gen = torch.Generator().manual_seed(self.config.seed)
         self._noises: list[Tensor] = []  # the noises drawn in the last chunk, in call order
         self._noise_calls = 0  # noises drawn in the current chunk
         self._strength_prev: float | None = None
@@ -138,7 +140,7 @@ class StreamEngine:
         frame; only real frames are returned), then reset for a new stream."""
         self.metrics = []
         real = len(self._pending)
-        out = torch.zeros(0)
+        out = torch.zeros(0, device=self.bundle.device, dtype=self.bundle.dtype)  # where push's are: they concatenate
         if real:
             pad = self._chunk_len() - real
             chunk = torch.stack(self._pending + [self._pending[-1]] * pad, 0)  # [n, 3, H, W]
@@ -170,7 +172,7 @@ class StreamEngine:
         # 1. encode the new frames (the stream encoder keeps its caches across chunks)
         t = time.perf_counter()
         z = self._encoder(pixels.transpose(0, 1).unsqueeze(0))  # [1, C, F, h, w]
-        m.encode_ms = _ms(t)
+        m.encode_ms = self._ms(t)
 
         # 2. noise to the strength, derive the model's timesteps from it
         s = m.strength = self._adapt_strength(m.motion)
@@ -190,29 +192,36 @@ class StreamEngine:
 
         t = time.perf_counter()
         x0 = sample_chunk(student, x, steps, self._noise)  # [1, C, F, h, w]
-        m.denoise_ms = _ms(t)
+        m.denoise_ms = self._ms(t)
 
         # 4. the clean pass: the output at t = 0 becomes the context of later chunks
         if cfg.clean_pass:
             t = time.perf_counter()
             dit(x0, torch.zeros(x0.shape[0], x0.shape[2], device=x0.device), context, cache=cache, write_cache=True)
-            m.cache_ms = _ms(t)
+            m.cache_ms = self._ms(t)
 
         # 5. decode (the stream decoder keeps its caches too)
         if self.on_latents is not None:
             self.on_latents(x0)
         t = time.perf_counter()
         out = self._decoder(x0).squeeze(0).transpose(0, 1)  # [T, 3, H, W]
-        m.decode_ms = _ms(t)
+        m.decode_ms = self._ms(t)
         m.frames_out = out.shape[0]
         self._last_in = pixels[-1]
         return self._finish(m, out, t0)
+
+    def _ms(self, t0: float) -> float:
+        """Milliseconds since t0 once the device has done the work queued so far (CUDA runs asynchronously: without
+        the wait a stage's time would show up in whichever stage next waits for a result)."""
+        if self.bundle.device.type == "cuda":
+            torch.cuda.synchronize(self.bundle.device)
+        return _ms(t0)
 
     def _finish(self, m: ChunkMetrics, out: Tensor, t0: float) -> Tensor:
         assert out.shape[0] == m.frames_in, f"chunk gave {out.shape[0]} frames for {m.frames_in} inputs"
         self._last_out = out[-1]
         self._chunks += 1
-        m.total_ms = _ms(t0)
+        m.total_ms = self._ms(t0)
         self.metrics.append(m)
         self.last_metrics = m
         return out
@@ -226,7 +235,7 @@ class StreamEngine:
     def _noise(self, like: Tensor) -> Tensor:
         """The i-th noise of this chunk: sqrt(1 − r)·(the i-th noise of the last chunk) + sqrt(r)·fresh, with
         r = noise_refresh (unit variance for any r). r = 1 is fresh noise, r = 0 repeats the last chunk's."""
-        fresh = torch.randn(like.shape, generator=self._gen, device=like.device, dtype=torch.float32)
+        fresh = torch.randn(like.shape, generator=self._gen, dtype=torch.float32).to(like.device)
         i, r = self._noise_calls, self.noise_refresh
         self._noise_calls += 1
         if r < 1.0 and i < len(self._noises) and self._noises[i].shape == fresh.shape:

@@ -48,6 +48,36 @@ def test_bench_table(tiny_model, capsys):
     assert "first-frame latency" in out and "frames/s" in out and "denoise" in out
 
 
+def test_bench_times_an_architecture_with_random_weights(capsys, monkeypatch):
+    from v2v.models.dit import DiT
+
+    compiled = []
+    monkeypatch.setattr(DiT, "compile_blocks", lambda self, backend="inductor": compiled.append(self) or self)
+    assert main(["bench", "--model", "random:tiny", "--json", "--frames", "9", "--warmup", "5", "--compile"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == "random:tiny" and result["frames"] == 9 and result["chunks"] == 3
+    assert len(compiled) == 1  # --compile compiles the model's DiT
+    for argv, match in ((["bench", "--model", "random:sd15"], "unknown random model 'random:sd15': choose one of "
+                                                             "random:tiny, random:causvid-1.3b"),
+                        (["bench", "--model", "random:tiny", "--warmup", "-1"], "--warmup must be at least 0"),
+                        (["--input", "pattern", "--output", "null", "--model", "random:tiny"],
+                         "random weights restyle nothing")):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and match in err and "\n" not in err, err
+
+
+def test_bench_warmup_leaves_the_timed_stream_alone():
+    from v2v.bench import run_bench
+    from v2v.models.bundle import random_model
+
+    bundle = random_model("random:tiny")
+    cold, warm = (run_bench(bundle, frames=9, warmup=w) for w in (0, 9))
+    assert (cold.frames, cold.chunks) == (warm.frames, warm.chunks) == (9, 3)
+    with pytest.raises(ValueError, match="warmup"):
+        run_bench(bundle, frames=9, warmup=-1)
+
+
 def test_doctor_reports_each_part(tiny_model):
     proc = run_v2v("doctor", "--model", tiny_model)
     assert proc.returncode == 0, proc.stdout + proc.stderr

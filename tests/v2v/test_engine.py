@@ -221,3 +221,23 @@ def test_bad_frames_are_refused_with_the_shape_received():
         engine.push(torch.zeros(2, 64, 64, 3))
     with pytest.raises(ValueError, match="multiple of 16"):
         engine.push(torch.zeros(2, 3, 60, 64))
+
+
+@pytest.mark.parametrize("vae", ["tiny", "wan"])
+def test_the_engine_runs_in_bfloat16_as_on_a_gpu(vae):
+    """`--device cuda` loads models in bfloat16: every part (the float32 norms with bfloat16 affine weights
+    among them) must take it, with both autoencoders, and give what float32 gives up to bfloat16 rounding."""
+    from v2v.models import presets
+    from v2v.models.vae import WanVAE
+
+    video = _video(9)
+    outs = []
+    for dtype in (torch.float32, torch.bfloat16):
+        bundle = random_bundle()
+        if vae == "wan":
+            torch.manual_seed(1)
+            bundle = dataclasses.replace(bundle, vae=WanVAE(presets.tiny_vae_config(z_dim=4)).eval())
+        bundle.to("cpu", dtype)
+        outs.append(_run(StreamEngine(bundle, EngineConfig(prompt="realistic", **EXACT)), video, [1, 4]).float())
+    assert outs[1].shape == outs[0].shape == video.shape and torch.isfinite(outs[1]).all()
+    assert (outs[1] - outs[0]).abs().mean() < 0.05 < outs[0].std()  # the same picture, not noise

@@ -25,9 +25,22 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from v2v.sampling import SamplingConfig, causvid
+from v2v.sampling import SamplingConfig, causvid, streamdiffusionv2
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "weights" / "default"
+WAN_SIZE = (832, 480)  # (W, H): the size Wan2.1-1.3B and its CausVid students were trained at
+# StreamDiffusionV2's rolling cache: 6 latent frames of recent context, 3 adaptive sink frames (θ 0.2)
+WAN_ENGINE: dict[str, Any] = {"window_frames": 6, "sink_frames": 3, "sink_refresh": 0.2}
+# `--model random:NAME`: architectures with random weights. Random weights time the same as trained
+# ones, so these measure speed (`python -m v2v bench`) where the real weights are not at hand.
+RANDOM_MODELS = {
+    "random:tiny": "the unit tests' tiny random model (64x64)",
+    "random:causvid-1.3b": "CausVid's student (Wan2.1-1.3B DiT, causal, 3 latent frames per block, its 3-step "
+                           "schedule) with the Wan2.1 VAE, at 832x480",
+    "random:causvid-1.3b-tinyvae": "the same with v2v's TinyVAE (16 latent channels) in place of the Wan2.1 VAE",
+    "random:sdv2-1.3b-tinyvae": "StreamDiffusionV2's setting (1 latent frame per block, its 4-step schedule) of the "
+                                "same DiT, with the TinyVAE",
+}
 
 
 @dataclass
@@ -107,9 +120,12 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
 
 def load_bundle(model: str | Path = "default", device: str | torch.device = "cpu",
                 dtype: torch.dtype = torch.float32) -> ModelBundle:
-    """'default' (the embedded model) or a folder (a v2v bundle or a Wan2.1-based checkpoint folder)."""
+    """'default' (the embedded model), a folder (a v2v bundle or a Wan2.1-based checkpoint folder), or one of
+    RANDOM_MODELS (an architecture with random weights, for timing)."""
     from v2v.models.loading import CheckpointError
 
+    if str(model).startswith("random:"):
+        return random_model(str(model), device, dtype)
     folder = DEFAULT_DIR if str(model) == "default" else Path(model)
     if not folder.exists():
         if str(model) == "default":
@@ -201,11 +217,9 @@ def _load_wan_folder(folder: Path) -> ModelBundle:
                               "folder google/umt5-xxl, or a prompt_cache/ folder of cached prompt embeddings")
     for m in (dit, vae):
         m.eval().requires_grad_(False)
-    size = tuple(extra.get("size", (832, 480)))
-    # StreamDiffusionV2's rolling cache: 6 latent frames of recent context, 3 adaptive sink frames (θ 0.2)
+    size = tuple(extra.get("size", WAN_SIZE))
     try:
-        engine = _engine_settings({"window_frames": 6, "sink_frames": 3, "sink_refresh": 0.2,
-                                   **extra.get("engine", {})})
+        engine = _engine_settings({**WAN_ENGINE, **extra.get("engine", {})})
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{folder / 'v2v.json'}: bad \"engine\" settings ({e})") from None
     return ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=size, name=folder.name,  # type: ignore[arg-type]
@@ -236,3 +250,32 @@ def random_bundle(seed: int = 0, size: tuple[int, int] = (64, 64)) -> ModelBundl
         m.eval().requires_grad_(False)
     sampling = SamplingConfig(shift=3.0, timesteps=(1000.0, 750.0, 500.0, 250.0), v2v_offset=100.0, frames_per_block=1)
     return ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=size, name=f"random-{seed}")
+
+
+def random_model(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> ModelBundle:
+    """One of RANDOM_MODELS, built directly on `device` (the 1.3B DiT takes 5.7 GB in float32, 2.8 GB in
+    bfloat16; its prompt side is RandomPromptEncoder, so no umT5 is built)."""
+    from v2v.models import presets
+    from v2v.models.loading import CheckpointError
+    from v2v.models.dit import DiT
+    from v2v.models.text import RandomPromptEncoder
+    from v2v.models.tiny_vae import TinyVAE
+    from v2v.models.vae import WanVAE
+
+    if name not in RANDOM_MODELS:
+        raise CheckpointError(f"unknown random model {name!r}: choose one of {', '.join(RANDOM_MODELS)}")
+    if name == "random:tiny":
+        bundle = random_bundle()
+        bundle.name = name
+        return bundle.to(device, dtype)
+    torch.manual_seed(0)
+    sampling = streamdiffusionv2() if name.startswith("random:sdv2") else causvid()
+    dit_cfg = presets.wan_1_3b(causal=True, frames_per_block=sampling.frames_per_block)
+    with torch.device(device):  # parameters are made where they run: no 5.7 GB host copy first
+        dit = DiT(dit_cfg)
+        vae = TinyVAE() if name.endswith("-tinyvae") else WanVAE(presets.wan_vae())
+    text = RandomPromptEncoder(text_len=dit_cfg.text_len, dim=dit_cfg.text_dim)
+    for m in (dit, vae):
+        m.eval().requires_grad_(False)
+    bundle = ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=WAN_SIZE, name=name, **WAN_ENGINE)
+    return bundle.to(device, dtype)

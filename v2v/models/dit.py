@@ -72,7 +72,10 @@ class LayerNorm(nn.LayerNorm):
     """LayerNorm computed in float32 (Wan's WanLayerNorm)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return super().forward(x.float()).to(x.dtype)
+        # the affine weights join the float32 computation too: a bfloat16 model has bfloat16 ones
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return nn.functional.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).to(x.dtype)
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -96,22 +99,21 @@ class SelfAttention(_Attention):
     """Attention over video tokens with 3-D RoPE; with a cache, over earlier chunks too."""
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Optional[BlockCausal],
-                cache: Optional[KVCache], layer: int, write_cache: bool) -> Tensor:
+                past: Optional[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor, Tensor]:
+        """x [B, L, C]; past: the cached keys and values [B, S, N, D] of earlier chunks, or None.
+        Returns the output [B, L, C] and this chunk's post-RoPE keys and values [B, L, N, D] (for the cache)."""
         B, L, C = x.shape
         N, D = self.num_heads, self.head_dim
         q = apply_rope(self.norm_q(self.q(x)).view(B, L, N, D), cos, sin)  # [B, L, N, D]
         k = apply_rope(self.norm_k(self.k(x)).view(B, L, N, D), cos, sin)  # [B, L, N, D]
         v = self.v(x).view(B, L, N, D)  # [B, L, N, D]
         keys, values = k, v
-        if cache is not None:
-            ck, cv = cache.cached(layer)  # [B, S, N, D]
-            keys = torch.cat([ck.to(k.dtype), k], dim=1)  # [B, S + L, N, D]
-            values = torch.cat([cv.to(v.dtype), v], dim=1)  # [B, S + L, N, D]
-            if write_cache:
-                cache.write(layer, k, v)
+        if past is not None:
+            keys = torch.cat([past[0].to(k.dtype), k], dim=1)  # [B, S + L, N, D]
+            values = torch.cat([past[1].to(v.dtype), v], dim=1)  # [B, S + L, N, D]
         out = self.attention(q.transpose(1, 2), keys.transpose(1, 2), values.transpose(1, 2),
                              mask)  # [B, N, L, D]
-        return self.o(out.transpose(1, 2).reshape(B, L, C))  # [B, L, C]
+        return self.o(out.transpose(1, 2).reshape(B, L, C)), k, v  # [B, L, C], [B, L, N, D] x 2
 
 
 class CrossAttention(_Attention):
@@ -148,20 +150,23 @@ class Block(nn.Module):
 
     def forward(self, x: Tensor, e: Tensor, grid: tuple[int, int], cos: Tensor, sin: Tensor,
                 mask: Optional[BlockCausal], cross_kv: tuple[Tensor, Tensor],
-                cache: Optional[KVCache], layer: int, write_cache: bool) -> Tensor:
-        """x [B, L, C]; e [B, F or 1, 6, C] float32 time modulation; grid (F, P)."""
+                past: Optional[tuple[Tensor, Tensor]] = None) -> tuple[Tensor, Tensor, Tensor]:
+        """x [B, L, C]; e [B, F or 1, 6, C] float32 time modulation; grid (F, P); past: cached keys and
+        values [B, S, N, D] of earlier chunks. Returns x [B, L, C] and this chunk's keys and values
+        [B, L, N, D]. Tensors in, tensors out (the caller owns the cache), so the block compiles whole."""
         B, L, C = x.shape
         F, P = grid
         mod = (self.modulation.float()[:, None] + e).unbind(dim=2)  # 6 x [B, F, C]
         h = modulate(self.norm1(x).view(B, F, P, C), mod[0], mod[1]).to(x.dtype)  # [B, F, P, C]
-        y = self.self_attn(h.view(B, L, C), cos, sin, mask, cache, layer, write_cache)  # [B, L, C]
+        y, k, v = self.self_attn(h.view(B, L, C), cos, sin, mask, past)  # [B, L, C], [B, L, N, D] x 2
         x = (x.float().view(B, F, P, C) + y.float().view(B, F, P, C) * mod[2][:, :, None]
              ).to(x.dtype).view(B, L, C)  # [B, L, C]
         x = x + self.cross_attn(self.norm3(x), *cross_kv)  # [B, L, C]
         h = modulate(self.norm2(x).view(B, F, P, C), mod[3], mod[4]).to(x.dtype)  # [B, F, P, C]
         y = self.ffn(h.view(B, L, C))  # [B, L, C]
-        return (x.float().view(B, F, P, C) + y.float().view(B, F, P, C) * mod[5][:, :, None]
-                ).to(x.dtype).view(B, L, C)  # [B, L, C]
+        x = (x.float().view(B, F, P, C) + y.float().view(B, F, P, C) * mod[5][:, :, None]
+             ).to(x.dtype).view(B, L, C)  # [B, L, C]
+        return x, k, v
 
 
 class Head(nn.Module):
@@ -204,6 +209,15 @@ class DiT(nn.Module):
         self.head = Head(cfg)
         self.rope = Rope3D(cfg.dim // cfg.num_heads)
         self.init_weights()
+
+    def compile_blocks(self, backend: str = "inductor") -> "DiT":
+        """torch.compile each transformer block in place: on a GPU the float32 norms, modulation and residuals
+        of Wan's block fuse into a few kernels (measured on an H200 in docs/benchmarks.md). The first calls
+        compile (seconds each), and so does the first call at each new cache length; inductor needs a C++
+        compiler on the CPU."""
+        for block in self.blocks:
+            block.compile(backend=backend)
+        return self
 
     def init_weights(self, zero_head: bool = False) -> None:
         """Wan's init: xavier-uniform linears and patch conv, zero biases, N(0, 0.02) embeddings.
@@ -317,7 +331,10 @@ class DiT(nn.Module):
         cross = self._cross_kv(context, cache)
 
         for i, block in enumerate(self.blocks):
-            tokens = block(tokens, e0, (f, h * w), cos, sin, mask, cross[i], cache, i, write_cache)
+            past = cache.cached(i) if cache is not None else None  # [B, S, N, D] x 2
+            tokens, k, v = block(tokens, e0, (f, h * w), cos, sin, mask, cross[i], past)  # [B, L, C], ...
+            if write_cache:
+                cache.write(i, k, v)
         if write_cache:
             cache.end_chunk()
         out = self.head(tokens, e, (f, h * w))  # [B, L, pf·ph·pw·out_dim]

@@ -256,6 +256,22 @@ class T5PromptEncoder:
         return out * mask[:, :, None].float()
 
 
+class RandomPromptEncoder:
+    """A stand-in text side for timing an architecture with random weights: each prompt gets a fixed random
+    embedding (seeded by its text), float32 [B, text_len, dim] on the CPU, at no cost, as a cached
+    prompt would be. It means nothing: never use it to restyle."""
+
+    def __init__(self, text_len: int, dim: int) -> None:
+        self.text_len, self.dim = text_len, dim
+
+    def encode(self, prompts: list[str]) -> Tensor:
+        out = []
+        for p in prompts:
+            g = torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(p.encode()).digest()[:8], "little"))
+            out.append(torch.randn(self.text_len, self.dim, generator=g))  # [L, C]
+        return torch.stack(out)  # [B, L, C]
+
+
 def _fingerprint(encoder: UMT5Encoder, text_len: int) -> str:
     c = encoder.config
     digest = hashlib.sha256(repr((astuple(c), text_len)).encode())

@@ -102,14 +102,17 @@ def test_adapt_records_the_engines_latents_with_the_target_style_render(run):
     assert source != target and 0.5 < strength < 0.9
     clips = data.render_styles(data.sample_scene(seed), (source, target), ROLLOUT_FRAMES, (32, 32), start=start)
     assert torch.equal(rec["frames"][0], torch.from_numpy(clips[target]))
+    device = resolve_device("auto")  # where the run recorded them: CPU and GPU arithmetic differ in the last bits
     bundle, _ = build_bundle(workdir, load_ckpt_config(workdir))
+    bundle.to(device)
     seen = []
-    engine = StreamEngine(load_bundle(out), EngineConfig(prompt=data.style_prompt(target), strength=strength, seed=seed),
+    engine = StreamEngine(load_bundle(out, device=device),
+                          EngineConfig(prompt=data.style_prompt(target), strength=strength, seed=seed),
                           on_latents=seen.append)
-    video = data.to_model_video(clips[source]).transpose(0, 1)  # [T, 3, H, W]
+    video = data.to_model_video(clips[source]).transpose(0, 1).to(device)  # [T, 3, H, W]
     output = torch.cat([engine.push(video), engine.flush()])
     z = torch.cat(seen, dim=2)  # [1, z, 5, h, w]
-    torch.testing.assert_close(z[0].half(), rec["latents"][0])
+    torch.testing.assert_close(z[0].half().cpu(), rec["latents"][0])
     torch.testing.assert_close(bundle.vae.stream_decoder()(z)[0].transpose(0, 1), output)
 
 
