@@ -17,7 +17,11 @@ clip, this stage teaches the decoder what those latents should look like:
    (half of every batch), so that encode → decode stays a faithful round trip. The frame-to-frame
    weight (`adapt_temporal`, 10) is higher than the `decoder` stage's 6: what a decoder can do about the
    jumps between chunks is to leave out what changes from chunk to chunk but not in the render. Higher
-   weights flicker less and blur more (docs/training.md has the measured trade-off).
+   weights flicker less and blur more (docs/training.md has the measured trade-off). With `adapt_anchor`
+   A > 0 (`--anchor`), a share A of the rollouts' reconstruction is against the `decoder` stage's own
+   decoding of the same latents (frozen) rather than the render: where the student's latent does not pin
+   an outline down, the render's outline is a moving target whose mean is a blur, while the reference
+   decoder draws one; the frame-to-frame term stays against the render.
 
 The encoder, the latent statistics, the DiT and the prompt encoder do not change. The result depends
 on the student: after training the student again, delete WORKDIR/adapt and run this stage again
@@ -130,10 +134,18 @@ def rollout_batch(rec: dict, rng: np.random.Generator, n: int, crop: int) -> tup
     return torch.stack(zs), torch.stack(vs)
 
 
-def adapt_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float) -> dict[str, Tensor]:
+def adapt_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float, reference: TinyVAE | None = None,
+               anchor_weight: float = 0.0) -> dict[str, Tensor]:
     """z normalised student latents [B, z, F, h, w], video [B, 3, T, H, W] their target-style render ->
-    `decoded_loss` between decode(z) and the render, the frame-to-frame term weighted by `temporal_weight`."""
-    return decoded_loss(vae, vae.denormalize(z), video, temporal_weight)
+    `decoded_loss` between decode(z) and the render, the frame-to-frame term weighted by `temporal_weight`.
+    With a `reference` decoder (frozen: the `decoder` stage's) and anchor_weight > 0, that share of the
+    reconstruction is against the reference's own decoding of z instead of the render."""
+    raw = vae.denormalize(z)                                                    # [B, z, F, h, w]
+    anchor = None
+    if reference is not None and anchor_weight > 0:
+        with torch.no_grad():
+            anchor = reference.decode_raw(raw)[:, :, reference.temporal_factor - 1:]  # [B, 3, T, H, W]
+    return decoded_loss(vae, raw, video, temporal_weight, anchor, anchor_weight)
 
 
 def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device("cpu")) -> None:
@@ -147,6 +159,9 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     rec = record_rollouts(workdir, config, log, device)
     log.info(f"adapt: {len(rec['latents'])} rollouts ready ({time.monotonic() - t0:.0f} s this run)")
     vae = build_vae(config, state if state is not None else best_vae_state(workdir, adapted=False)).to(device)
+    reference = None
+    if config.adapt_anchor > 0:  # the decoder this stage starts from, frozen
+        reference = build_vae(config, best_vae_state(workdir, adapted=False)).to(device).eval().requires_grad_(False)
     params, opt = decoder_optimizer(vae, config.adapt_lr)
     step, timer = resume(state, {"opt": opt})  # the decoder's weights came with build_vae
     crop = (min(DECODER_CROP[0], config.size[0]), min(DECODER_CROP[1], config.size[1]))
@@ -176,7 +191,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             for g in opt.param_groups:
                 g["lr"] = warmup_cosine(config.adapt_lr, s, config.adapt_steps, warmup=30)
             z, video = (x.to(device) for x in rollout_batch(rec, rng, config.adapt_batch, crop[0] // vae.spatial_factor))
-            losses = adapt_loss(vae, z, video, config.adapt_temporal)
+            losses = adapt_loss(vae, z, video, config.adapt_temporal, reference, config.adapt_anchor)
             truth = with_still_clips(random_clips(config, rng, config.adapt_batch, crop, crops_per_clip=4), rng).to(device)
             round_trip = decoder_loss(vae, truth)
             loss = losses["loss"] + config.adapt_round_trip * round_trip["loss"]

@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--temporal-weight", type=float, default=None, metavar="W",
                    help="adapt: weight of the frame-to-frame term on the rollouts (default 10; lower = sharper "
                         "and more flicker, docs/training.md)")
+    p.add_argument("--anchor", type=float, default=None, metavar="A",
+                   help="adapt: share (0 to 1) of the rollouts' reconstruction that is against the `decoder` stage's "
+                        "own decoding of the same latents instead of the target render (default 0)")
     p.add_argument("--adversarial", type=float, default=None, metavar="W",
                    help="adapt: scale of the adversarial term (docs/training.md; 0 = off)")
     p.add_argument("--adversarial-from", type=int, default=None, metavar="STEP",
@@ -83,7 +86,7 @@ OPTION_FIELDS = {"pairs": "ode_pairs", "scenes": "cache_scenes", "clips": "adapt
                  "self_forcing_from": "dmd_self_forcing_from", "rollout_paired": "dmd_rollout_paired",
                  "rollout_paired_from": "dmd_rollout_paired_from",
                  "rollout_paired_level": "dmd_rollout_paired_level", "temporal_weight": "adapt_temporal",
-                 "adversarial": "adapt_adv", "adversarial_from": "adapt_adv_start"}
+                 "adversarial": "adapt_adv", "adversarial_from": "adapt_adv_start", "anchor": "adapt_anchor"}
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -150,6 +153,9 @@ def main(argv: list[str]) -> int:
         torch.set_num_threads(args.threads)
     from v2v.train.common import StageBusy, load_run_config, resolve_device, stage_lock
 
+    if args.anchor is not None and not 0.0 <= args.anchor <= 1.0:
+        print(f"error: --anchor {args.anchor} is a share: give a number from 0 to 1", file=sys.stderr)
+        return 2
     if args.average and args.stage != "export":
         print("error: --average applies to `export` only", file=sys.stderr)
         return 2

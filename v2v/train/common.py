@@ -82,6 +82,7 @@ class TrainConfig:
     adapt_lr: float = 3e-4                  # AdamW peak learning rate of the `adapt` stage
     adapt_temporal: float = 10.0            # weight of the frame-to-frame term on the rollouts (decoder stage: 6)
     adapt_round_trip: float = 1.0           # weight of the ground-truth round-trip term beside the rollouts
+    adapt_anchor: float = 0.0               # share of the rollouts' reconstruction against the `decoder` stage's decoding
     adapt_adv: float = 0.0                  # scale of the adversarial term (adversarial.py; 0 = off)
     adapt_adv_start: int = 0                # adapt step from which the discriminator plays
     adapt_disc_lr: float = 1e-4             # Adam learning rate of the discriminator

@@ -69,12 +69,22 @@ def temporal_l1(a: Tensor, b: Tensor) -> Tensor:
     return ((a[:, :, 1:] - a[:, :, :-1]) - (b[:, :, 1:] - b[:, :, :-1])).abs().mean()
 
 
-def decoded_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float = TEMPORAL_WEIGHT) -> dict[str, Tensor]:
+def reconstruction(out: Tensor, target: Tensor) -> Tensor:
+    """L1 + MSE + half the L1 of the spatial gradients, between two videos [B, 3, T, H, W]."""
+    return F_.l1_loss(out, target) + F_.mse_loss(out, target) + 0.5 * gradient_l1(out, target)
+
+
+def decoded_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float = TEMPORAL_WEIGHT,
+                 anchor: Tensor | None = None, anchor_weight: float = 0.0) -> dict[str, Tensor]:
     """Raw latents z [B, z, F, h, w] decoded against video [B, 3, T, H, W] in [-1, 1] (T = 1 + 4(F − 1)) ->
     {"loss", "recon", "temporal", "out"}: reconstruction + temporal_weight × the frame-to-frame term, and the
-    decoded video [B, 3, T, H, W] (with its graph, for an adversarial term)."""
+    decoded video [B, 3, T, H, W] (with its graph, for an adversarial term). With an `anchor` video (another
+    decoder's decoding of the same z), the reconstruction is (1 − anchor_weight) × against `video` +
+    anchor_weight × against `anchor`; the frame-to-frame term stays against `video`."""
     out = vae.decode_raw(z)[:, :, vae.temporal_factor - 1:]                # [B, 3, T, H, W]
-    recon = F_.l1_loss(out, video) + F_.mse_loss(out, video) + 0.5 * gradient_l1(out, video)
+    recon = reconstruction(out, video)
+    if anchor is not None and anchor_weight > 0:
+        recon = (1.0 - anchor_weight) * recon + anchor_weight * reconstruction(out, anchor)
     temporal = temporal_l1(out, video)
     return {"loss": recon + temporal_weight * temporal, "recon": recon.detach(), "temporal": temporal.detach(),
             "out": out}

@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -339,6 +340,40 @@ def test_adapt_with_the_adversarial_term_resumes_with_its_discriminator(run, tmp
     assert changed and all(k.startswith(("group_decoder.", "frame_decoder.")) for k in changed)
     config = json.loads((workdir / "run.json").read_text())
     assert (config["adapt_adv"], config["adapt_adv_start"], config["adapt_temporal"]) == (0.5, 3, 7.5)
+
+
+def test_adapt_anchor_pulls_the_reconstruction_toward_the_reference_decoder(run, tmp_path, capsys):
+    """--anchor A: that share of the rollouts' reconstruction is against the `decoder` stage's own decoding of the
+    same latents; the frame-to-frame term stays against the render. A reference equal to the decoder being
+    trained leaves only the render's share of the reconstruction."""
+    import copy
+
+    from v2v.train.adapt_stage import adapt_loss, rollout_batch, rollouts_path
+    from v2v.train.common import build_vae
+    from v2v.train.decoder_stage import best_vae_state
+
+    workdir, _ = run
+    config = load_ckpt_config(workdir)
+    vae = build_vae(config, best_vae_state(workdir, adapted=False)).eval()
+    z, video = rollout_batch(torch.load(rollouts_path(workdir), weights_only=True), np.random.default_rng(0), 2, 4)
+    plain = adapt_loss(vae, z, video, 7.5)
+    for a in (0.25, 1.0):
+        same = adapt_loss(vae, z, video, 7.5, copy.deepcopy(vae), a)
+        torch.testing.assert_close(same["recon"], (1 - a) * plain["recon"])  # against itself: 0
+        torch.testing.assert_close(same["temporal"], plain["temporal"])       # always against the render
+    other = copy.deepcopy(vae)
+    with torch.no_grad():
+        for p in other.frame_decoder.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    assert adapt_loss(vae, z, video, 7.5, other, 1.0)["recon"] > 0
+
+    copied = tmp_path / "run"
+    shutil.copytree(workdir, copied, ignore=shutil.ignore_patterns("bundle", "adapt"))
+    assert main(["adapt", "--workdir", str(copied), "--anchor", "1.5"]) == 2
+    assert "--anchor 1.5 is a share: give a number from 0 to 1" in capsys.readouterr().err
+    assert main(["adapt", "--workdir", str(copied), "--anchor", "0.5", "--steps", "3"]) == 0
+    assert json.loads((copied / "run.json").read_text())["adapt_anchor"] == 0.5
+    assert load_ckpt(copied / "adapt" / "ckpt.pt")["step"] == 3
 
 
 def test_export_writes_into_the_workdir_unless_told_and_leaves_the_shipped_model_alone(run, capsys):
