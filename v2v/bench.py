@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from v2v.engine import ChunkMetrics, EngineConfig, StreamEngine
+from v2v.engine import ChunkMetrics, EngineConfig, StreamEngine, sync
 from v2v.models.bundle import ModelBundle
 
 
@@ -61,11 +61,6 @@ def synthetic_frames(n: int, size: tuple[int, int], device: torch.device | str =
     return clip
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def run_bench(bundle: ModelBundle, size: tuple[int, int] | None = None, frames: int = 48,
               config: EngineConfig = EngineConfig(prompt="a landscape"), warmup: int = 0) -> BenchResult:
     """Time a StreamEngine on `frames` synthetic frames at `size` (W, H; default the model's own).
@@ -84,18 +79,18 @@ def run_bench(bundle: ModelBundle, size: tuple[int, int] | None = None, frames: 
         for frame in synthetic_frames(warmup, size, device):  # [3, H, W] each
             ahead.push(frame[None])
         ahead.flush()
-        _sync(device)
+        sync(device)
     clip = synthetic_frames(frames, size, device)  # [T, 3, H, W]
     engine = StreamEngine(bundle, config)
     metrics: list[ChunkMetrics] = []
     outputs: list[tuple[float, int]] = []  # (time, frames) of every push or flush that gave frames
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for i in range(frames + 1):
         out = (engine.push(clip[i:i + 1]) if i < frames else engine.flush()).cpu()  # host copy, as a sink needs
         metrics.extend(engine.metrics)
         if out.numel():
-            _sync(device)
+            sync(device)
             outputs.append((time.perf_counter(), out.shape[0]))
     end = time.perf_counter()
     steady = metrics[1:] or metrics

@@ -213,8 +213,7 @@ class StreamEngine:
     def _ms(self, t0: float) -> float:
         """Milliseconds since t0 once the device has done the work queued so far (CUDA runs asynchronously: without
         the wait a stage's time would show up in whichever stage next waits for a result)."""
-        if self.bundle.device.type == "cuda":
-            torch.cuda.synchronize(self.bundle.device)
+        sync(self.bundle.device)
         return _ms(t0)
 
     def _finish(self, m: ChunkMetrics, out: Tensor, t0: float) -> Tensor:
@@ -345,6 +344,12 @@ class StreamEngine:
         if out:
             return torch.cat(out, 0)  # [T', 3, H, W]
         return torch.zeros((0, *like.shape[1:]), device=self.bundle.device, dtype=self.bundle.dtype)
+
+
+def sync(device: torch.device) -> None:
+    """Wait until `device` has done the work queued so far (CUDA runs asynchronously; the CPU needs no wait)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _ms(t0: float) -> float:

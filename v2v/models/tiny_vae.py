@@ -188,8 +188,12 @@ class TinyVAE(nn.Module):
     def decode(self, z: Tensor) -> Tensor:
         """normalised latents [B, z, F, h, w] -> video [B, 3, 1 + 4(F-1), 8h, 8w] in [-1, 1]."""
         assert z.ndim == 5 and z.shape[1] == self.z_dim, f"expected [B, {self.z_dim}, F, h, w], got {tuple(z.shape)}"
-        video = self.decode_raw(self.denormalize(z))                        # [B, 3, 4F, H, W]
-        return video[:, :, self.temporal_factor - 1:].clamp(-1.0, 1.0)      # [B, 3, 1+4(F-1), H, W]
+        return self.decode_frames(self.denormalize(z)).clamp(-1.0, 1.0)     # [B, 3, 1+4(F-1), H, W]
+
+    def decode_frames(self, z: Tensor) -> Tensor:
+        """raw latents [B, z, F, h, w] -> unclamped video [B, 3, 1 + 4(F-1), 8h, 8w]: `decode_raw` without the
+        first group's three padding frames (the 1 + 4k rule), with gradients (the training stages' decode)."""
+        return self.decode_raw(z)[:, :, self.temporal_factor - 1:]          # [B, 3, 1+4(F-1), H, W]
 
     # -- streaming -------------------------------------------------------------------------------
     def stream_encoder(self) -> "TinyStreamEncoder":

@@ -144,7 +144,7 @@ def adapt_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float, r
     anchor = None
     if reference is not None and anchor_weight > 0:
         with torch.no_grad():
-            anchor = reference.decode_raw(raw)[:, :, reference.temporal_factor - 1:]  # [B, 3, T, H, W]
+            anchor = reference.decode_frames(raw)  # [B, 3, T, H, W]
     return decoded_loss(vae, raw, video, temporal_weight, anchor, anchor_weight)
 
 

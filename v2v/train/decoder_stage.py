@@ -81,7 +81,7 @@ def decoded_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float 
     decoded video [B, 3, T, H, W] (with its graph, for an adversarial term). With an `anchor` video (another
     decoder's decoding of the same z), the reconstruction is (1 − anchor_weight) × against `video` +
     anchor_weight × against `anchor`; the frame-to-frame term stays against `video`."""
-    out = vae.decode_raw(z)[:, :, vae.temporal_factor - 1:]                # [B, 3, T, H, W]
+    out = vae.decode_frames(z)                # [B, 3, T, H, W]
     recon = reconstruction(out, video)
     if anchor is not None and anchor_weight > 0:
         recon = (1.0 - anchor_weight) * recon + anchor_weight * reconstruction(out, anchor)

@@ -56,7 +56,7 @@ def reconstruction_loss(vae: torch.nn.Module, video: Tensor) -> tuple[Tensor, Te
     """-> (loss, raw latents). video [B, 3, T, H, W]."""
     z = vae.encode_raw(video)                                              # [B, z, F, h, w]
     noisy = z + LATENT_NOISE * z.detach().std() * torch.randn_like(z)
-    recon = vae.decode_raw(noisy)[:, :, vae.temporal_factor - 1:]          # [B, 3, T, H, W]
+    recon = vae.decode_frames(noisy)          # [B, 3, T, H, W]
     loss = F_.l1_loss(recon, video) + F_.mse_loss(recon, video) + 0.5 * gradient_l1(recon, video)
     return loss + 1e-4 * z.square().mean(), z
 
