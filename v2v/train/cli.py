@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="dmd: the generator's rollout (parallel: CausVid; self_forcing: frame by frame on its own outputs)")
     p.add_argument("--paired-weight", type=float, default=None,
                    help="dmd: weight of the paired cross-style term on generator steps (default 0.25)")
+    p.add_argument("--paired-self-forcing", type=float, default=None, metavar="W",
+                   help="dmd: the paired weight from the switch to the self_forcing rollout on (default 0.5)")
+    p.add_argument("--dmd-guidance", type=float, default=None, metavar="G",
+                   help="dmd: classifier-free guidance of the real score (default: the teacher's, 3.5, as the ODE pairs)")
     p.add_argument("--self-forcing-from", type=int, default=None, metavar="STEP",
                    help="dmd: a parallel run switches to the self_forcing rollout at this step (default 1500; "
                         "at or past --steps: never)")
@@ -83,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
 # command-line options (argparse dest) -> the TrainConfig field they set, whatever the stage
 OPTION_FIELDS = {"pairs": "ode_pairs", "scenes": "cache_scenes", "clips": "adapt_clips", "seed": "seed",
                  "rollout": "dmd_rollout", "paired_weight": "dmd_paired",
+                 "paired_self_forcing": "dmd_paired_self_forcing", "dmd_guidance": "dmd_guidance",
                  "self_forcing_from": "dmd_self_forcing_from", "rollout_paired": "dmd_rollout_paired",
                  "rollout_paired_from": "dmd_rollout_paired_from",
                  "rollout_paired_level": "dmd_rollout_paired_level", "temporal_weight": "adapt_temporal",

@@ -71,6 +71,7 @@ class TrainConfig:
     dmd_paired: float = 0.25                # weight of the paired cross-style term on generator steps
     dmd_self_forcing_from: int = 1500       # a "parallel" run switches to the self-forcing rollout here
     dmd_paired_self_forcing: float = 0.5    # dmd_paired from that step on (see dmd.phase)
+    dmd_guidance: float | None = None       # CFG scale of the DMD real score (None: `guidance`, as the ODE pairs)
     dmd_rollout_paired: float = 0.0         # weight of the ground-truth term on the generator's own v2v rollouts
     dmd_rollout_paired_from: int = 0        # ... from this critic step on (see dmd.phase)
     dmd_rollout_paired_level: float = 1.0   # weight of its latent MSE beside the frame-to-frame change (0 = change only)

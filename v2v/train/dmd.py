@@ -141,7 +141,7 @@ def dmd_loss(x0: Tensor, ctx: Tensor, teacher: TextToVideo, critic: nn.Module, c
     sigma = t / 1000.0
     with torch.no_grad():
         noisy = add_noise(x0.detach(), randn(x0.shape, gen, x0.device), sigma)
-        real = x0_from_flow(noisy, cfg_flow(teacher, ctx, config.guidance)(noisy, t), sigma)
+        real = x0_from_flow(noisy, cfg_flow(teacher, ctx, dmd_guidance(config))(noisy, t), sigma)
         fake = x0_from_flow(noisy, critic(noisy, t, ctx), sigma)
         norm = (x0.detach() - real).abs().mean(dim=(1, 2, 3, 4), keepdim=True).clamp_min(1e-6)
         grad = torch.nan_to_num((fake - real) / norm)
@@ -154,6 +154,11 @@ def critic_loss(critic: nn.Module, x0: Tensor, ctx: Tensor, config: TrainConfig,
     t = sample_train_timesteps([B], config.sampling.shift, generator=gen).to(x0.device)  # [B]
     noise = randn(x0.shape, gen, x0.device)
     return F_.mse_loss(critic(add_noise(x0, noise, t / 1000.0), t, ctx), flow_target(x0, noise))
+
+
+def dmd_guidance(config: TrainConfig) -> float:
+    """The real score's CFG scale: `dmd_guidance` where set, else the teacher's `guidance` (ODE pairs)."""
+    return config.guidance if config.dmd_guidance is None else config.dmd_guidance
 
 
 def phase(config: TrainConfig, step: int) -> tuple[str, float, float]:
@@ -197,7 +202,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             f"{max(config.dmd_rollout_paired_from, step)}"
             if config.dmd_rollout_paired > 0 and config.dmd_rollout_paired_from < config.dmd_steps else "")
     log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
-             f"EMA {config.dmd_ema})")
+             f"real-score CFG {dmd_guidance(config)}, EMA {config.dmd_ema})")
     seed = draw_seed(config.seed, "dmd", step)  # one seed for both generators
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)

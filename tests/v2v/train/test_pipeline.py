@@ -281,6 +281,32 @@ def test_dmd_with_the_rollout_paired_term_runs_and_says_so(run, tmp_path):
     assert "rollout-paired 1.0" in (workdir / "dmd" / "log.txt").read_text()
 
 
+def test_dmd_real_score_guidance_and_paired_weight_after_the_switch_are_options(run, tmp_path, monkeypatch):
+    """--dmd-guidance sets the CFG scale of the real score only (the ODE pairs keep `guidance`);
+    --paired-self-forcing the paired weight once the self-forcing rollout runs."""
+    import dataclasses
+
+    import v2v.train.dmd as dmd
+
+    workdir = tmp_path / "run"
+    shutil.copytree(run[0], workdir)
+    step = load_ckpt(workdir / "dmd" / "ckpt.pt")["step"]
+    teacher_guidance = json.loads((workdir / "run.json").read_text())["guidance"]
+    scales = []
+    real_cfg_flow = dmd.cfg_flow
+    monkeypatch.setattr(dmd, "cfg_flow", lambda model, ctx, scale: scales.append(scale) or real_cfg_flow(model, ctx, scale))
+    assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 3), "--dmd-guidance", "1.5",
+                 "--paired-self-forcing", "2"]) == 0
+    saved = json.loads((workdir / "run.json").read_text())
+    assert (saved["dmd_guidance"], saved["dmd_paired_self_forcing"], saved["guidance"]) == (1.5, 2.0, teacher_guidance)
+    assert scales and set(scales) == {1.5}
+    assert "real-score CFG 1.5" in (workdir / "dmd" / "log.txt").read_text()
+    config = load_ckpt_config(workdir)
+    assert dmd.dmd_guidance(dataclasses.replace(config, dmd_guidance=None)) == config.guidance
+    parallel = dataclasses.replace(config, dmd_rollout="parallel")
+    assert dmd.phase(parallel, config.dmd_self_forcing_from)[:2] == ("self_forcing", 2.0)
+
+
 def test_dmd_keeps_an_ema_that_export_ships(run, tmp_path, capsys):
     from safetensors.torch import load_file
 
