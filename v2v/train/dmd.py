@@ -29,7 +29,9 @@ kept on generator steps with a small weight (`dmd_paired`) so the restyle stays 
 input's structure; set it to 0 for pure DMD. That term is teacher-forced (clean or noised ground truth
 as history); `dmd_rollout_paired` (from step `dmd_rollout_paired_from`) adds one on the generator's own
 rollout of a video-to-video start, against the true restyle: latents and their frame-to-frame change
-(`rollout_paired_loss`), the term aimed at the jumps at chunk boundaries (docs/training.md).
+(`rollout_paired_loss`), the term aimed at the jumps at chunk boundaries (docs/training.md). `dmd_coarse`
+adds one on the same rollouts at a coarse scale only (`coarse_loss`): the scene's own palette, which DMD
+leaves free, without pulling the fine detail (the style) toward the mean.
 
 Shape letters: B batch, z latent channels, F latent frames, h/w latent.
 """
@@ -133,6 +135,15 @@ def rollout_paired_loss(x0: Tensor, target: Tensor, level: float = 1.0) -> Tenso
     return change if level == 0 else level * F_.mse_loss(x0, target) + change
 
 
+def coarse_loss(x0: Tensor, target: Tensor, pool: int) -> Tensor:
+    """MSE of the latents mean-pooled over pool × pool latent pixels (each frame on its own): the rollout's
+    coarse colour and light against the true restyle's. The DMD loss matches the teacher's distribution for the
+    prompt, not this input, so nothing else holds a scene's own palette (the sixteenth session measured students
+    whose output clip means barely follow the ground truth's). A window wider than the crop pools the whole frame."""
+    k = (1, min(pool, x0.shape[-2]), min(pool, x0.shape[-1]))
+    return F_.mse_loss(F_.avg_pool3d(x0, k), F_.avg_pool3d(target, k))             # [B, z, F, h/k, w/k] each
+
+
 def dmd_loss(x0: Tensor, ctx: Tensor, teacher: TextToVideo, critic: nn.Module, config: TrainConfig,
              gen: torch.Generator) -> Tensor:
     """The DMD generator loss 0.5·MSE(x0, (x0 − grad).detach()), grad = (fake − real)/mean|x0 − real|."""
@@ -201,6 +212,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     term = (f", rollout-paired {config.dmd_rollout_paired} (level {config.dmd_rollout_paired_level}) from step "
             f"{max(config.dmd_rollout_paired_from, step)}"
             if config.dmd_rollout_paired > 0 and config.dmd_rollout_paired_from < config.dmd_steps else "")
+    term += (f", coarse-colour {config.dmd_coarse} (pool {config.dmd_coarse_pool})" if config.dmd_coarse > 0 else "")
     log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
              f"real-score CFG {dmd_guidance(config)}, EMA {config.dmd_ema})")
     seed = draw_seed(config.seed, "dmd", step)  # one seed for both generators
@@ -239,6 +251,10 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
                     loss_r = rollout_paired_loss(x0, target, config.dmd_rollout_paired_level)
                     loss_g = loss_g + rolled * loss_r
                     losses["rollout"] = loss_r.item()
+                if config.dmd_coarse > 0 and target is not None:
+                    loss_k = coarse_loss(x0, target, config.dmd_coarse_pool)
+                    loss_g = loss_g + config.dmd_coarse * loss_k
+                    losses["coarse"] = loss_k.item()
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)

@@ -281,6 +281,39 @@ def test_dmd_with_the_rollout_paired_term_runs_and_says_so(run, tmp_path):
     assert "rollout-paired 1.0" in (workdir / "dmd" / "log.txt").read_text()
 
 
+def test_coarse_colour_term_sees_the_palette_not_the_detail():
+    """The coarse term is blind to detail that averages out over its window and sees a shift of colour;
+    the option sets it in run.json and the log says so."""
+    from v2v.train.dmd import coarse_loss
+
+    torch.manual_seed(0)
+    target = torch.randn(2, 4, 3, 16, 16)
+    checker = torch.ones(16, 16)
+    checker[::2] *= -1
+    checker[:, ::2] *= -1                                                         # mean 0 over any even window
+    assert coarse_loss(target + 0.7 * checker, target, 8).item() < 1e-10
+    assert abs(coarse_loss(target + 0.5, target, 8).item() - 0.25) < 1e-5
+    assert abs(coarse_loss(target + 0.5, target, 64).item() - 0.25) < 1e-5      # wider than the crop: whole frame
+    sky = target.clone()
+    sky[..., :8, :] += 1.0                                                        # the top half brighter
+    assert coarse_loss(sky, target, 8).item() > coarse_loss(sky, target, 16).item() > 0.2
+
+
+def test_dmd_coarse_colour_option_runs_and_says_so(run, tmp_path, monkeypatch):
+    import v2v.train.dmd as dmd
+
+    workdir = tmp_path / "run"
+    shutil.copytree(run[0], workdir)
+    step = load_ckpt(workdir / "dmd" / "ckpt.pt")["step"]
+    calls = []
+    real = dmd.coarse_loss
+    monkeypatch.setattr(dmd, "coarse_loss", lambda x0, t, pool: calls.append(pool) or real(x0, t, pool))
+    assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 8), "--coarse", "16"]) == 0
+    assert json.loads((workdir / "run.json").read_text())["dmd_coarse"] == 16.0
+    assert "coarse-colour 16.0 (pool 8)" in (workdir / "dmd" / "log.txt").read_text()
+    assert calls and set(calls) == {8}                                            # on the v2v starts of generator steps
+
+
 def test_dmd_real_score_guidance_and_paired_weight_after_the_switch_are_options(run, tmp_path, monkeypatch):
     """--dmd-guidance sets the CFG scale of the real score only (the ODE pairs keep `guidance`);
     --paired-self-forcing the paired weight once the self-forcing rollout runs."""
