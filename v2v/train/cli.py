@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--coarse", type=float, default=None, metavar="W",
                    help="dmd: weight of the coarse-colour term: the generator's video-to-video rollouts, mean-pooled "
                         "over 8×8 latent pixels, against the true restyle's (default 0 = off; docs/training.md)")
+    p.add_argument("--paired-coarse", type=float, default=None, metavar="W",
+                   help="ode, dmd: weight of the same coarse-colour comparison inside the teacher-forced paired "
+                        "cross-style term (default 0 = off)")
     p.add_argument("--temporal-weight", type=float, default=None, metavar="W",
                    help="adapt: weight of the frame-to-frame term on the rollouts (default 10; lower = sharper "
                         "and more flicker, docs/training.md)")
@@ -93,7 +96,7 @@ OPTION_FIELDS = {"pairs": "ode_pairs", "scenes": "cache_scenes", "clips": "adapt
                  "paired_self_forcing": "dmd_paired_self_forcing", "dmd_guidance": "dmd_guidance",
                  "self_forcing_from": "dmd_self_forcing_from", "rollout_paired": "dmd_rollout_paired",
                  "rollout_paired_from": "dmd_rollout_paired_from",
-                 "rollout_paired_level": "dmd_rollout_paired_level", "coarse": "dmd_coarse", "temporal_weight": "adapt_temporal",
+                 "rollout_paired_level": "dmd_rollout_paired_level", "coarse": "dmd_coarse", "paired_coarse": "paired_coarse", "temporal_weight": "adapt_temporal",
                  "adversarial": "adapt_adv", "adversarial_from": "adapt_adv_start", "anchor": "adapt_anchor"}
 
 

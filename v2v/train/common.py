@@ -75,8 +75,9 @@ class TrainConfig:
     dmd_rollout_paired: float = 0.0         # weight of the ground-truth term on the generator's own v2v rollouts
     dmd_rollout_paired_from: int = 0        # ... from this critic step on (see dmd.phase)
     dmd_rollout_paired_level: float = 1.0   # weight of its latent MSE beside the frame-to-frame change (0 = change only)
-    dmd_coarse: float = 0.0                 # weight of the coarse-colour term on the generator's v2v rollouts (dmd.coarse_loss)
-    dmd_coarse_pool: int = 8                # ... latents mean-pooled over this many latent pixels square (8 = 64 px)
+    dmd_coarse: float = 0.0                 # weight of the coarse-colour term on the generator's v2v rollouts (ode.coarse_loss)
+    paired_coarse: float = 0.0              # ... and inside the teacher-forced paired term of `ode` and `dmd` (ode.x0_loss)
+    coarse_pool: int = 8                    # the term's window: latents mean-pooled over this many latent pixels square
     dmd_critic_warmup: int = 100            # critic-only steps when a run resumes without a critic (`train seed`)
     dmd_ema: float = 0.99                   # EMA decay of the generator per generator step (export uses it)
     adapt_clips: int = 600                  # student rollouts (17 frames each) the `adapt` stage records

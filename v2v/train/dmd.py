@@ -30,8 +30,9 @@ input's structure; set it to 0 for pure DMD. That term is teacher-forced (clean 
 as history); `dmd_rollout_paired` (from step `dmd_rollout_paired_from`) adds one on the generator's own
 rollout of a video-to-video start, against the true restyle: latents and their frame-to-frame change
 (`rollout_paired_loss`), the term aimed at the jumps at chunk boundaries (docs/training.md). `dmd_coarse`
-adds one on the same rollouts at a coarse scale only (`coarse_loss`): the scene's own palette, which DMD
-leaves free, without pulling the fine detail (the style) toward the mean.
+adds one on the same rollouts at a coarse scale only (`ode.coarse_loss`): the scene's own palette, which DMD
+leaves free, without pulling the fine detail (the style) toward the mean; `paired_coarse` adds it inside the
+teacher-forced paired term.
 
 Shape letters: B batch, z latent channels, F latent frames, h/w latent.
 """
@@ -50,7 +51,7 @@ from v2v.models.dit import DiT
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps, v2v_timesteps, x0_from_flow
 from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, draw_seed, ema_update, frozen, load_ckpt,
                               randn, require_ckpt, resume, stage_logger)
-from v2v.train.ode import cfg_flow, paired_batch, x0_loss
+from v2v.train.ode import cfg_flow, coarse_loss, paired_batch, x0_loss
 from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
 
 STAGE = "dmd"
@@ -135,15 +136,6 @@ def rollout_paired_loss(x0: Tensor, target: Tensor, level: float = 1.0) -> Tenso
     return change if level == 0 else level * F_.mse_loss(x0, target) + change
 
 
-def coarse_loss(x0: Tensor, target: Tensor, pool: int) -> Tensor:
-    """MSE of the latents mean-pooled over pool × pool latent pixels (each frame on its own): the rollout's
-    coarse colour and light against the true restyle's. The DMD loss matches the teacher's distribution for the
-    prompt, not this input, so nothing else holds a scene's own palette (the sixteenth session measured students
-    whose output clip means barely follow the ground truth's). A window wider than the crop pools the whole frame."""
-    k = (1, min(pool, x0.shape[-2]), min(pool, x0.shape[-1]))
-    return F_.mse_loss(F_.avg_pool3d(x0, k), F_.avg_pool3d(target, k))             # [B, z, F, h/k, w/k] each
-
-
 def dmd_loss(x0: Tensor, ctx: Tensor, teacher: TextToVideo, critic: nn.Module, config: TrainConfig,
              gen: torch.Generator) -> Tensor:
     """The DMD generator loss 0.5·MSE(x0, (x0 − grad).detach()), grad = (fake − real)/mean|x0 − real|."""
@@ -212,7 +204,8 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     term = (f", rollout-paired {config.dmd_rollout_paired} (level {config.dmd_rollout_paired_level}) from step "
             f"{max(config.dmd_rollout_paired_from, step)}"
             if config.dmd_rollout_paired > 0 and config.dmd_rollout_paired_from < config.dmd_steps else "")
-    term += (f", coarse-colour {config.dmd_coarse} (pool {config.dmd_coarse_pool})" if config.dmd_coarse > 0 else "")
+    term += (f", coarse-colour {config.dmd_coarse} on rollouts (pool {config.coarse_pool})" if config.dmd_coarse > 0 else "")
+    term += (f", coarse-colour {config.paired_coarse} in the paired term" if config.paired_coarse > 0 else "")
     log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
              f"real-score CFG {dmd_guidance(config)}, EMA {config.dmd_ema})")
     seed = draw_seed(config.seed, "dmd", step)  # one seed for both generators
@@ -244,7 +237,8 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
                 loss_g = dmd_loss(x0, ctx, teacher, critic, config, gen)
                 losses["dmd"] = loss_g.item()
                 if paired > 0:
-                    loss_p = x0_loss(student, teacher.text, *paired_batch(cache, config, rng, config.dmd_batch, crop))
+                    loss_p = x0_loss(student, teacher.text, *paired_batch(cache, config, rng, config.dmd_batch, crop),
+                                     coarse=config.paired_coarse, pool=config.coarse_pool)
                     loss_g = loss_g + paired * loss_p
                     losses["paired"] = loss_p.item()
                 if rolled > 0 and target is not None:
@@ -252,7 +246,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
                     loss_g = loss_g + rolled * loss_r
                     losses["rollout"] = loss_r.item()
                 if config.dmd_coarse > 0 and target is not None:
-                    loss_k = coarse_loss(x0, target, config.dmd_coarse_pool)
+                    loss_k = coarse_loss(x0, target, config.coarse_pool)
                     loss_g = loss_g + config.dmd_coarse * loss_k
                     losses["coarse"] = loss_k.item()
                 opt_g.zero_grad(set_to_none=True)

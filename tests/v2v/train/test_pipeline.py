@@ -284,7 +284,7 @@ def test_dmd_with_the_rollout_paired_term_runs_and_says_so(run, tmp_path):
 def test_coarse_colour_term_sees_the_palette_not_the_detail():
     """The coarse term is blind to detail that averages out over its window and sees a shift of colour;
     the option sets it in run.json and the log says so."""
-    from v2v.train.dmd import coarse_loss
+    from v2v.train.ode import coarse_loss
 
     torch.manual_seed(0)
     target = torch.randn(2, 4, 3, 16, 16)
@@ -299,7 +299,37 @@ def test_coarse_colour_term_sees_the_palette_not_the_detail():
     assert coarse_loss(sky, target, 8).item() > coarse_loss(sky, target, 16).item() > 0.2
 
 
-def test_dmd_coarse_colour_option_runs_and_says_so(run, tmp_path, monkeypatch):
+def test_paired_term_with_the_coarse_colour_part_counts_only_live_frames():
+    """x0_loss's coarse part: 0 for detail that averages out, coarse × the shift for a colour shift, and a
+    frame given clean (t = 0) adds nothing."""
+    from v2v.train.ode import x0_loss
+
+    class Shift(torch.nn.Module):  # flow = −offset/σ: the x0 it implies is x_t + offset
+        def __init__(self, offset):
+            super().__init__()
+            self.offset, self.dummy = offset, torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x_t, t, ctx):
+            return -self.offset / (t / 1000.0).clamp_min(1e-3)[:, None, :, None, None]
+
+    class Text(torch.nn.Module):
+        def encode(self, prompts):
+            return torch.zeros(len(prompts), 2, 4)
+
+    x0 = torch.randn(1, 4, 2, 8, 8)
+    t = torch.tensor([[500.0, 0.0]])                                              # frame 2 given clean
+    x_t = x0.clone()
+    plain = x0_loss(Shift(0.5), Text(), x_t, t, x0, ["p"]).item()
+    both = x0_loss(Shift(0.5), Text(), x_t, t, x0, ["p"], coarse=4.0, pool=8).item()
+    assert abs(plain - 0.25) < 1e-4 and abs(both - 0.25 * 5) < 1e-4
+    checker = torch.ones(8, 8)
+    checker[::2] *= -1
+    checker[:, ::2] *= -1
+    detail = x0_loss(Shift(0.5 * checker), Text(), x_t, t, x0, ["p"], coarse=4.0, pool=8).item()
+    assert abs(detail - 0.25) < 1e-4                                              # the detail costs only the plain MSE
+
+
+def test_dmd_coarse_colour_options_run_and_say_so(run, tmp_path, monkeypatch):
     import v2v.train.dmd as dmd
 
     workdir = tmp_path / "run"
@@ -308,9 +338,12 @@ def test_dmd_coarse_colour_option_runs_and_says_so(run, tmp_path, monkeypatch):
     calls = []
     real = dmd.coarse_loss
     monkeypatch.setattr(dmd, "coarse_loss", lambda x0, t, pool: calls.append(pool) or real(x0, t, pool))
-    assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 8), "--coarse", "16"]) == 0
-    assert json.loads((workdir / "run.json").read_text())["dmd_coarse"] == 16.0
-    assert "coarse-colour 16.0 (pool 8)" in (workdir / "dmd" / "log.txt").read_text()
+    assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 8), "--coarse", "16",
+                 "--paired-coarse", "8"]) == 0
+    saved = json.loads((workdir / "run.json").read_text())
+    assert (saved["dmd_coarse"], saved["paired_coarse"]) == (16.0, 8.0)
+    log = (workdir / "dmd" / "log.txt").read_text()
+    assert "coarse-colour 16.0 on rollouts (pool 8)" in log and "coarse-colour 8.0 in the paired term" in log
     assert calls and set(calls) == {8}                                            # on the v2v starts of generator steps
 
 
