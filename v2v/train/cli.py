@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--paired-coarse", type=float, default=None, metavar="W",
                    help="ode, dmd: weight of the same coarse-colour comparison inside the teacher-forced paired "
                         "cross-style term (default 0 = off)")
+    p.add_argument("--paired-pixel", type=float, default=None, metavar="W",
+                   help="ode, dmd: weight of the coarse-colour comparison in pixel space inside the paired term: "
+                        "x0 decoded by the run's decoder, 64×64-pixel means (default 0 = off)")
     p.add_argument("--temporal-weight", type=float, default=None, metavar="W",
                    help="adapt: weight of the frame-to-frame term on the rollouts (default 10; lower = sharper "
                         "and more flicker, docs/training.md)")
@@ -96,7 +99,7 @@ OPTION_FIELDS = {"pairs": "ode_pairs", "scenes": "cache_scenes", "clips": "adapt
                  "paired_self_forcing": "dmd_paired_self_forcing", "dmd_guidance": "dmd_guidance",
                  "self_forcing_from": "dmd_self_forcing_from", "rollout_paired": "dmd_rollout_paired",
                  "rollout_paired_from": "dmd_rollout_paired_from",
-                 "rollout_paired_level": "dmd_rollout_paired_level", "coarse": "dmd_coarse", "paired_coarse": "paired_coarse", "temporal_weight": "adapt_temporal",
+                 "rollout_paired_level": "dmd_rollout_paired_level", "coarse": "dmd_coarse", "paired_coarse": "paired_coarse", "paired_pixel": "paired_pixel", "temporal_weight": "adapt_temporal",
                  "adversarial": "adapt_adv", "adversarial_from": "adapt_adv_start", "anchor": "adapt_anchor"}
 
 

@@ -78,6 +78,7 @@ class TrainConfig:
     dmd_coarse: float = 0.0                 # weight of the coarse-colour term on the generator's v2v rollouts (ode.coarse_loss)
     paired_coarse: float = 0.0              # ... and inside the teacher-forced paired term of `ode` and `dmd` (ode.x0_loss)
     coarse_pool: int = 8                    # the term's window: latents mean-pooled over this many latent pixels square
+    paired_pixel: float = 0.0               # ... and in pixel space: the paired term's x0 decoded (ode.pixel_coarse_loss)
     dmd_critic_warmup: int = 100            # critic-only steps when a run resumes without a critic (`train seed`)
     dmd_ema: float = 0.99                   # EMA decay of the generator per generator step (export uses it)
     adapt_clips: int = 600                  # student rollouts (17 frames each) the `adapt` stage records

@@ -51,7 +51,7 @@ from v2v.models.dit import DiT
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps, v2v_timesteps, x0_from_flow
 from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, draw_seed, ema_update, frozen, load_ckpt,
                               randn, require_ckpt, resume, stage_logger)
-from v2v.train.ode import cfg_flow, coarse_loss, paired_batch, x0_loss
+from v2v.train.ode import cfg_flow, coarse_loss, paired_batch, paired_vae, x0_loss
 from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
 
 STAGE = "dmd"
@@ -176,6 +176,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     log = stage_logger(workdir, STAGE)
     teacher = frozen(load_teacher(workdir, config)).to(device)
     cache = LatentCache.load(workdir)
+    vae = paired_vae(workdir, config, device)
     student = build_dit(config, causal=True)
     student.load_state_dict(require_ckpt(workdir, "ode")["student"])
     student.to(device)
@@ -206,6 +207,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             if config.dmd_rollout_paired > 0 and config.dmd_rollout_paired_from < config.dmd_steps else "")
     term += (f", coarse-colour {config.dmd_coarse} on rollouts (pool {config.coarse_pool})" if config.dmd_coarse > 0 else "")
     term += (f", coarse-colour {config.paired_coarse} in the paired term" if config.paired_coarse > 0 else "")
+    term += (f", pixel coarse-colour {config.paired_pixel} in the paired term" if config.paired_pixel > 0 else "")
     log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
              f"real-score CFG {dmd_guidance(config)}, EMA {config.dmd_ema})")
     seed = draw_seed(config.seed, "dmd", step)  # one seed for both generators
@@ -238,7 +240,8 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
                 losses["dmd"] = loss_g.item()
                 if paired > 0:
                     loss_p = x0_loss(student, teacher.text, *paired_batch(cache, config, rng, config.dmd_batch, crop),
-                                     coarse=config.paired_coarse, pool=config.coarse_pool)
+                                     coarse=config.paired_coarse, pool=config.coarse_pool,
+                                     pixel=config.paired_pixel, vae=vae)
                     loss_g = loss_g + paired * loss_p
                     losses["paired"] = loss_p.item()
                 if rolled > 0 and target is not None:

@@ -29,8 +29,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F_
 
+from v2v.models.tiny_vae import TinyVAE
 from v2v.sampling import add_noise, euler_sample, x0_from_flow
-from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, draw_seed, frozen, load_ckpt, module_device,
+from v2v.train.common import (Loop, TrainConfig, build_dit, build_vae, ckpt_path, draw_seed, frozen, load_ckpt, module_device,
                               randn, resume, save_ckpt, stage_logger)
 from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
 
@@ -164,10 +165,24 @@ def coarse_loss(x0: Tensor, target: Tensor, pool: int) -> Tensor:
     return F_.mse_loss(F_.avg_pool3d(x0, k), F_.avg_pool3d(target, k))             # [B, z, F, h/k, w/k] each
 
 
+def pixel_coarse_loss(vae: TinyVAE, x0: Tensor, target: Tensor, pool: int) -> Tensor:
+    """`coarse_loss` in pixel space: both latents decoded by `vae` (frozen; gradients reach x0 through it), the
+    frames mean-pooled over windows of pool latent pixels' worth of pixels (8 -> 64 × 64 px), MSE. What the
+    fidelity gate sees of a palette, where the latent term's smaller error did not give a smaller colour error
+    (docs/training.md, sixteenth session)."""
+    frames = vae.decode_frames(vae.denormalize(x0))                                 # [B, 3, T, H, W]
+    with torch.no_grad():
+        truth = vae.decode_frames(vae.denormalize(target))                          # [B, 3, T, H, W]
+    scale = frames.shape[-1] // x0.shape[-1]                                        # pixels per latent pixel
+    k = (1, min(pool * scale, frames.shape[-2]), min(pool * scale, frames.shape[-1]))
+    return F_.mse_loss(F_.avg_pool3d(frames, k), F_.avg_pool3d(truth, k))           # [B, 3, T, H/k, W/k] each
+
+
 def x0_loss(student: nn.Module, text: nn.Module, x_t: Tensor, t: Tensor, x0: Tensor, prompts: list[str],
-            coarse: float = 0.0, pool: int = 8) -> Tensor:
+            coarse: float = 0.0, pool: int = 8, pixel: float = 0.0, vae: TinyVAE | None = None) -> Tensor:
     """MSE of the student's x0 = x_t − σ·flow against the target, on frames with t > 0, plus `coarse` × the same
-    at the coarse scale of `coarse_loss` (the batch moves to the student's device)."""
+    at the coarse scale of `coarse_loss` and `pixel` × `pixel_coarse_loss` through `vae` (the batch moves to the
+    student's device). Frames at t = 0 are their own target, so the pixel term is taken over whole clips."""
     device = module_device(student)
     x_t, t, x0 = x_t.to(device), t.to(device), x0.to(device)
     pred = x0_from_flow(x_t, student(x_t, t, text.encode(prompts)), t / 1000.0)      # [B, z, F, h, w]
@@ -178,7 +193,21 @@ def x0_loss(student: nn.Module, text: nn.Module, x_t: Tensor, t: Tensor, x0: Ten
         k = (1, min(pool, x0.shape[-2]), min(pool, x0.shape[-1]))
         err = F_.avg_pool3d(pred - x0, k).square() * F_.avg_pool3d(live, k)          # [B, z, F, h/k, w/k]
         loss = loss + coarse * err.sum() / (F_.avg_pool3d(live, k).sum() * x0.shape[1]).clamp_min(1.0)
+    if pixel > 0:
+        if vae is None:
+            raise ValueError("the pixel-space coarse term needs the run's autoencoder")
+        loss = loss + pixel * pixel_coarse_loss(vae, pred, x0, pool)
     return loss
+
+
+def paired_vae(workdir: Path, config: TrainConfig, device: torch.device) -> TinyVAE | None:
+    """The frozen autoencoder the pixel-space paired term decodes with (the `decoder` stage's, else the `vae`
+    stage's), or None when that term is off."""
+    if config.paired_pixel <= 0:
+        return None
+    from v2v.train.decoder_stage import best_vae_state
+
+    return frozen(build_vae(config, best_vae_state(workdir, adapted=False))).to(device)
 
 
 def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device("cpu")) -> None:
@@ -191,12 +220,15 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     teacher = frozen(load_teacher(workdir, config)).to(device)
     cache = LatentCache.load(workdir)
     pairs = build_pairs(workdir, config, teacher, cache, log)
+    vae = paired_vae(workdir, config, device)
     student = build_dit(config, causal=True)
     student.load_state_dict(teacher.dit.state_dict())
     student.to(device)
     opt = torch.optim.AdamW(student.parameters(), lr=config.ode_lr, weight_decay=0.0)
     step, timer = resume(state, {"student": student, "opt": opt})
-    log.info(f"ode: start at step {step}/{config.ode_steps} with {len(pairs)} pairs")
+    terms = (f", coarse-colour {config.paired_coarse} in the paired term" if config.paired_coarse > 0 else "") + \
+            (f", pixel coarse-colour {config.paired_pixel} in the paired term" if config.paired_pixel > 0 else "")
+    log.info(f"ode: start at step {step}/{config.ode_steps} with {len(pairs)} pairs{terms}")
     seed = draw_seed(config.seed, "ode", step)  # one seed for both generators
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -217,7 +249,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             losses = {"ode": loss_ode.item()}
             if config.ode_supervised > 0:
                 loss_sup = x0_loss(student, teacher.text, *paired_batch(cache, config, rng, config.ode_batch, crop),
-                                   coarse=config.paired_coarse, pool=config.coarse_pool)
+                                   coarse=config.paired_coarse, pool=config.coarse_pool, pixel=config.paired_pixel, vae=vae)
                 loss = loss + config.ode_supervised * loss_sup
                 losses["paired"] = loss_sup.item()
             opt.zero_grad(set_to_none=True)

@@ -277,6 +277,10 @@ def test_dmd_with_the_rollout_paired_term_runs_and_says_so(run, tmp_path):
     step = load_ckpt(workdir / "dmd" / "ckpt.pt")["step"]
     assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 4), "--rollout-paired", "1"]) == 0
     assert load_ckpt(workdir / "dmd" / "ckpt.pt")["step"] == step + 4
+    ode_step = load_ckpt(workdir / "ode" / "ckpt.pt")["step"]                     # the ode stage takes both too
+    assert main(["ode", "--workdir", str(workdir), "--steps", str(ode_step + 2), "--paired-coarse", "4"]) == 0
+    assert load_ckpt(workdir / "ode" / "ckpt.pt")["step"] == ode_step + 2
+    assert "coarse-colour 4.0 in the paired term, pixel coarse-colour 2.0" in (workdir / "ode" / "log.txt").read_text()
     assert json.loads((workdir / "run.json").read_text())["dmd_rollout_paired"] == 1.0
     assert "rollout-paired 1.0" in (workdir / "dmd" / "log.txt").read_text()
 
@@ -329,6 +333,21 @@ def test_paired_term_with_the_coarse_colour_part_counts_only_live_frames():
     assert abs(detail - 0.25) < 1e-4                                              # the detail costs only the plain MSE
 
 
+def test_pixel_coarse_term_decodes_with_gradients_to_x0_only():
+    from v2v.train.common import TrainConfig, build_vae, frozen
+    from v2v.train.ode import pixel_coarse_loss
+
+    torch.manual_seed(0)
+    vae = frozen(build_vae(TrainConfig()))
+    target = torch.randn(1, vae.z_dim, 2, 4, 4)
+    assert pixel_coarse_loss(vae, target, target, 8).item() == 0.0
+    x0 = (target + 1.0).requires_grad_(True)
+    loss = pixel_coarse_loss(vae, x0, target, 8)
+    loss.backward()
+    assert loss.item() > 0 and x0.grad is not None and x0.grad.abs().sum() > 0
+    assert all(p.grad is None for p in vae.parameters())                          # the decoder stays as it is
+
+
 def test_dmd_coarse_colour_options_run_and_say_so(run, tmp_path, monkeypatch):
     import v2v.train.dmd as dmd
 
@@ -345,6 +364,11 @@ def test_dmd_coarse_colour_options_run_and_say_so(run, tmp_path, monkeypatch):
     log = (workdir / "dmd" / "log.txt").read_text()
     assert "coarse-colour 16.0 on rollouts (pool 8)" in log and "coarse-colour 8.0 in the paired term" in log
     assert calls and set(calls) == {8}                                            # on the v2v starts of generator steps
+    step += 8
+    assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 4), "--paired-pixel", "2"]) == 0
+    assert json.loads((workdir / "run.json").read_text())["paired_pixel"] == 2.0
+    assert "pixel coarse-colour 2.0 in the paired term" in (workdir / "dmd" / "log.txt").read_text()
+    assert load_ckpt(workdir / "dmd" / "ckpt.pt")["step"] == step + 4
 
 
 def test_dmd_real_score_guidance_and_paired_weight_after_the_switch_are_options(run, tmp_path, monkeypatch):
