@@ -277,10 +277,6 @@ def test_dmd_with_the_rollout_paired_term_runs_and_says_so(run, tmp_path):
     step = load_ckpt(workdir / "dmd" / "ckpt.pt")["step"]
     assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 4), "--rollout-paired", "1"]) == 0
     assert load_ckpt(workdir / "dmd" / "ckpt.pt")["step"] == step + 4
-    ode_step = load_ckpt(workdir / "ode" / "ckpt.pt")["step"]                     # the ode stage takes both too
-    assert main(["ode", "--workdir", str(workdir), "--steps", str(ode_step + 2), "--paired-coarse", "4"]) == 0
-    assert load_ckpt(workdir / "ode" / "ckpt.pt")["step"] == ode_step + 2
-    assert "coarse-colour 4.0 in the paired term, pixel coarse-colour 2.0" in (workdir / "ode" / "log.txt").read_text()
     assert json.loads((workdir / "run.json").read_text())["dmd_rollout_paired"] == 1.0
     assert "rollout-paired 1.0" in (workdir / "dmd" / "log.txt").read_text()
 
@@ -369,6 +365,10 @@ def test_dmd_coarse_colour_options_run_and_say_so(run, tmp_path, monkeypatch):
     assert json.loads((workdir / "run.json").read_text())["paired_pixel"] == 2.0
     assert "pixel coarse-colour 2.0 in the paired term" in (workdir / "dmd" / "log.txt").read_text()
     assert load_ckpt(workdir / "dmd" / "ckpt.pt")["step"] == step + 4
+    ode_step = load_ckpt(workdir / "ode" / "ckpt.pt")["step"]                     # the ode stage takes both too
+    assert main(["ode", "--workdir", str(workdir), "--steps", str(ode_step + 2), "--paired-coarse", "4"]) == 0
+    assert load_ckpt(workdir / "ode" / "ckpt.pt")["step"] == ode_step + 2
+    assert "coarse-colour 4.0 in the paired term, pixel coarse-colour 2.0" in (workdir / "ode" / "log.txt").read_text()
 
 
 def test_dmd_real_score_guidance_and_paired_weight_after_the_switch_are_options(run, tmp_path, monkeypatch):
