@@ -99,7 +99,8 @@ OPTION_FIELDS = {"pairs": "ode_pairs", "scenes": "cache_scenes", "clips": "adapt
                  "paired_self_forcing": "dmd_paired_self_forcing", "dmd_guidance": "dmd_guidance",
                  "self_forcing_from": "dmd_self_forcing_from", "rollout_paired": "dmd_rollout_paired",
                  "rollout_paired_from": "dmd_rollout_paired_from",
-                 "rollout_paired_level": "dmd_rollout_paired_level", "coarse": "dmd_coarse", "paired_coarse": "paired_coarse", "paired_pixel": "paired_pixel", "temporal_weight": "adapt_temporal",
+                 "rollout_paired_level": "dmd_rollout_paired_level", "coarse": "dmd_coarse",
+                 "paired_coarse": "paired_coarse", "paired_pixel": "paired_pixel", "temporal_weight": "adapt_temporal",
                  "adversarial": "adapt_adv", "adversarial_from": "adapt_adv_start", "anchor": "adapt_anchor"}
 
 

@@ -51,7 +51,7 @@ from v2v.models.dit import DiT
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps, v2v_timesteps, x0_from_flow
 from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, draw_seed, ema_update, frozen, load_ckpt,
                               randn, require_ckpt, resume, stage_logger)
-from v2v.train.ode import cfg_flow, coarse_loss, paired_batch, paired_vae, x0_loss
+from v2v.train.ode import cfg_flow, coarse_loss, paired_batch, paired_terms, paired_vae, x0_loss
 from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
 
 STAGE = "dmd"
@@ -206,8 +206,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             f"{max(config.dmd_rollout_paired_from, step)}"
             if config.dmd_rollout_paired > 0 and config.dmd_rollout_paired_from < config.dmd_steps else "")
     term += (f", coarse-colour {config.dmd_coarse} on rollouts (pool {config.coarse_pool})" if config.dmd_coarse > 0 else "")
-    term += (f", coarse-colour {config.paired_coarse} in the paired term" if config.paired_coarse > 0 else "")
-    term += (f", pixel coarse-colour {config.paired_pixel} in the paired term" if config.paired_pixel > 0 else "")
+    term += paired_terms(config)
     log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
              f"real-score CFG {dmd_guidance(config)}, EMA {config.dmd_ema})")
     seed = draw_seed(config.seed, "dmd", step)  # one seed for both generators

@@ -31,8 +31,9 @@ from torch.nn import functional as F_
 
 from v2v.models.tiny_vae import TinyVAE
 from v2v.sampling import add_noise, euler_sample, x0_from_flow
-from v2v.train.common import (Loop, TrainConfig, build_dit, build_vae, ckpt_path, draw_seed, frozen, load_ckpt, module_device,
-                              randn, resume, save_ckpt, stage_logger)
+from v2v.train.common import (Loop, TrainConfig, build_dit, build_vae, ckpt_path, draw_seed, frozen, load_ckpt,
+                              module_device, randn, resume, save_ckpt, stage_logger)
+from v2v.train.decoder_stage import best_vae_state
 from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
 
 STAGE = "ode"
@@ -155,14 +156,23 @@ def paired_batch(cache: LatentCache, config: TrainConfig, rng: np.random.Generat
     return x_t, t, tgt, prompts
 
 
-def coarse_loss(x0: Tensor, target: Tensor, pool: int) -> Tensor:
+def pooled(x: Tensor, size: int) -> Tensor:
+    """Each frame mean-pooled over size × size windows (at most the whole frame): [B, C, F, H, W] ->
+    [B, C, F, H/size, W/size]."""
+    return F_.avg_pool3d(x, (1, min(size, x.shape[-2]), min(size, x.shape[-1])))
+
+
+def coarse_loss(x0: Tensor, target: Tensor, pool: int, live: Tensor | None = None) -> Tensor:
     """MSE of the latents mean-pooled over pool × pool latent pixels (each frame on its own): coarse colour and
     light against the target's. Detail that averages out over the window costs nothing, so the term holds a
     scene's own palette without pulling its fine detail (the style) toward the mean. The sixteenth session measured
     students whose output clip means barely follow the ground truth's (docs/training.md). A window wider than
-    the frame pools the whole frame."""
-    k = (1, min(pool, x0.shape[-2]), min(pool, x0.shape[-1]))
-    return F_.mse_loss(F_.avg_pool3d(x0, k), F_.avg_pool3d(target, k))             # [B, z, F, h/k, w/k] each
+    the frame pools the whole frame. live [B, 1, F, h, w] (1 = counted): the mean over the live windows only."""
+    err = pooled(x0 - target, pool).square()                                         # [B, z, F, h/k, w/k]
+    if live is None:
+        return err.mean()
+    w = pooled(live, pool)                                                           # [B, 1, F, h/k, w/k]
+    return (err * w).sum() / (w.sum() * x0.shape[1]).clamp_min(1.0)
 
 
 def pixel_coarse_loss(vae: TinyVAE, x0: Tensor, target: Tensor, pool: int) -> Tensor:
@@ -173,9 +183,8 @@ def pixel_coarse_loss(vae: TinyVAE, x0: Tensor, target: Tensor, pool: int) -> Te
     frames = vae.decode_frames(vae.denormalize(x0))                                 # [B, 3, T, H, W]
     with torch.no_grad():
         truth = vae.decode_frames(vae.denormalize(target))                          # [B, 3, T, H, W]
-    scale = frames.shape[-1] // x0.shape[-1]                                        # pixels per latent pixel
-    k = (1, min(pool * scale, frames.shape[-2]), min(pool * scale, frames.shape[-1]))
-    return F_.mse_loss(F_.avg_pool3d(frames, k), F_.avg_pool3d(truth, k))           # [B, 3, T, H/k, W/k] each
+    size = pool * (frames.shape[-1] // x0.shape[-1])                                # pixels per latent pixel × pool
+    return F_.mse_loss(pooled(frames, size), pooled(truth, size))
 
 
 def x0_loss(student: nn.Module, text: nn.Module, x_t: Tensor, t: Tensor, x0: Tensor, prompts: list[str],
@@ -188,11 +197,8 @@ def x0_loss(student: nn.Module, text: nn.Module, x_t: Tensor, t: Tensor, x0: Ten
     pred = x0_from_flow(x_t, student(x_t, t, text.encode(prompts)), t / 1000.0)      # [B, z, F, h, w]
     weight = (t > 0).float()[:, None, :, None, None].expand_as(pred)
     loss = ((pred - x0).square() * weight).sum() / weight.sum().clamp_min(1.0)
-    if coarse > 0:  # frames at t = 0 are their own target (x0 = x_t), so they add nothing but the count
-        live = weight[:, :1]                                                        # [B, 1, F, h, w]
-        k = (1, min(pool, x0.shape[-2]), min(pool, x0.shape[-1]))
-        err = F_.avg_pool3d(pred - x0, k).square() * F_.avg_pool3d(live, k)          # [B, z, F, h/k, w/k]
-        loss = loss + coarse * err.sum() / (F_.avg_pool3d(live, k).sum() * x0.shape[1]).clamp_min(1.0)
+    if coarse > 0:  # over the frames with t > 0, as the plain MSE
+        loss = loss + coarse * coarse_loss(pred, x0, pool, live=weight[:, :1])
     if pixel > 0:
         if vae is None:
             raise ValueError("the pixel-space coarse term needs the run's autoencoder")
@@ -205,9 +211,13 @@ def paired_vae(workdir: Path, config: TrainConfig, device: torch.device) -> Tiny
     stage's), or None when that term is off."""
     if config.paired_pixel <= 0:
         return None
-    from v2v.train.decoder_stage import best_vae_state
-
     return frozen(build_vae(config, best_vae_state(workdir, adapted=False))).to(device)
+
+
+def paired_terms(config: TrainConfig) -> str:
+    """The coarse-colour parts of the paired term for a stage's start line ("" when both are off)."""
+    return ((f", coarse-colour {config.paired_coarse} in the paired term" if config.paired_coarse > 0 else "") +
+            (f", pixel coarse-colour {config.paired_pixel} in the paired term" if config.paired_pixel > 0 else ""))
 
 
 def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device("cpu")) -> None:
@@ -226,9 +236,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     student.to(device)
     opt = torch.optim.AdamW(student.parameters(), lr=config.ode_lr, weight_decay=0.0)
     step, timer = resume(state, {"student": student, "opt": opt})
-    terms = (f", coarse-colour {config.paired_coarse} in the paired term" if config.paired_coarse > 0 else "") + \
-            (f", pixel coarse-colour {config.paired_pixel} in the paired term" if config.paired_pixel > 0 else "")
-    log.info(f"ode: start at step {step}/{config.ode_steps} with {len(pairs)} pairs{terms}")
+    log.info(f"ode: start at step {step}/{config.ode_steps} with {len(pairs)} pairs{paired_terms(config)}")
     seed = draw_seed(config.seed, "ode", step)  # one seed for both generators
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -249,7 +257,8 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             losses = {"ode": loss_ode.item()}
             if config.ode_supervised > 0:
                 loss_sup = x0_loss(student, teacher.text, *paired_batch(cache, config, rng, config.ode_batch, crop),
-                                   coarse=config.paired_coarse, pool=config.coarse_pool, pixel=config.paired_pixel, vae=vae)
+                                   coarse=config.paired_coarse, pool=config.coarse_pool,
+                                   pixel=config.paired_pixel, vae=vae)
                 loss = loss + config.ode_supervised * loss_sup
                 losses["paired"] = loss_sup.item()
             opt.zero_grad(set_to_none=True)
