@@ -136,6 +136,18 @@ def psnr(a: Any, b: Any, data_range: float | None = None) -> float:
     return 10.0 * np.log10(_data_range(a, data_range) ** 2 / mse)
 
 
+def psnr_colour_matched(output: Any, reference: Any) -> float:
+    """PSNR (dB) of `output` against `reference` after the output's mean colour over the whole clip is moved to
+    the reference's, channel by channel: the error that is left once a global colour cast is taken away. Its
+    difference to `psnr` is what the cast costs. Videos as `as_uint8_video` takes them."""
+    out = as_uint8_video(output).astype(np.float64)
+    ref = as_uint8_video(reference).astype(np.float64)
+    if out.shape != ref.shape:
+        raise ValueError(f"psnr_colour_matched needs equal shapes, got {out.shape} and {ref.shape}")
+    shifted = out - out.mean(axis=(0, 1, 2)) + ref.mean(axis=(0, 1, 2))  # [T, H, W, 3]
+    return psnr(np.clip(np.rint(shifted), 0, 255), ref, data_range=255.0)
+
+
 def ssim(a: Any, b: Any, data_range: float | None = None) -> float:
     """Mean structural similarity (Wang et al. 2004): 11x11 Gaussian window, sigma 1.5, K1 = 0.01,
     K2 = 0.03. Images [H, W], [H, W, C] or stacks [..., H, W, C] with C = 3 (averaged over all)."""

@@ -108,3 +108,18 @@ def test_drift():
     assert "warp_error" in report
     steady = metrics.stream_drift(video, window=4, with_warp=False)
     assert abs(steady["brightness"].change) < 0.05
+
+
+def test_psnr_colour_matched_forgives_only_a_global_colour_cast():
+    rng = np.random.default_rng(1)
+    truth = rng.integers(40, 200, (4, 16, 16, 3)).astype(np.uint8)
+    cast = (truth.astype(np.int16) + np.array([30, -20, 10])).astype(np.uint8)  # the same picture, tinted
+    assert metrics.psnr(cast, truth) < 25.0
+    assert metrics.psnr_colour_matched(cast, truth) == math.inf  # a pure cast costs nothing once matched
+    noisy = np.clip(truth.astype(np.int16) + rng.integers(-25, 26, truth.shape), 0, 255).astype(np.uint8)
+    both = np.clip(noisy.astype(np.int16) + np.array([30, -20, 10]), 0, 255).astype(np.uint8)
+    # detail errors stay: matching the colour takes back the cast's share and nothing more
+    assert metrics.psnr_colour_matched(both, truth) == pytest.approx(metrics.psnr(noisy, truth), abs=0.3)
+    assert metrics.psnr_colour_matched(both, truth) > metrics.psnr(both, truth) + 3.0
+    with pytest.raises(ValueError, match="equal shapes"):
+        metrics.psnr_colour_matched(truth[:2], truth)

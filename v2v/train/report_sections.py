@@ -22,7 +22,8 @@ from torch import Tensor
 from tqdm import tqdm
 
 from v2v.engine import ChunkMetrics, EngineConfig, StreamEngine
-from v2v.metrics import as_uint8_video, flicker, frame_stats, pooled_warp, psnr, ssim, warp_error, warp_terms
+from v2v.metrics import (as_uint8_video, flicker, frame_stats, pooled_warp, psnr, psnr_colour_matched, ssim, warp_error,
+                         warp_terms)
 from v2v.models.bundle import ModelBundle
 from v2v.sampling import add_noise, euler_sample, strength_to_timestep
 from v2v.train.classifier import StyleClassifier, classify
@@ -91,6 +92,7 @@ class SceneScore:
     warp_inside: float = 0.0  # the same inside chunks
     warp_gt_step: float = 0.0  # the ground truth's mean warp error per transition
     sharpness_vs_gt: float = 0.0  # frame_stats sharpness of the output over the ground truth's
+    psnr_colour: float = 0.0  # output vs ground truth after the output's clip mean colour is moved to the truth's, dB
 
 
 def warp_by_transition(out_terms: list[tuple[float, int]], gt_terms: list[tuple[float, int]],
@@ -132,7 +134,8 @@ def measure_restyle(bundle: ModelBundle, clips: dict[int, dict[str, Video]], str
         strengths += [m.strength for m in r.chunks if not m.skipped]
         timesteps = timesteps or r.chunks[0].timesteps
         scores.append(SceneScore(
-            seed=seed, psnr_out=psnr(r.output, gt), psnr_in=psnr(inp, gt), ssim_out=ssim(r.output, gt),
+            seed=seed, psnr_out=psnr(r.output, gt), psnr_in=psnr(inp, gt), psnr_colour=psnr_colour_matched(r.output, gt),
+            ssim_out=ssim(r.output, gt),
             ssim_in=ssim(inp, gt), accuracy=style_accuracy(r.output, target, judge),
             warp_out=pooled_warp(out_terms), warp_gt=pooled_warp(gt_terms), flicker_out=flicker(r.output, inp),
             flicker_gt=flicker(gt, inp), seconds_per_frame=r.seconds / len(inp),

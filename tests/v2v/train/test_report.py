@@ -57,6 +57,8 @@ def test_quick_report_has_every_section_and_a_contact_sheet(model, tmp_path):
     assert re.search(r"0\.\d{4} across chunk boundaries .* 0\.\d{4} inside chunks", text)
     assert "| sharpness / ground truth |" in text and re.search(r"^\| \*\*mean\*\* \|.*\| \*\*\d+\.\d\d\*\* \|$", text, re.M)
     assert "comes back" in text
+    assert "| PSNR output, colour matched (dB) |" in text
+    assert re.search(r"Colour matched \(informational, not a gate\).*The difference, [+-]\d+\.\d\d dB", text)
     assert "fresh engine" in text and re.search(r"^\| sharpness_vs_gt \|.*\| [+-]\d+\.\d% \|$", text, re.M)
 
 
