@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="dmd: the paired weight from the switch to the self_forcing rollout on (default 0.5)")
     p.add_argument("--dmd-guidance", type=float, default=None, metavar="G",
                    help="dmd: classifier-free guidance of the real score (default: the teacher's, 3.5, as the ODE pairs)")
+    p.add_argument("--dmd-t-max", type=float, default=None, metavar="T",
+                   help="dmd: highest timestep at which the real and fake scores are compared (default 980, CausVid's; "
+                        "lower leaves the scene's palette to the input, docs/training.md)")
     p.add_argument("--self-forcing-from", type=int, default=None, metavar="STEP",
                    help="dmd: a parallel run switches to the self_forcing rollout at this step (default 1500; "
                         "at or past --steps: never)")
@@ -96,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 # command-line options (argparse dest) -> the TrainConfig field they set, whatever the stage
 OPTION_FIELDS = {"pairs": "ode_pairs", "scenes": "cache_scenes", "clips": "adapt_clips", "seed": "seed",
                  "rollout": "dmd_rollout", "paired_weight": "dmd_paired",
-                 "paired_self_forcing": "dmd_paired_self_forcing", "dmd_guidance": "dmd_guidance",
+                 "paired_self_forcing": "dmd_paired_self_forcing", "dmd_guidance": "dmd_guidance", "dmd_t_max": "dmd_t_max",
                  "self_forcing_from": "dmd_self_forcing_from", "rollout_paired": "dmd_rollout_paired",
                  "rollout_paired_from": "dmd_rollout_paired_from",
                  "rollout_paired_level": "dmd_rollout_paired_level", "coarse": "dmd_coarse",
@@ -166,8 +169,12 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from v2v.train.common import StageBusy, load_run_config, resolve_device, stage_lock
+    from v2v.train.common import DMD_T_MIN, StageBusy, load_run_config, resolve_device, stage_lock
 
+    if args.dmd_t_max is not None and not DMD_T_MIN < args.dmd_t_max <= 1000.0:
+        print(f"error: --dmd-t-max {args.dmd_t_max} is a timestep: give a number above {DMD_T_MIN:g} and at most 1000",
+              file=sys.stderr)
+        return 2
     if args.anchor is not None and not 0.0 <= args.anchor <= 1.0:
         print(f"error: --anchor {args.anchor} is a share: give a number from 0 to 1", file=sys.stderr)
         return 2

@@ -32,6 +32,9 @@ from v2v.models.word_text import WordPromptEncoder, WordTextConfig
 from v2v.sampling import SamplingConfig
 
 
+DMD_T_MIN, DMD_T_MAX = 20.0, 980.0  # the DMD scores' timestep range (CausVid's min_step / max_step × 1000)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a run needs; stored as run.json in the work directory."""
@@ -72,6 +75,7 @@ class TrainConfig:
     dmd_self_forcing_from: int = 1500       # a "parallel" run switches to the self-forcing rollout here
     dmd_paired_self_forcing: float = 0.5    # dmd_paired from that step on (see dmd.phase)
     dmd_guidance: float | None = None       # CFG scale of the DMD real score (None: `guidance`, as the ODE pairs)
+    dmd_t_max: float | None = None          # highest timestep of the DMD scores (None: 980, CausVid's range 20-980)
     dmd_rollout_paired: float = 0.0         # weight of the ground-truth term on the generator's own v2v rollouts
     dmd_rollout_paired_from: int = 0        # ... from this critic step on (see dmd.phase)
     dmd_rollout_paired_level: float = 1.0   # weight of its latent MSE beside the frame-to-frame change (0 = change only)

@@ -49,8 +49,8 @@ from torch import Tensor, nn
 
 from v2v.models.dit import DiT
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps, v2v_timesteps, x0_from_flow
-from v2v.train.common import (Loop, TrainConfig, build_dit, ckpt_path, draw_seed, ema_update, frozen, load_ckpt,
-                              randn, require_ckpt, resume, stage_logger)
+from v2v.train.common import (DMD_T_MAX, DMD_T_MIN, Loop, TrainConfig, build_dit, ckpt_path, draw_seed, ema_update,
+                              frozen, load_ckpt, randn, require_ckpt, resume, stage_logger)
 from v2v.train.ode import cfg_flow, coarse_loss, paired_batch, paired_terms, paired_vae, x0_loss
 from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
 
@@ -140,7 +140,7 @@ def dmd_loss(x0: Tensor, ctx: Tensor, teacher: TextToVideo, critic: nn.Module, c
              gen: torch.Generator) -> Tensor:
     """The DMD generator loss 0.5·MSE(x0, (x0 − grad).detach()), grad = (fake − real)/mean|x0 − real|."""
     B = x0.shape[0]
-    t = sample_train_timesteps([B], config.sampling.shift, generator=gen, low=20.0, high=980.0).to(x0.device)  # [B]
+    t = dmd_timesteps(B, config, gen).to(x0.device)  # [B]
     sigma = t / 1000.0
     with torch.no_grad():
         noisy = add_noise(x0.detach(), randn(x0.shape, gen, x0.device), sigma)
@@ -149,6 +149,19 @@ def dmd_loss(x0: Tensor, ctx: Tensor, teacher: TextToVideo, critic: nn.Module, c
         norm = (x0.detach() - real).abs().mean(dim=(1, 2, 3, 4), keepdim=True).clamp_min(1e-6)
         grad = torch.nan_to_num((fake - real) / norm)
     return 0.5 * F_.mse_loss(x0, (x0 - grad).detach())
+
+
+def dmd_timesteps(batch: int, config: TrainConfig, gen: torch.Generator) -> Tensor:
+    """The timesteps [batch] at which the DMD scores are compared: the shifted training law clamped to CausVid's
+    [DMD_T_MIN, DMD_T_MAX]; with `dmd_t_max` set, the same law restricted to [DMD_T_MIN, dmd_t_max] (drawn inside
+    the range, so no mass piles up at the cap)."""
+    shift = config.sampling.shift
+    if config.dmd_t_max is None:
+        return sample_train_timesteps([batch], shift, generator=gen, low=DMD_T_MIN, high=DMD_T_MAX)
+    u_of = lambda t: t / (1000.0 * shift - (shift - 1.0) * t)  # noqa: E731  inverse of the shifted law
+    lo, hi = u_of(DMD_T_MIN), u_of(min(config.dmd_t_max, 1000.0))
+    u = lo + (hi - lo) * torch.rand((batch,), generator=gen)  # [batch]
+    return 1000.0 * shift * u / (1.0 + (shift - 1.0) * u)
 
 
 def critic_loss(critic: nn.Module, x0: Tensor, ctx: Tensor, config: TrainConfig, gen: torch.Generator) -> Tensor:
@@ -208,7 +221,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     term += (f", coarse-colour {config.dmd_coarse} on rollouts (pool {config.coarse_pool})" if config.dmd_coarse > 0 else "")
     term += paired_terms(config)
     log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
-             f"real-score CFG {dmd_guidance(config)}, EMA {config.dmd_ema})")
+             f"real-score CFG {dmd_guidance(config)}, scores at t ≤ {config.dmd_t_max or DMD_T_MAX:g}, EMA {config.dmd_ema})")
     seed = draw_seed(config.seed, "dmd", step)  # one seed for both generators
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)

@@ -320,14 +320,16 @@ def test_dmd_real_score_guidance_and_paired_weight_after_the_switch_are_options(
     step = load_ckpt(workdir / "dmd" / "ckpt.pt")["step"]
     teacher_guidance = json.loads((workdir / "run.json").read_text())["guidance"]
     scales = []
-    real_cfg_flow = dmd.cfg_flow
+    real_cfg_flow, real_timesteps, drawn = dmd.cfg_flow, dmd.dmd_timesteps, []
     monkeypatch.setattr(dmd, "cfg_flow", lambda model, ctx, scale: scales.append(scale) or real_cfg_flow(model, ctx, scale))
+    monkeypatch.setattr(dmd, "dmd_timesteps", lambda *a: drawn.append(real_timesteps(*a)) or drawn[-1])
     assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 3), "--dmd-guidance", "1.5",
-                 "--paired-self-forcing", "2"]) == 0
+                 "--paired-self-forcing", "2", "--dmd-t-max", "500"]) == 0
     saved = json.loads((workdir / "run.json").read_text())
     assert (saved["dmd_guidance"], saved["dmd_paired_self_forcing"], saved["guidance"]) == (1.5, 2.0, teacher_guidance)
     assert scales and set(scales) == {1.5}
-    assert "real-score CFG 1.5" in (workdir / "dmd" / "log.txt").read_text()
+    assert saved["dmd_t_max"] == 500.0 and drawn and max(float(t.max()) for t in drawn) <= 500.0
+    assert "real-score CFG 1.5, scores at t ≤ 500" in (workdir / "dmd" / "log.txt").read_text()
     config = load_ckpt_config(workdir)
     assert dmd.dmd_guidance(dataclasses.replace(config, dmd_guidance=None)) == config.guidance
     parallel = dataclasses.replace(config, dmd_rollout="parallel")
