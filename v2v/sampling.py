@@ -106,10 +106,15 @@ def flow_target(x0: Tensor, noise: Tensor) -> Tensor:
 
 def sample_train_timesteps(shape: Sequence[int], shift: float, generator: torch.Generator | None = None,
                            low: float = 0.0, high: float = float(NUM_TRAIN_TIMESTEPS),
-                           device: torch.device | str | None = None) -> Tensor:
-    """Training timesteps: u ~ U(0, 1), shifted like the grid, scaled to 0..1000, clamped to [low, high].
+                           device: torch.device | str | None = None, truncate: bool = False) -> Tensor:
+    """Training timesteps: u ~ U(0, 1), shifted like the grid, scaled to 0..1000, clamped to [low, high], so the
+    draws outside the range pile up at its ends. truncate: u is drawn inside the range of u whose t is in
+    [low, high] instead, the same law restricted to the range with nothing piled at its ends.
     Returns float32 of `shape` (e.g. [B] or [B, F] for diffusion forcing)."""
     u = torch.rand(tuple(shape), generator=generator, device=device)
+    if truncate:
+        lo, hi = (t / (NUM_TRAIN_TIMESTEPS * shift - (shift - 1.0) * t) for t in (low, high))  # the shift inverted
+        u = lo + (hi - lo) * u
     t = NUM_TRAIN_TIMESTEPS * shift * u / (1.0 + (shift - 1.0) * u)
     return t.clamp(low, high)
 

@@ -67,3 +67,14 @@ def test_train_timesteps_are_shifted_and_clamped():
     t = S.sample_train_timesteps([4096], 8.0, torch.Generator().manual_seed(0), low=20, high=980)
     assert t.min() >= 20 and t.max() <= 980
     assert t.median() > 700  # shift 8 puts most mass at high noise
+
+
+def test_truncated_training_timesteps_stay_inside_with_nothing_piled_at_the_ends():
+    from v2v.sampling import sample_train_timesteps
+
+    clamped = sample_train_timesteps([20000], 5.0, generator=torch.Generator().manual_seed(0), low=20.0, high=600.0)
+    assert (clamped == 600.0).float().mean() > 0.5  # shift 5: most of the law lies above 600 and piles at the cap
+    cut = sample_train_timesteps([20000], 5.0, generator=torch.Generator().manual_seed(0), low=20.0, high=600.0,
+                                 truncate=True)
+    assert float(cut.min()) >= 20.0 and float(cut.max()) <= 600.0
+    assert (cut > 599.0).float().mean() < 0.01 and (cut < 21.0).float().mean() < 0.01

@@ -169,11 +169,12 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    from v2v.sampling import NUM_TRAIN_TIMESTEPS
     from v2v.train.common import DMD_T_MIN, StageBusy, load_run_config, resolve_device, stage_lock
 
-    if args.dmd_t_max is not None and not DMD_T_MIN < args.dmd_t_max <= 1000.0:
-        print(f"error: --dmd-t-max {args.dmd_t_max} is a timestep: give a number above {DMD_T_MIN:g} and at most 1000",
-              file=sys.stderr)
+    if args.dmd_t_max is not None and not DMD_T_MIN < args.dmd_t_max <= NUM_TRAIN_TIMESTEPS:
+        print(f"error: --dmd-t-max {args.dmd_t_max} is a timestep: give a number above {DMD_T_MIN:g} and at most "
+              f"{NUM_TRAIN_TIMESTEPS}", file=sys.stderr)
         return 2
     if args.anchor is not None and not 0.0 <= args.anchor <= 1.0:
         print(f"error: --anchor {args.anchor} is a share: give a number from 0 to 1", file=sys.stderr)

@@ -48,7 +48,8 @@ import torch.nn.functional as F_
 from torch import Tensor, nn
 
 from v2v.models.dit import DiT
-from v2v.sampling import add_noise, flow_target, sample_train_timesteps, v2v_timesteps, x0_from_flow
+from v2v.sampling import (NUM_TRAIN_TIMESTEPS, add_noise, flow_target, sample_train_timesteps, v2v_timesteps,
+                          x0_from_flow)
 from v2v.train.common import (DMD_T_MAX, DMD_T_MIN, Loop, TrainConfig, build_dit, ckpt_path, draw_seed, ema_update,
                               frozen, load_ckpt, randn, require_ckpt, resume, stage_logger)
 from v2v.train.ode import cfg_flow, coarse_loss, paired_batch, paired_terms, paired_vae, x0_loss
@@ -153,15 +154,12 @@ def dmd_loss(x0: Tensor, ctx: Tensor, teacher: TextToVideo, critic: nn.Module, c
 
 def dmd_timesteps(batch: int, config: TrainConfig, gen: torch.Generator) -> Tensor:
     """The timesteps [batch] at which the DMD scores are compared: the shifted training law clamped to CausVid's
-    [DMD_T_MIN, DMD_T_MAX]; with `dmd_t_max` set, the same law restricted to [DMD_T_MIN, dmd_t_max] (drawn inside
+    [DMD_T_MIN, DMD_T_MAX]; with `dmd_t_max` set, the same law truncated to [DMD_T_MIN, dmd_t_max] (drawn inside
     the range, so no mass piles up at the cap)."""
-    shift = config.sampling.shift
     if config.dmd_t_max is None:
-        return sample_train_timesteps([batch], shift, generator=gen, low=DMD_T_MIN, high=DMD_T_MAX)
-    u_of = lambda t: t / (1000.0 * shift - (shift - 1.0) * t)  # noqa: E731  inverse of the shifted law
-    lo, hi = u_of(DMD_T_MIN), u_of(min(config.dmd_t_max, 1000.0))
-    u = lo + (hi - lo) * torch.rand((batch,), generator=gen)  # [batch]
-    return 1000.0 * shift * u / (1.0 + (shift - 1.0) * u)
+        return sample_train_timesteps([batch], config.sampling.shift, generator=gen, low=DMD_T_MIN, high=DMD_T_MAX)
+    return sample_train_timesteps([batch], config.sampling.shift, generator=gen, low=DMD_T_MIN,
+                                  high=min(config.dmd_t_max, float(NUM_TRAIN_TIMESTEPS)), truncate=True)
 
 
 def critic_loss(critic: nn.Module, x0: Tensor, ctx: Tensor, config: TrainConfig, gen: torch.Generator) -> Tensor:
