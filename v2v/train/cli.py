@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dmd-t-max", type=float, default=None, metavar="T",
                    help="dmd: highest timestep at which the real and fake scores are compared (default 980, CausVid's; "
                         "lower leaves the scene's palette to the input, docs/training.md)")
+    p.add_argument("--caption-short", type=float, default=None, metavar="P",
+                   help="teacher, ode, dmd: share (0 to 1) of training prompts that name the style only, as a user "
+                        "types one (\"a cartoon landscape\", \"cel shaded\"), instead of the scene's full caption "
+                        "(default 0; docs/training.md)")
     p.add_argument("--self-forcing-from", type=int, default=None, metavar="STEP",
                    help="dmd: a parallel run switches to the self_forcing rollout at this step (default 1500; "
                         "at or past --steps: never)")
@@ -100,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
 OPTION_FIELDS = {"pairs": "ode_pairs", "scenes": "cache_scenes", "clips": "adapt_clips", "seed": "seed",
                  "rollout": "dmd_rollout", "paired_weight": "dmd_paired",
                  "paired_self_forcing": "dmd_paired_self_forcing", "dmd_guidance": "dmd_guidance", "dmd_t_max": "dmd_t_max",
+                 "caption_short": "caption_short",
                  "self_forcing_from": "dmd_self_forcing_from", "rollout_paired": "dmd_rollout_paired",
                  "rollout_paired_from": "dmd_rollout_paired_from",
                  "rollout_paired_level": "dmd_rollout_paired_level", "coarse": "dmd_coarse",
@@ -175,6 +180,9 @@ def main(argv: list[str]) -> int:
     if args.dmd_t_max is not None and not DMD_T_MIN < args.dmd_t_max <= NUM_TRAIN_TIMESTEPS:
         print(f"error: --dmd-t-max {args.dmd_t_max} is a timestep: give a number above {DMD_T_MIN:g} and at most "
               f"{NUM_TRAIN_TIMESTEPS}", file=sys.stderr)
+        return 2
+    if args.caption_short is not None and not 0.0 <= args.caption_short <= 1.0:
+        print(f"error: --caption-short {args.caption_short} is a share: give a number from 0 to 1", file=sys.stderr)
         return 2
     if args.anchor is not None and not 0.0 <= args.anchor <= 1.0:
         print(f"error: --anchor {args.anchor} is a share: give a number from 0 to 1", file=sys.stderr)

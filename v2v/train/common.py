@@ -58,6 +58,7 @@ class TrainConfig:
     teacher_batch: int = 4                  # latent clips per step (half that on full-frame steps)
     teacher_lr: float = 3e-4                # AdamW peak learning rate (warm-up, cosine to 0.1×)
     caption_dropout: float = 0.1            # probability of an empty prompt (for CFG)
+    caption_short: float = 0.0              # probability of a style-only prompt (data.short_caption), every stage
     guidance: float = 3.5                   # CFG scale of the teacher (ODE pairs and DMD real score)
     ode_pairs: int = 64                     # teacher trajectories (clips) for the ODE stage
     ode_euler_steps: int = 12               # Euler steps of the teacher's ODE solve

@@ -111,6 +111,24 @@ def style_prompt(style: str) -> str:
     return _STYLE_PROMPT[style]
 
 
+def short_caption(style: str, rng: np.random.Generator | None = None) -> str:
+    """A prompt that names the style and nothing of the scene, as a user types one: the canonical
+    `style_prompt` ("a cartoon landscape"), "<article> <style words> landscape" ("a cel shaded landscape")
+    or the style words alone ("cel shaded"). rng=None gives the canonical one. Training on these teaches
+    the models that the scene (its layout and palette) comes from the input, not from the prompt."""
+    if style not in _STYLE_WORDS:
+        raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
+    if rng is None:
+        return _STYLE_PROMPT[style]
+    form = int(rng.integers(3))
+    if form == 0:
+        return _STYLE_PROMPT[style]
+    words = _STYLE_WORDS[style][int(rng.integers(len(_STYLE_WORDS[style])))]
+    if form == 2:
+        return words
+    return f"{'an' if words[0] in 'aeiou' else 'a'} {words} landscape"
+
+
 def _content(scene: SceneSpec) -> list[str]:
     items = ["mountains" if scene.has_mountains else "hills"]
     trees = scene.trees()

@@ -112,7 +112,8 @@ def generator_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Gen
     N, S = cache.latents.shape[:2]
     scenes = rng.integers(0, N, B).tolist()
     targets = rng.integers(0, S, B).tolist()
-    prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0)
+    prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0,
+                       config.caption_short)
     ctx = text.encode(prompts)
     src_styles = [(j + 1 + int(rng.integers(0, S - 1))) % S if S > 1 else j for j in targets]
     both = torch.stack([cache.latents[scenes, src_styles], cache.latents[scenes, targets]], dim=1)  # [B, 2, z, F, h, w]

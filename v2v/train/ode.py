@@ -81,7 +81,8 @@ def build_pairs(workdir: Path, config: TrainConfig, teacher: TextToVideo, cache:
         N, S = cache.latents.shape[:2]
         scenes = rng.integers(0, N, B).tolist()
         targets = rng.integers(0, S, B).tolist()
-        prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0)
+        prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0,
+                       config.caption_short)
         cond = teacher.text.encode(prompts)
         z_shape = cache.latents.shape[2:]
         noise = randn((B, *z_shape), gen, device)
@@ -152,7 +153,8 @@ def paired_batch(cache: LatentCache, config: TrainConfig, rng: np.random.Generat
     x_later = add_noise(tgt, noise, t_later / 1000.0)
     x_t = torch.where(first[:, None, :, None, None], x_first, x_later)                # [B, z, F, h, w]
     t = torch.where(first, t_first, t_later)
-    prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0)
+    prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0,
+                       config.caption_short)
     return x_t, t, tgt, prompts
 
 

@@ -106,12 +106,21 @@ def build_latent_cache(workdir: Path, config: TrainConfig, log, device: torch.de
             save_ckpt(path, state)
 
 
-def captions(seeds: list[int], styles: list[str], rng: np.random.Generator, dropout: float) -> list[str]:
+def captions(seeds: list[int], styles: list[str], rng: np.random.Generator, dropout: float,
+             short: float = 0.0) -> list[str]:
+    """One training prompt per clip: empty with probability `dropout` (for CFG), else a style-only
+    prompt (`data.short_caption`) with probability `short`, else the full caption of the scene. At
+    short = 0 no draw is spent on it, so the prompts are those of runs made before the option."""
     from v2v.train import data
 
     out = []
     for seed, style in zip(seeds, styles):
-        out.append("" if rng.random() < dropout else data.caption(data.sample_scene(seed), style, rng))
+        if rng.random() < dropout:
+            out.append("")
+        elif short > 0 and rng.random() < short:
+            out.append(data.short_caption(style, rng))
+        else:
+            out.append(data.caption(data.sample_scene(seed), style, rng))
     return out
 
 
@@ -172,7 +181,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             z, scenes, styles = cache.sample(rng, batch, None if full else crop)
             z = z.to(device)                                                 # [B, z, F, h, w]
             prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[i] for i in styles], rng,
-                               config.caption_dropout)
+                               config.caption_dropout, config.caption_short)
             loss = flow_matching_loss(model, z, prompts, config.sampling.shift, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
