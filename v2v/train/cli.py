@@ -9,7 +9,8 @@ Stages (each resumes from WORKDIR/STAGE/ckpt.pt when re-run):
     adapt    fine-tune the TinyVAE decoder on the student's own latents (rollouts through the engine)
     export   write the student bundle to WORKDIR/bundle (or --out; `--out default` replaces the shipped model)
     all      every stage in order
-    seed     start a work directory from an exported bundle (`train seed --help`)
+    seed     start a work directory from an exported bundle or a pack (`train seed --help`)
+    pack     the finished stages of a run as a small folder, to go on elsewhere with `seed` (`train pack --help`)
     report   measure an exported model -> docs/quality.md (`train report --help`)
 See docs/training.md.
 """
@@ -167,6 +168,10 @@ def main(argv: list[str]) -> int:
         from v2v.train.report import main as report
 
         return report(argv[1:])
+    if argv[:1] == ["pack"]:  # the finished stages as safetensors, to carry the run (see `train pack --help`)
+        from v2v.train.pack import main as pack
+
+        return pack(argv[1:])
     if argv[:1] == ["seed"]:  # start a work directory from an exported bundle (see `train seed --help`)
         from v2v.train.seed import main as seed
 

@@ -1,4 +1,4 @@
-"""`python -m v2v train seed`: start a work directory from an exported bundle instead of from nothing.
+"""`python -m v2v train seed`: start a work directory from an exported bundle or a pack instead of from nothing.
 
 An exported bundle (`train export`, the shipped v2v/weights/default among them) holds the student, the
 TinyVAE, the prompt encoder and the teacher's EMA DiT. `seed` writes them into a new work directory as
@@ -10,12 +10,17 @@ teacher's latent cache. Later stages continue from there: `train dmd --steps N` 
 What a bundle does not hold starts fresh, and the log says so: the optimisers' moments, and the DMD critic,
 which restarts from the teacher as it does at the start of every `dmd` stage. Every seeded checkpoint
 records `seeded_from`, which is how `common.resume` knows that missing parts are expected.
+
+A pack (`train pack`, a folder with pack.json) is a run's finished stages: `seed` writes exactly those stages back
+as finished checkpoints, and the pack's run configuration as run.json, so the next stage goes on as in the run
+that was packed; `--preset`, `--dmd-step` and `--decoder` are for bundles.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -57,13 +62,43 @@ def _decoder_weights(path: Path, vae: torch.nn.Module) -> dict[str, Tensor]:
     return weights
 
 
+def seed_pack(workdir: Path, folder: Path) -> TrainConfig:
+    """Write the stages of the pack in `folder` into `workdir` as finished checkpoints, its run.json, and (when it
+    holds the teacher) the latent cache. -> the run configuration."""
+    from v2v.train.pack import read_pack, seed_checkpoints
+
+    meta, weights = read_pack(folder)
+    taken = [s for s in meta["stages"] if ckpt_path(workdir, s).exists()]
+    if taken:
+        raise FileExistsError(f"{workdir} already has checkpoints for {', '.join(taken)}: seed a new work directory")
+    run_json = workdir / "run.json"
+    if run_json.exists() and json.loads(run_json.read_text()) != meta["run"]:
+        raise FileExistsError(f"{workdir} holds another run's run.json: seed a new work directory")
+    workdir.mkdir(parents=True, exist_ok=True)
+    run_json.write_text(json.dumps(meta["run"], indent=1))
+    config = TrainConfig.from_json(meta["run"])
+    log = stage_logger(workdir, "seed")
+    for stage, state in seed_checkpoints(meta, weights, str(folder)).items():
+        save_ckpt(ckpt_path(workdir, stage), state)
+        log.info(f"seed: {stage} at step {state['step']} from {folder}")
+    if "vae" in meta["stages"] and "teacher" in meta["stages"]:
+        build_latent_cache(workdir, config, log)
+    return config
+
+
 def seed(workdir: Path, model: str = "default", dmd_step: int = 2176, preset: str = "default",
          decoder: Path | None = None) -> TrainConfig:
     """Write the seeded checkpoints of `model` into `workdir` (which must hold none of them yet) and render the
     latent cache. `decoder`: a vae.safetensors for the `decoder` checkpoint instead of the bundle's own (whose
     decoder `adapt` has fitted to the bundle's student; `train adapt` starts from the `decoder` checkpoint).
     -> the run configuration (run.json: the preset, with the bundle's networks, sampling and working size; its
-    prompt encoder's vocabulary may be older than the data's)."""
+    prompt encoder's vocabulary may be older than the data's). A pack folder goes to `seed_pack`."""
+    from v2v.train.pack import is_pack
+
+    if str(model) != "default" and is_pack(Path(model)):
+        if decoder is not None:
+            raise ValueError("--decoder is for bundles: a pack holds its run's own decoder stage")
+        return seed_pack(workdir, Path(model))
     folder = _bundle_folder(model)
     taken = [s for s in SEEDED_STAGES if ckpt_path(workdir, s).exists()]
     if taken:
@@ -104,7 +139,7 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m v2v train seed", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--from", dest="model", default="default",
-                   help="the bundle folder to start from (default: the shipped model)")
+                   help="the bundle folder to start from (default: the shipped model), or a pack (`train pack`)")
     p.add_argument("--workdir", required=True, help="the new run folder")
     p.add_argument("--preset", default="default", choices=("default", "tiny"),
                    help="the run configuration around the bundle's networks (training lengths, batch sizes)")
@@ -121,6 +156,13 @@ def main(argv: list[str]) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    from v2v.train.pack import is_pack
+
+    if args.model != "default" and is_pack(Path(args.model)):
+        done = [s for s in SEEDED_STAGES if ckpt_path(workdir, s).exists()]
+        print(f"seeded {workdir} from the pack {args.model} ({', '.join(done)} finished); go on with "
+              f"`python -m v2v train all --workdir {workdir}` or the next stage alone")
+        return 0
     print(f"seeded {workdir} from {args.model} (dmd at step {args.dmd_step}); continue with e.g. "
           f"`python -m v2v train dmd --workdir {workdir} --steps {max(config.dmd_steps, args.dmd_step + 1)}`")
     return 0
