@@ -42,6 +42,8 @@ DRIFT_GATED = ("ssim_to_gt", "psnr_to_gt", "brightness_vs_gt", "contrast_vs_gt",
                "sharpness_vs_gt")
 SHEET_PAIRS = (("realistic", "toon"), ("sketch", "night"), ("toon", "sketch"), ("night", "blocky"))
 RUN_TEACHER_DIR = Path("runs/default/teacher")
+FULL_REPORT = Path("docs/quality.md")
+SECTIONS = ("1", "2", "3", "4", "5", "6", "7")
 SECTION_NAMES = {"render": "rendering", "ae": "autoencoder round trip", "1": "1 blocky -> realistic", "2": "2 style pairs", "4": "4 drift stream",
                  "5": "5 teacher", "6": "6 speed", "7": "7 contact sheet"}
 
@@ -74,7 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default", help="'default' (v2v/weights/default) or a bundle folder")
     p.add_argument("--teacher", default=None, help="teacher checkpoint (.pt from runs/…/teacher or "
                    ".safetensors); default: MODEL/teacher.safetensors, else for the default model the newest runs/default/teacher/*.pt")
-    p.add_argument("--out", default="docs/quality.md", help="report file; the contact sheet goes beside it")
+    p.add_argument("--out", default=None, help="report file; the contact sheet goes beside it (default: "
+                   f"{FULL_REPORT}, the full report only)")
+    p.add_argument("--sections", default=None, metavar="LIST",
+                   help="measure only these sections, e.g. 1,2,3 (1 and 3 share their clips; default: all): a partial "
+                        f"report for comparing models, written to --out (never {FULL_REPORT})")
     p.add_argument("--scenes", type=int, help="held-out scenes for blocky -> realistic (default 8)")
     p.add_argument("--frames", type=int, help="frames per clip (default 17)")
     p.add_argument("--pair-scenes", type=int, help="held-out scenes per style pair (default 2)")
@@ -97,6 +103,17 @@ def _settings(args: argparse.Namespace) -> ReportSettings:
     if s.scenes < 1 or s.pair_scenes < 1 or s.frames < 2 or s.stream_frames < 4:
         raise SystemExit("error: need --scenes >= 1, --pair-scenes >= 1, --frames >= 2, --stream-frames >= 4")
     return s
+
+
+def parse_sections(text: str | None) -> tuple[str, ...]:
+    """'1,3' -> ('1', '3'); None -> every section. Raises ValueError naming what is not a section."""
+    if text is None:
+        return SECTIONS
+    asked = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in asked if t not in SECTIONS]
+    if bad or not asked:
+        raise ValueError(f"--sections {text!r}: give section numbers from {', '.join(SECTIONS)}, comma-separated")
+    return tuple(t for t in SECTIONS if t in asked)
 
 
 def default_teacher(model: str) -> Path | None:
@@ -142,6 +159,21 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     settings = _settings(args)
+    try:
+        want = parse_sections(args.sections)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    partial = want != SECTIONS
+    if args.out is None:
+        if partial:
+            print("error: a partial report (--sections) needs --out FILE: it never replaces the full "
+                  f"{FULL_REPORT}", file=sys.stderr)
+            return 2
+        args.out = str(FULL_REPORT)
+    elif partial and Path(args.out).resolve() == FULL_REPORT.resolve():
+        print(f"error: --sections writes a partial report; give another --out than {FULL_REPORT}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     t_start, started = time.perf_counter(), datetime.datetime.now().astimezone()
@@ -164,33 +196,100 @@ def main(argv: list[str]) -> int:
         print(f"report: {SECTION_NAMES[name]} done in {seconds[name]:.0f} s", file=sys.stderr, flush=True)
         return result
 
+    def needed(*sections: str) -> bool:
+        return any(x in want for x in sections)
+
     seeds = heldout_seeds(max(s.scenes, s.pair_scenes))
-    clips = timed("render", lambda: rs.render_scenes(seeds, s.frames, bundle.size))
-    restyle = timed("1", lambda: rs.measure_restyle(bundle, {k: clips[k] for k in seeds[:s.scenes]}, strength, judge))
+    clips = timed("render", lambda: rs.render_scenes(seeds, s.frames, bundle.size)) if needed("1", "2", "3", "5", "7") \
+        else {}
+    restyle = ceiling = pairs = drift_result = teacher = speed = None
+    if needed("1", "3", "7"):
+        restyle = timed("1", lambda: rs.measure_restyle(bundle, {k: clips[k] for k in seeds[:s.scenes]}, strength,
+                                                        judge))
 
     def student_clip(clip, prompt, seed):
         return rs.restyle(bundle, clip, prompt, strength, seed).output
 
-    ceiling = timed("ae", lambda: rs.measure_autoencoder(bundle, {k: clips[k] for k in seeds[:s.scenes]}, judge))
-    pairs = timed("2", lambda: rs.measure_pairs(student_clip, {k: clips[k] for k in seeds[:s.pair_scenes]}, judge,
-                                                 keep=SHEET_PAIRS))
-    drift_result = timed("4", lambda: rs.measure_drift(bundle, seeds[0], s.stream_frames, s.window, strength))
-    teacher_path = Path(args.teacher) if args.teacher else default_teacher(args.model)
-    teacher = timed("5", lambda: run_teacher(teacher_path, bundle, clips, seeds, s, strength, judge, pairs))
-    speed_clip = render_clip(sample_scene(seeds[0]), "blocky", s.speed_frames, bundle.size)
-    speed = timed("6", lambda: rs.measure_speed(bundle, speed_clip, style_prompt("realistic"), strength,
-                                                s.speed_threads))
-    examples = [(f"blocky -> realistic #{k - seeds[0]}", clips[k]["blocky"], restyle.examples[k].output,
-                 clips[k]["realistic"]) for k in seeds[:min(2, s.scenes)]]
-    examples += [(f"{a} -> {b}", *pairs.examples[(a, b)]) for a, b in SHEET_PAIRS[:3] if (a, b) in pairs.examples]
-    timed("7", lambda: rs.contact_sheet(examples, sheet_path))
+    if needed("2", "3"):
+        ceiling = timed("ae", lambda: rs.measure_autoencoder(bundle, {k: clips[k] for k in seeds[:s.scenes]}, judge))
+    if needed("2", "7"):
+        pairs = timed("2", lambda: rs.measure_pairs(student_clip, {k: clips[k] for k in seeds[:s.pair_scenes]}, judge,
+                                                     keep=SHEET_PAIRS))
+    if needed("4"):
+        drift_result = timed("4", lambda: rs.measure_drift(bundle, seeds[0], s.stream_frames, s.window, strength))
+    if needed("5"):
+        teacher_path = Path(args.teacher) if args.teacher else default_teacher(args.model)
+        teacher = timed("5", lambda: run_teacher(teacher_path, bundle, clips, seeds, s, strength, judge, pairs))
+    if needed("6"):
+        speed_clip = render_clip(sample_scene(seeds[0]), "blocky", s.speed_frames, bundle.size)
+        speed = timed("6", lambda: rs.measure_speed(bundle, speed_clip, style_prompt("realistic"), strength,
+                                                    s.speed_threads))
+    if needed("7"):
+        examples = [(f"blocky -> realistic #{k - seeds[0]}", clips[k]["blocky"], restyle.examples[k].output,
+                     clips[k]["realistic"]) for k in seeds[:min(2, s.scenes)]]
+        examples += [(f"{a} -> {b}", *pairs.examples[(a, b)]) for a, b in SHEET_PAIRS[:3] if (a, b) in pairs.examples]
+        timed("7", lambda: rs.contact_sheet(examples, sheet_path))
 
-    text = write_report(args, settings, bundle, host, started, restyle, pairs, ceiling, drift_result, teacher,
-                        speed, sheet_path, out, seconds, time.perf_counter() - t_start)
+    results = Results(want, restyle, pairs, ceiling, drift_result, teacher, speed)
+    text = write_report(args, settings, bundle, host, started, results, sheet_path, out, seconds,
+                        time.perf_counter() - t_start)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    print(f"wrote {out} and {sheet_path} ({time.perf_counter() - t_start:.0f} s)")
+    for row in summary_rows(results):
+        print(f"{row[0]}: {row[1]} (target {row[2]}) {row[3].strip('*')}")
+    written = f"{out} and {sheet_path}" if needed("7") else str(out)
+    print(f"wrote {written} ({time.perf_counter() - t_start:.0f} s)")
     return 0
+
+
+@dataclass
+class Results:
+    """What a report run measured; a section that was not asked for is None."""
+
+    sections: tuple[str, ...]
+    restyle: rs.RestyleResult | None
+    pairs: rs.PairsResult | None
+    ceiling: rs.AutoencoderCeiling | None
+    drift: rs.DriftResult | None
+    teacher: "TeacherComparison | None"
+    speed: rs.SpeedResult | None
+
+    def warp(self) -> tuple[float, float, float]:
+        """-> (output warp error, ground truth's, their ratio) over section 1's clips."""
+        out, gt = self.restyle.mean("warp_out"), self.restyle.mean("warp_gt")
+        return out, gt, out / max(gt, 1e-8)
+
+    def drift_changes(self) -> dict[str, float]:
+        return {k: drift(self.drift.first[k], self.drift.last[k]) for k in self.drift.first}
+
+
+def summary_rows(r: Results) -> list[list[str]]:
+    """The summary table's rows (measure, value, target, verdict) of the sections measured."""
+    rows = []
+    if "1" in r.sections:
+        psnr_out, psnr_in = r.restyle.mean("psnr_out"), r.restyle.mean("psnr_in")
+        ssim_out, ssim_in = r.restyle.mean("ssim_out"), r.restyle.mean("ssim_in")
+        rows += [["1. blocky → realistic, PSNR to ground truth", f"output {psnr_out:.2f} dB, input {psnr_in:.2f} dB",
+                  "output > input", verdict(psnr_out > psnr_in)],
+                 ["1. blocky → realistic, SSIM to ground truth", f"output {ssim_out:.3f}, input {ssim_in:.3f}",
+                  "output > input", verdict(ssim_out > ssim_in)]]
+    if "2" in r.sections:
+        rows.append(["2. style accuracy, 20 pairs", pct(r.pairs.overall), f"≥ {pct(TARGET_ACCURACY)}",
+                     verdict(r.pairs.overall >= TARGET_ACCURACY)])
+    if "3" in r.sections:
+        warp_out, warp_gt, ratio = r.warp()
+        rows.append(["3. warp error, output / ground truth", f"{ratio:.2f}× ({warp_out:.4f} / {warp_gt:.4f})",
+                     f"≤ {TARGET_WARP_RATIO}×", verdict(ratio <= TARGET_WARP_RATIO)])
+    if "4" in r.sections:
+        changes = r.drift_changes()
+        worst = max(DRIFT_GATED, key=lambda k: abs(changes[k]))
+        rows.append([f"4. drift over {r.drift.frames} frames (worst gated metric: {worst})",
+                     f"{100 * changes[worst]:+.1f}%", f"within ±{TARGET_DRIFT:.0%}",
+                     verdict(all(abs(changes[k]) <= TARGET_DRIFT for k in DRIFT_GATED))])
+    if "6" in r.sections:
+        rows.append(["6. sustained speed", f"{r.speed.sustained_fps:.1f} FPS", f"≥ {TARGET_FPS:.0f} FPS",
+                     verdict(r.speed.sustained_fps >= TARGET_FPS)])
+    return rows
 
 
 @dataclass
@@ -214,7 +313,7 @@ class TeacherComparison:
 
 
 def run_teacher(path: Path | None, bundle: ModelBundle, clips, seeds: list[int], s: ReportSettings, strength: float,
-                judge, pairs: rs.PairsResult) -> TeacherComparison:
+                judge, pairs: rs.PairsResult | None) -> TeacherComparison:
     """SDEdit with the teacher on the first scenes of section 1 and on every style pair of the first scenes of
     section 2; the student's numbers on exactly the same clips and frames beside it."""
     from v2v.metrics import psnr, ssim
@@ -242,7 +341,7 @@ def run_teacher(path: Path | None, bundle: ModelBundle, clips, seeds: list[int],
     pair_seeds = seeds[:min(s.teacher_pair_scenes, s.pair_scenes)]
     pair_clips = {k: {st: c[:T] for st, c in clips[k].items()} for k in pair_seeds}
     tp = rs.measure_pairs(teacher_clip, pair_clips, judge, desc="teacher style pairs")
-    if T == s.frames:  # the same clips as section 2: reuse the student's calls
+    if pairs is not None and T == s.frames:  # the same clips as section 2: reuse the student's calls
         student_pairs = float(np.mean([pairs.per_scene[(a, b, k)] for a, b in rs.style_pairs() for k in pair_clips]))
     else:
         student_pairs = rs.measure_pairs(lambda c, p, k: rs.restyle(bundle, c, p, strength, k).output, pair_clips,
@@ -263,20 +362,16 @@ def run_teacher(path: Path | None, bundle: ModelBundle, clips, seeds: list[int],
 
 # ---- writing -------------------------------------------------------------------------------------------
 
-def write_report(args, s: ReportSettings, bundle: ModelBundle, host: dict[str, str], started, restyle, pairs,
-                 ceiling: rs.AutoencoderCeiling, dr, teacher: TeacherComparison, speed, sheet_path: Path, out: Path, seconds: dict[str, float],
-                 total: float) -> str:
+def write_report(args, s: ReportSettings, bundle: ModelBundle, host: dict[str, str], started, r: Results,
+                 sheet_path: Path, out: Path, seconds: dict[str, float], total: float) -> str:
     steps = v2v_timesteps(bundle.sampling.timesteps, args.strength, bundle.sampling.v2v_offset)
     params = sum(p.numel() for p in bundle.dit.parameters())
     W, H = bundle.size
-    psnr_out, psnr_in = restyle.mean("psnr_out"), restyle.mean("psnr_in")
-    ssim_out, ssim_in = restyle.mean("ssim_out"), restyle.mean("ssim_in")
-    warp_out, warp_gt = restyle.mean("warp_out"), restyle.mean("warp_gt")
-    warp_ratio = warp_out / max(warp_gt, 1e-8)
-    changes = {k: drift(dr.first[k], dr.last[k]) for k in dr.first}
-    worst = max(DRIFT_GATED, key=lambda k: abs(changes[k]))
-    L = [f"# Quality report: {bundle.name}", "",
-         f"Written by `python -m v2v train report{' --quick' if args.quick else ''}` on "
+    partial = r.sections != SECTIONS
+    flags = (" --quick" if args.quick else "") + (f" --sections {','.join(r.sections)}" if partial else "")
+    mean_strength = f"{r.restyle.mean_strength:.3f}" if r.restyle is not None else "not measured"
+    L = [f"# Quality report: {bundle.name}" + (f" (sections {', '.join(r.sections)} only)" if partial else ""), "",
+         f"Written by `python -m v2v train report{flags}` on "
          f"{started.strftime('%Y-%m-%d %H:%M %Z')} in {total:.0f} s. Every number on this page was computed by "
          "that run on held-out procedural scenes (seeds from `heldout_seeds`, never seen in training); "
          "nothing is copied from elsewhere.", "", "## Machine and settings", ""]
@@ -289,40 +384,40 @@ def write_report(args, s: ReportSettings, bundle: ModelBundle, host: dict[str, s
                      f"{bundle.sampling.frames_per_block} latent frame(s) per chunk"],
         ["strength", f"{args.strength} (engine default {EngineConfig().strength}); timesteps at this strength "
                      f"{[round(t, 1) for t in steps]}; mean strength after motion adaptation "
-                     f"{restyle.mean_strength:.3f}"],
+                     f"{mean_strength}"],
         ["clips", f"{s.scenes} scenes × {s.frames} frames (blocky → realistic), {s.pair_scenes} scene(s) × "
                   f"20 pairs × {s.frames} frames (style pairs), one {s.stream_frames}-frame stream"],
         ["engine", "`StreamEngine` with `EngineConfig` defaults except prompt, strength and seed (= the scene seed)"]])
     L += ["", "## Summary", ""]
-    rows = [
-        ["1. blocky → realistic, PSNR to ground truth", f"output {psnr_out:.2f} dB, input {psnr_in:.2f} dB",
-         "output > input", verdict(psnr_out > psnr_in)],
-        ["1. blocky → realistic, SSIM to ground truth", f"output {ssim_out:.3f}, input {ssim_in:.3f}",
-         "output > input", verdict(ssim_out > ssim_in)],
-        ["2. style accuracy, 20 pairs", pct(pairs.overall), f"≥ {pct(TARGET_ACCURACY)}",
-         verdict(pairs.overall >= TARGET_ACCURACY)],
-        ["3. warp error, output / ground truth", f"{warp_ratio:.2f}× ({warp_out:.4f} / {warp_gt:.4f})",
-         f"≤ {TARGET_WARP_RATIO}×", verdict(warp_ratio <= TARGET_WARP_RATIO)],
-        [f"4. drift over {dr.frames} frames (worst gated metric: {worst})", f"{100 * changes[worst]:+.1f}%",
-         f"within ±{TARGET_DRIFT:.0%}", verdict(all(abs(changes[k]) <= TARGET_DRIFT for k in DRIFT_GATED))],
-        ["6. sustained speed", f"{speed.sustained_fps:.1f} FPS", f"≥ {TARGET_FPS:.0f} FPS",
-         verdict(speed.sustained_fps >= TARGET_FPS)]]
-    L += table(["measure", "value", "target", "result"], rows)
-    L += ["", "Section 5 (student vs teacher) is a comparison without a target."]
-    L += section_restyle(restyle, psnr_in, psnr_out, ssim_in, ssim_out, seconds)
-    L += section_pairs(pairs, ceiling, seconds)
-    L += section_temporal(restyle, warp_out, warp_gt, warp_ratio, ceiling)
-    L += section_drift(dr, changes, seconds)
-    L += section_teacher(teacher, args.strength, s, seconds)
-    L += section_speed(speed, bundle)
-    rel = os.path.relpath(sheet_path, out.parent)
-    L += ["", "## 7. Contact sheet", "",
-          "Rows per example: input, output, ground truth (the same frames of the same held-out scene rendered in "
-          "the target style); columns are frames spread over the clip.", "", f"![contact sheet]({rel})", ""]
-    return "\n".join(L)
+    L += table(["measure", "value", "target", "result"], summary_rows(r))
+    if "5" in r.sections:
+        L += ["", "Section 5 (student vs teacher) is a comparison without a target."]
+    if partial:
+        L += ["", f"A partial report: sections {', '.join(x for x in SECTIONS if x not in r.sections)} were not "
+                  "measured (`--sections`)."]
+    if "1" in r.sections:
+        L += section_restyle(r.restyle, seconds)
+    if "2" in r.sections:
+        L += section_pairs(r.pairs, r.ceiling, seconds)
+    if "3" in r.sections:
+        L += section_temporal(r.restyle, *r.warp(), r.ceiling)
+    if "4" in r.sections:
+        L += section_drift(r.drift, r.drift_changes(), seconds)
+    if "5" in r.sections:
+        L += section_teacher(r.teacher, args.strength, s, seconds)
+    if "6" in r.sections:
+        L += section_speed(r.speed, bundle)
+    if "7" in r.sections:
+        rel = os.path.relpath(sheet_path, out.parent)
+        L += ["", "## 7. Contact sheet", "",
+              "Rows per example: input, output, ground truth (the same frames of the same held-out scene rendered "
+              "in the target style); columns are frames spread over the clip.", "", f"![contact sheet]({rel})"]
+    return "\n".join(L + [""])
 
 
-def section_restyle(r, psnr_in, psnr_out, ssim_in, ssim_out, seconds) -> list[str]:
+def section_restyle(r, seconds) -> list[str]:
+    psnr_out, psnr_in = r.mean("psnr_out"), r.mean("psnr_in")
+    ssim_out, ssim_in = r.mean("ssim_out"), r.mean("ssim_in")
     L = ["", "## 1. Blocky → realistic at the default strength", "",
          "The same held-out scene rendered blocky (the input) and realistic (the ground truth); the blocky clip "
          "goes through a fresh `StreamEngine` (push all, flush) with the prompt "

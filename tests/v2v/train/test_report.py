@@ -62,6 +62,32 @@ def test_quick_report_has_every_section_and_a_contact_sheet(model, tmp_path):
     assert "fresh engine" in text and re.search(r"^\| sharpness_vs_gt \|.*\| [+-]\d+\.\d% \|$", text, re.M)
 
 
+def test_sections_writes_a_partial_report_of_what_was_asked(model, tmp_path, capsys):
+    """--sections 1,2,3 measures those sections alone (same numbers as the full run's, same seeds) and never
+    replaces the full report; a bad list is an error before any work."""
+    full, part = tmp_path / "full.md", tmp_path / "part.md"
+    bundle = ["--model", str(model / "model"), "--teacher", str(model / "teacher.safetensors"), "--quick"]
+    assert _run([*bundle, "--out", str(full)]) == 0
+    capsys.readouterr()
+    assert _run([*bundle, "--out", str(part), "--sections", "2,1,3"]) == 0
+    text, whole = part.read_text(), full.read_text()
+    assert "(sections 1, 2, 3 only)" in text and "--sections 1,2,3" in text
+    assert "sections 4, 5, 6, 7 were not measured" in text
+    for heading in HEADINGS[2:5]:
+        assert heading in text, heading
+    for heading in HEADINGS[5:]:
+        assert heading not in text, heading
+    assert not (tmp_path / "part_contact_sheet.png").exists()
+    summary = lambda t: re.findall(r"^\| [123]\. .*$", t, re.M)  # noqa: E731
+    assert summary(text) == summary(whole) and len(summary(text)) == 4  # the same measurement, row for row
+    out = capsys.readouterr().out
+    assert "2. style accuracy, 20 pairs:" in out and "6. sustained speed" not in out
+    assert _run([*bundle, "--sections", "1"]) == 2
+    assert "needs --out FILE" in capsys.readouterr().err
+    assert _run([*bundle, "--sections", "1,8", "--out", str(part)]) == 2
+    assert "give section numbers from 1, 2" in capsys.readouterr().err
+
+
 def test_autoencoder_round_trip_is_the_vae_alone(model):
     import numpy as np
 
