@@ -11,8 +11,11 @@ four times the weights. A pack keeps what the later stages read, in float32 safe
     ode.safetensors        `ode`: the block-causal student
     dmd.safetensors        `dmd`: the generator; dmd_ema.safetensors its EMA (what `export` ships)
 
-Only finished stages are packed (a stage part-way through would lose its optimiser state, and its step counter
-would promise a resume it cannot give); the log names each stage it leaves out and why. `seed` writes the packed
+Only finished stages are packed by default (a stage part-way through would lose its optimiser state, and its
+step counter would promise a resume it cannot give); the log names each stage it leaves out and why. With
+`--partial`, a stage in progress goes in as its whole checkpoint, `STAGE.ckpt.pt` (optimiser moments included,
+read back with `torch.load(weights_only=True)`), so the seeded run resumes it exactly where it stopped; it costs
+three to four times the weights. `seed` writes the packed
 stages back as finished checkpoints that record `seeded_from`, so the stages after them run as in the first run.
 What a pack does not hold is rebuilt: the teacher's latent cache (by `seed`, from the packed VAE), the ODE pairs
 (by `ode`), the DMD critic (from the teacher, after `dmd_critic_warmup` critic-only steps, as for any seeded run).
@@ -30,7 +33,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from v2v.train.common import TrainConfig, ckpt_path, load_ckpt
+from v2v.train.common import TrainConfig, ckpt_path, load_ckpt, save_ckpt
 
 PACK_FORMAT = "v2v-pack/1"
 PACKED_STAGES = ("vae", "decoder", "teacher", "ode", "dmd")
@@ -64,9 +67,10 @@ def _plain_weights(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
 
 
-def pack(workdir: Path, out: Path, log: Any = print) -> dict[str, Any]:
-    """Write the finished stages of `workdir` into `out` (created; its pack files are replaced). -> pack.json's dict.
-    Raises FileNotFoundError when the work directory has no run.json or no finished stage."""
+def pack(workdir: Path, out: Path, log: Any = print, partial: bool = False) -> dict[str, Any]:
+    """Write the finished stages of `workdir` into `out` (created; its pack files are replaced), and with `partial`
+    the stages in progress as whole checkpoints. -> pack.json's dict. Raises FileNotFoundError when the work
+    directory has no run.json or nothing to pack."""
     run_json = workdir / "run.json"
     if not run_json.exists():
         raise FileNotFoundError(f"{workdir} has no run.json: pass the --workdir of a run")
@@ -74,9 +78,16 @@ def pack(workdir: Path, out: Path, log: Any = print) -> dict[str, Any]:
     config = TrainConfig.from_json(run)
     stages: dict[str, Any] = {}
     files: dict[str, dict[str, Tensor]] = {}
+    whole: dict[str, dict[str, Any]] = {}
     for stage in PACKED_STAGES:
         state = load_ckpt(ckpt_path(workdir, stage))
         why = unfinished_reason(state, config, stage)
+        if why is not None and partial and state is not None:
+            whole[stage] = state
+            stages[stage] = {"step": int(state["step"]), "seconds": float(state.get("seconds", 0.0)),
+                             "in_progress": True, "files": [f"{stage}.ckpt.pt"]}
+            log(f"pack: {stage} in progress, {why} (its whole checkpoint)")
+            continue
         if why is not None:
             log(f"pack: {stage} left out ({why})")
             continue
@@ -93,10 +104,12 @@ def pack(workdir: Path, out: Path, log: Any = print) -> dict[str, Any]:
     if not stages:
         raise FileNotFoundError(f"{workdir} has no finished stage to pack")
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.safetensors"):
+    for old in [*out.glob("*.safetensors"), *out.glob("*.ckpt.pt")]:
         old.unlink()
     for stem, weights in files.items():
         save_file(weights, str(out / f"{stem}.safetensors"))
+    for stage, state in whole.items():
+        save_ckpt(out / f"{stage}.ckpt.pt", state)
     meta = {"format": PACK_FORMAT, "source": str(workdir), "run": run, "stages": stages}
     (out / "pack.json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta
@@ -112,13 +125,14 @@ def read_pack(folder: Path) -> tuple[dict[str, Any], dict[str, dict[str, Tensor]
     if meta.get("format") != PACK_FORMAT:
         raise ValueError(f"{folder}/pack.json is format {meta.get('format')!r}, not {PACK_FORMAT}: "
                          f"write it again with this version's `python -m v2v train pack`")
-    weights = {}
+    weights: dict[str, Any] = {}
     for stage, entry in meta["stages"].items():
         for name in entry["files"]:
             path = folder / name
             if not path.is_file():
                 raise ValueError(f"{folder} lacks {name} ({stage}): copy the whole pack folder")
-            weights[Path(name).stem] = load_file(str(path))
+            weights[name.removesuffix(".safetensors")] = (load_ckpt(path) if name.endswith(".ckpt.pt")
+                                                          else load_file(str(path)))
     return meta, weights
 
 
@@ -127,7 +141,9 @@ def seed_checkpoints(meta: dict[str, Any], weights: dict[str, dict[str, Tensor]]
     out: dict[str, dict] = {}
     for stage, entry in meta["stages"].items():
         base = {"step": entry["step"], "seconds": entry["seconds"], "seeded_from": source}
-        if stage in ("vae", "decoder"):
+        if entry.get("in_progress"):
+            out[stage] = weights[f"{stage}.ckpt.pt"]  # resumes as it stood, optimiser and all
+        elif stage in ("vae", "decoder"):
             out[stage] = {**base, "vae": weights[stage], "vae_config": entry["vae_config"], "stats_done": True}
         elif stage == "teacher":
             out[stage] = {**base, "model": weights["teacher"], "ema": weights["teacher"]}
@@ -143,13 +159,16 @@ def main(argv: list[str]) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workdir", required=True, help="the run folder to pack")
     p.add_argument("--out", required=True, type=Path, help="the pack folder to write (its pack files are replaced)")
+    p.add_argument("--partial", action="store_true",
+                   help="also pack the stages in progress, as whole checkpoints (optimiser state included: an exact "
+                        "resume, three to four times the weights)")
     args = p.parse_args(argv)
     try:
-        meta = pack(Path(args.workdir), args.out)
+        meta = pack(Path(args.workdir), args.out, partial=args.partial)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    size = sum(f.stat().st_size for f in args.out.glob("*.safetensors")) / 2**20
+    size = sum(f.stat().st_size for f in args.out.iterdir() if f.name != "pack.json") / 2**20
     print(f"packed {', '.join(meta['stages'])} of {args.workdir} into {args.out} ({size:.1f} MB); go on elsewhere "
           f"with `python -m v2v train seed --from {args.out} --workdir DIR`")
     return 0

@@ -80,8 +80,10 @@ def seed_pack(workdir: Path, folder: Path) -> TrainConfig:
     log = stage_logger(workdir, "seed")
     for stage, state in seed_checkpoints(meta, weights, str(folder)).items():
         save_ckpt(ckpt_path(workdir, stage), state)
-        log.info(f"seed: {stage} at step {state['step']} from {folder}")
-    if "vae" in meta["stages"] and "teacher" in meta["stages"]:
+        progress = "in progress, resumes" if meta["stages"][stage].get("in_progress") else "finished"
+        log.info(f"seed: {stage} at step {state['step']} ({progress}) from {folder}")
+    finished = [s for s, e in meta["stages"].items() if not e.get("in_progress")]
+    if "vae" in finished and "teacher" in meta["stages"]:
         build_latent_cache(workdir, config, log)
     return config
 
@@ -159,8 +161,9 @@ def main(argv: list[str]) -> int:
     from v2v.train.pack import is_pack
 
     if args.model != "default" and is_pack(Path(args.model)):
-        done = [s for s in SEEDED_STAGES if ckpt_path(workdir, s).exists()]
-        print(f"seeded {workdir} from the pack {args.model} ({', '.join(done)} finished); go on with "
+        stages = json.loads((Path(args.model) / "pack.json").read_text())["stages"]
+        said = [f"{s} {'in progress' if e.get('in_progress') else 'finished'}" for s, e in stages.items()]
+        print(f"seeded {workdir} from the pack {args.model} ({', '.join(said)}); go on with "
               f"`python -m v2v train all --workdir {workdir}` or the next stage alone")
         return 0
     print(f"seeded {workdir} from {args.model} (dmd at step {args.dmd_step}); continue with e.g. "

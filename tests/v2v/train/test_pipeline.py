@@ -569,7 +569,7 @@ def test_pack_carries_the_finished_stages_and_seed_goes_on_from_them(run, tmp_pa
     assert not (pack / "ckpt.pt").exists() and "opt" not in load_file(str(pack / "ode.safetensors"))
     new = tmp_path / "seeded"
     assert seed(["--from", str(pack), "--workdir", str(new)]) == 0
-    assert "ode, dmd finished" in capsys.readouterr().out
+    assert "ode finished, dmd finished" in capsys.readouterr().out
     for stage in ("vae", "decoder", "teacher", "ode", "dmd"):
         old, ours = load_ckpt(workdir / stage / "ckpt.pt"), load_ckpt(new / stage / "ckpt.pt")
         assert ours["step"] == old["step"] and ours["seeded_from"] == str(pack)
@@ -603,3 +603,16 @@ def test_pack_leaves_out_unfinished_stages_and_a_seeded_run_trains_the_rest(tmp_
     assert main(["teacher", "--workdir", str(new)]) == 0
     assert load_ckpt(new / "teacher" / "ckpt.pt")["step"] == 3
     assert load_ckpt(new / "vae" / "ckpt.pt")["stats_done"]
+    capsys.readouterr()
+    partial, again = tmp_path / "partial", tmp_path / "again"       # --partial: the decoder as it stood, to resume
+    assert main(["pack", "--workdir", str(workdir), "--out", str(partial), "--partial"]) == 0
+    assert "pack: decoder in progress, at step 1 of 2 (its whole checkpoint)" in capsys.readouterr().out
+    assert (partial / "decoder.ckpt.pt").is_file()
+    assert seed(["--from", str(partial), "--workdir", str(again)]) == 0
+    assert "decoder in progress" in capsys.readouterr().out
+    old, ours = load_ckpt(workdir / "decoder" / "ckpt.pt"), load_ckpt(again / "decoder" / "ckpt.pt")
+    assert ours["step"] == 1 and "opt" in ours
+    assert all(torch.equal(ours["vae"][k], v) for k, v in old["vae"].items())
+    assert main(["decoder", "--workdir", str(again)]) == 0
+    assert load_ckpt(again / "decoder" / "ckpt.pt")["step"] == 2
+    assert "decoder: start at step 1" in (again / "decoder" / "log.txt").read_text()
