@@ -88,6 +88,11 @@ def _engine_settings(engine: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def float32_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict as safetensors stores it: detached, float32, on the CPU, contiguous."""
+    return {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
+
+
 def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
     """Write a v2v bundle folder (safetensors + config.json). Only the tiny-VAE/word-text kind is saved."""
     from v2v.models.loading import config_to_dict
@@ -111,8 +116,7 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
                    "sink_refresh": bundle.sink_refresh},
     }
     for part, module in (("dit", bundle.dit), ("vae", bundle.vae), ("text", bundle.text)):
-        state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in module.state_dict().items()}
-        save_file(state, str(folder / f"{part}.safetensors"))
+        save_file(float32_cpu(module.state_dict()), str(folder / f"{part}.safetensors"))
         (folder / f"{part}.safetensors").chmod(0o644)  # shipped in the wheel: readable by everyone
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return folder

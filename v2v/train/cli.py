@@ -115,15 +115,11 @@ OPTION_FIELDS = {"pairs": "ode_pairs", "scenes": "cache_scenes", "clips": "adapt
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Per-stage command-line values -> TrainConfig field overrides."""
-    names = {"vae": ("vae_steps", "vae_batch", "vae_lr"),
-             "decoder": ("decoder_steps", "vae_batch", "decoder_lr"),
-             "teacher": ("teacher_steps", "teacher_batch", "teacher_lr"),
-             "ode": ("ode_steps", "ode_batch", "ode_lr"),
-             "dmd": ("dmd_steps", "dmd_batch", "gen_lr"),
-             "adapt": ("adapt_steps", "adapt_batch", "adapt_lr")}
+    from v2v.train.common import STAGE_FIELDS
+
     out: dict[str, Any] = {}
-    if args.stage in names:
-        for value, name in zip((args.steps, args.batch, args.lr), names[args.stage]):
+    if args.stage in STAGE_FIELDS:
+        for value, name in zip((args.steps, args.batch, args.lr), STAGE_FIELDS[args.stage]):
             if value is not None:
                 out[name] = value
     elif args.stage == "all" and any(v is not None for v in (args.steps, args.batch, args.lr)):

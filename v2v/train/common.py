@@ -218,6 +218,20 @@ def stage_logger(workdir: Path, stage: str) -> logging.Logger:
     return log
 
 
+# stage -> the TrainConfig fields of its (steps, batch, learning rate); `--steps/--batch/--lr` set them
+STAGE_FIELDS = {"vae": ("vae_steps", "vae_batch", "vae_lr"),
+                "decoder": ("decoder_steps", "vae_batch", "decoder_lr"),
+                "teacher": ("teacher_steps", "teacher_batch", "teacher_lr"),
+                "ode": ("ode_steps", "ode_batch", "ode_lr"),
+                "dmd": ("dmd_steps", "dmd_batch", "gen_lr"),
+                "adapt": ("adapt_steps", "adapt_batch", "adapt_lr")}
+
+
+def stage_steps(config: TrainConfig, stage: str) -> int:
+    """The step count at which `stage` is finished in this configuration."""
+    return getattr(config, STAGE_FIELDS[stage][0])
+
+
 # -- checkpoints ----------------------------------------------------------------------------------------
 
 def ckpt_path(workdir: Path, stage: str) -> Path:

@@ -29,11 +29,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from v2v.train.common import TrainConfig, ckpt_path, load_ckpt, save_ckpt
+from v2v.models.bundle import float32_cpu
+from v2v.train.common import TrainConfig, ckpt_path, load_ckpt, save_ckpt, stage_steps
 
 PACK_FORMAT = "v2v-pack/1"
 PACKED_STAGES = ("vae", "decoder", "teacher", "ode", "dmd")
@@ -47,24 +47,20 @@ PARTS: dict[str, dict[str, str]] = {
 }
 
 
-def _steps(config: TrainConfig, stage: str) -> int:
-    return {"vae": config.vae_steps, "decoder": config.decoder_steps, "teacher": config.teacher_steps,
-            "ode": config.ode_steps, "dmd": config.dmd_steps}[stage]
-
-
 def unfinished_reason(state: dict[str, Any] | None, config: TrainConfig, stage: str) -> str | None:
     """None when the checkpoint is a finished stage, else why not (for the log)."""
     if state is None:
         return "no checkpoint"
-    if state["step"] < _steps(config, stage):
-        return f"at step {state['step']} of {_steps(config, stage)}"
+    if state["step"] < stage_steps(config, stage):
+        return f"at step {state['step']} of {stage_steps(config, stage)}"
     if stage == "vae" and not state.get("stats_done"):
         return "its latent statistics are not measured yet"
     return None
 
 
-def _plain_weights(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    return {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
+def progress(entry: dict[str, Any]) -> str:
+    """A pack.json stage entry -> 'finished' or 'in progress'."""
+    return "in progress" if entry.get("in_progress") else "finished"
 
 
 def pack(workdir: Path, out: Path, log: Any = print, partial: bool = False) -> dict[str, Any]:
@@ -82,24 +78,23 @@ def pack(workdir: Path, out: Path, log: Any = print, partial: bool = False) -> d
     for stage in PACKED_STAGES:
         state = load_ckpt(ckpt_path(workdir, stage))
         why = unfinished_reason(state, config, stage)
-        if why is not None and partial and state is not None:
-            whole[stage] = state
-            stages[stage] = {"step": int(state["step"]), "seconds": float(state.get("seconds", 0.0)),
-                             "in_progress": True, "files": [f"{stage}.ckpt.pt"]}
-            log(f"pack: {stage} in progress, {why} (its whole checkpoint)")
-            continue
-        if why is not None:
+        if state is None or (why is not None and not partial):
             log(f"pack: {stage} left out ({why})")
             continue
-        entry: dict[str, Any] = {"step": int(state["step"]), "seconds": float(state.get("seconds", 0.0)),
-                                 "files": [f"{stem}.safetensors" for stem in PARTS[stage]]}
+        entry: dict[str, Any] = {"step": int(state["step"]), "seconds": float(state.get("seconds", 0.0))}
+        stages[stage] = entry
+        if why is not None:
+            whole[stage] = state
+            entry.update(in_progress=True, files=[f"{stage}.ckpt.pt"])
+            log(f"pack: {stage} in progress, {why} (its whole checkpoint)")
+            continue
+        entry["files"] = [f"{stem}.safetensors" for stem in PARTS[stage]]
         if "vae_config" in state:
             entry["vae_config"] = state["vae_config"]
         if "seeded_from" in state:
             entry["seeded_from"] = state["seeded_from"]
         for stem, key in PARTS[stage].items():
-            files[stem] = _plain_weights(state[key])
-        stages[stage] = entry
+            files[stem] = float32_cpu(state[key])
         log(f"pack: {stage} at step {entry['step']} ({entry['seconds'] / 60:.0f} min of training)")
     if not stages:
         raise FileNotFoundError(f"{workdir} has no finished stage to pack")

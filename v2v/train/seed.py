@@ -65,7 +65,7 @@ def _decoder_weights(path: Path, vae: torch.nn.Module) -> dict[str, Tensor]:
 def seed_pack(workdir: Path, folder: Path) -> TrainConfig:
     """Write the stages of the pack in `folder` into `workdir` as finished checkpoints, its run.json, and (when it
     holds the teacher) the latent cache. -> the run configuration."""
-    from v2v.train.pack import read_pack, seed_checkpoints
+    from v2v.train.pack import progress, read_pack, seed_checkpoints
 
     meta, weights = read_pack(folder)
     taken = [s for s in meta["stages"] if ckpt_path(workdir, s).exists()]
@@ -80,8 +80,7 @@ def seed_pack(workdir: Path, folder: Path) -> TrainConfig:
     log = stage_logger(workdir, "seed")
     for stage, state in seed_checkpoints(meta, weights, str(folder)).items():
         save_ckpt(ckpt_path(workdir, stage), state)
-        progress = "in progress, resumes" if meta["stages"][stage].get("in_progress") else "finished"
-        log.info(f"seed: {stage} at step {state['step']} ({progress}) from {folder}")
+        log.info(f"seed: {stage} at step {state['step']} ({progress(meta['stages'][stage])}) from {folder}")
     finished = [s for s, e in meta["stages"].items() if not e.get("in_progress")]
     if "vae" in finished and "teacher" in meta["stages"]:
         build_latent_cache(workdir, config, log)
@@ -153,16 +152,17 @@ def main(argv: list[str]) -> int:
                    help="the `dmd` step the bundle's student stands for (the shipped model's: 2176)")
     args = p.parse_args(argv)
     workdir = Path(args.workdir)
+    from v2v.train.pack import is_pack, progress
+
+    from_pack = args.model != "default" and is_pack(Path(args.model))
     try:
         config = seed(workdir, args.model, args.dmd_step, args.preset, args.decoder)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    from v2v.train.pack import is_pack
-
-    if args.model != "default" and is_pack(Path(args.model)):
+    if from_pack:
         stages = json.loads((Path(args.model) / "pack.json").read_text())["stages"]
-        said = [f"{s} {'in progress' if e.get('in_progress') else 'finished'}" for s, e in stages.items()]
+        said = [f"{s} {progress(e)}" for s, e in stages.items()]
         print(f"seeded {workdir} from the pack {args.model} ({', '.join(said)}); go on with "
               f"`python -m v2v train all --workdir {workdir}` or the next stage alone")
         return 0
