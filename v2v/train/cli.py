@@ -59,15 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--caption-short", type=float, default=None, metavar="P",
                    help="teacher, ode, dmd: share (0 to 1) of training prompts that name the style only, as a user "
                         "types one (\"a cartoon landscape\", \"cel shaded\"), instead of the scene's full caption "
-                        "(default 0; docs/training.md)")
+                        "(default 0.5; docs/training.md)")
     p.add_argument("--self-forcing-from", type=int, default=None, metavar="STEP",
                    help="dmd: a parallel run switches to the self_forcing rollout at this step (default 1500; "
                         "at or past --steps: never)")
     p.add_argument("--rollout-paired", type=float, default=None, metavar="W",
                    help="dmd: weight of the ground-truth term on the generator's own video-to-video rollouts "
-                        "(latents and frame-to-frame change; default 0 = off)")
+                        "(latents and frame-to-frame change; default 1; 0 = off)")
     p.add_argument("--rollout-paired-from", type=int, default=None, metavar="STEP",
-                   help="dmd: the step from which the rollout-paired term applies (default 0)")
+                   help="dmd: the step from which the rollout-paired term applies (default 2176)")
     p.add_argument("--rollout-paired-level", type=float, default=None, metavar="A",
                    help="dmd: weight of the latent MSE inside the rollout-paired term, beside the frame-to-frame "
                         "change (default 1; 0 = the change only)")
@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="ode, dmd: weight of the coarse-colour comparison in pixel space inside the paired term: "
                         "x0 decoded by the run's decoder, 64×64-pixel means (default 0 = off)")
     p.add_argument("--temporal-weight", type=float, default=None, metavar="W",
-                   help="adapt: weight of the frame-to-frame term on the rollouts (default 10; lower = sharper "
+                   help="adapt: weight of the frame-to-frame term on the rollouts (default 7.5; lower = sharper "
                         "and more flicker, docs/training.md)")
     p.add_argument("--anchor", type=float, default=None, metavar="A",
                    help="adapt: share (0 to 1) of the rollouts' reconstruction that is against the `decoder` stage's "

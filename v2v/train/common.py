@@ -48,25 +48,25 @@ class TrainConfig:
     sampling: SamplingConfig = SamplingConfig()  # shift, student timesteps, frames_per_block
     seed: int = 0                           # base seed of every stage
     ckpt_seconds: float = 60.0              # wall seconds between periodic checkpoints
-    vae_steps: int = 1300                   # VAE optimiser steps
+    vae_steps: int = 7000                   # VAE optimiser steps
     vae_batch: int = 8                      # VAE clips per step
     vae_lr: float = 1e-3                    # AdamW peak learning rate (warm-up, cosine to 0.1×)
     decoder_steps: int = 1000               # decoder fine-tune steps (encoder frozen, see decoder_stage.py)
     decoder_lr: float = 3e-4                # AdamW peak learning rate of the decoder fine-tune
     cache_scenes: int = 120                 # scenes in the latent cache (each rendered in every style)
-    teacher_steps: int = 5000               # teacher optimiser steps
+    teacher_steps: int = 15000              # teacher optimiser steps
     teacher_batch: int = 4                  # latent clips per step (half that on full-frame steps)
     teacher_lr: float = 3e-4                # AdamW peak learning rate (warm-up, cosine to 0.1×)
     caption_dropout: float = 0.1            # probability of an empty prompt (for CFG)
-    caption_short: float = 0.0              # probability of a style-only prompt (data.short_caption), every stage
+    caption_short: float = 0.5              # probability of a style-only prompt (data.short_caption), every stage
     guidance: float = 3.5                   # CFG scale of the teacher (ODE pairs and DMD real score)
-    ode_pairs: int = 64                     # teacher trajectories (clips) for the ODE stage
+    ode_pairs: int = 256                    # teacher trajectories (clips) for the ODE stage
     ode_euler_steps: int = 12               # Euler steps of the teacher's ODE solve
     ode_steps: int = 3000                   # student regression steps
     ode_batch: int = 4                      # pairs per step (and as many paired cross-style clips)
     ode_lr: float = 2e-4                    # AdamW learning rate of the student regression
     ode_supervised: float = 1.0             # weight of the paired cross-style term (see ode.py)
-    dmd_steps: int = 2176                   # critic steps (the generator steps every dmd_gen_every)
+    dmd_steps: int = 2800                   # critic steps (the generator steps every dmd_gen_every)
     dmd_batch: int = 2                      # generator rollouts per step
     dmd_gen_every: int = 5                  # generator update every this many critic updates
     gen_lr: float = 3e-5                    # AdamW learning rate of the generator (student)
@@ -77,8 +77,8 @@ class TrainConfig:
     dmd_paired_self_forcing: float = 0.5    # dmd_paired from that step on (see dmd.phase)
     dmd_guidance: float | None = None       # CFG scale of the DMD real score (None: `guidance`, as the ODE pairs)
     dmd_t_max: float | None = None          # highest timestep of the DMD scores (None: 980, CausVid's range 20-980)
-    dmd_rollout_paired: float = 0.0         # weight of the ground-truth term on the generator's own v2v rollouts
-    dmd_rollout_paired_from: int = 0        # ... from this critic step on (see dmd.phase)
+    dmd_rollout_paired: float = 1.0         # weight of the ground-truth term on the generator's own v2v rollouts
+    dmd_rollout_paired_from: int = 2176     # ... from this critic step on (see dmd.phase)
     dmd_rollout_paired_level: float = 1.0   # weight of its latent MSE beside the frame-to-frame change (0 = change only)
     dmd_coarse: float = 0.0                 # weight of the coarse-colour term on the generator's v2v rollouts (ode.coarse_loss)
     paired_coarse: float = 0.0              # ... and inside the teacher-forced paired term of `ode` and `dmd` (ode.x0_loss)
@@ -90,7 +90,7 @@ class TrainConfig:
     adapt_steps: int = 1000                 # decoder fine-tune steps on the student's latents
     adapt_batch: int = 4                    # rollout crops per step (and as many ground-truth round-trip clips)
     adapt_lr: float = 3e-4                  # AdamW peak learning rate of the `adapt` stage
-    adapt_temporal: float = 10.0            # weight of the frame-to-frame term on the rollouts (decoder stage: 6)
+    adapt_temporal: float = 7.5             # weight of the frame-to-frame term on the rollouts (decoder stage: 6)
     adapt_round_trip: float = 1.0           # weight of the ground-truth round-trip term beside the rollouts
     adapt_anchor: float = 0.0               # share of the rollouts' reconstruction against the `decoder` stage's decoding
     adapt_adv: float = 0.0                  # scale of the adversarial term (adversarial.py; 0 = off)
@@ -136,8 +136,8 @@ def tiny_config(vocab: tuple[str, ...]) -> TrainConfig:
     return TrainConfig(size=(32, 32), vae_size=(32, 32), latent_frames=2, vae=vae, text=text, dit=dit,
                        sampling=sampling, vae_steps=3, vae_batch=1, decoder_steps=2, cache_scenes=2, teacher_steps=3,
                        teacher_batch=2, ode_pairs=2, ode_euler_steps=3, ode_steps=3, ode_batch=2,
-                       dmd_steps=4, dmd_batch=1, dmd_gen_every=2, dmd_self_forcing_from=2, dmd_critic_warmup=1,
-                       adapt_clips=2, adapt_steps=2, adapt_batch=1,
+                       dmd_steps=4, dmd_batch=1, dmd_gen_every=2, dmd_self_forcing_from=2, dmd_rollout_paired_from=3,
+                       dmd_critic_warmup=1, adapt_clips=2, adapt_steps=2, adapt_batch=1,
                        ckpt_seconds=3600.0)
 
 

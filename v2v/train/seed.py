@@ -87,7 +87,7 @@ def seed_pack(workdir: Path, folder: Path) -> TrainConfig:
     return config
 
 
-def seed(workdir: Path, model: str = "default", dmd_step: int = 2176, preset: str = "default",
+def seed(workdir: Path, model: str = "default", dmd_step: int = 2800, preset: str = "default",
          decoder: Path | None = None) -> TrainConfig:
     """Write the seeded checkpoints of `model` into `workdir` (which must hold none of them yet) and render the
     latent cache. `decoder`: a vae.safetensors for the `decoder` checkpoint instead of the bundle's own (whose
@@ -148,8 +148,8 @@ def main(argv: list[str]) -> int:
                    help="TinyVAE weights for the `decoder` checkpoint, which `train adapt` fine-tunes (default: the "
                         "bundle's, already adapted to its student; the shipped model's pre-adapt decoder is "
                         "`git show bef3609:v2v/weights/default/vae.safetensors`)")
-    p.add_argument("--dmd-step", type=int, default=2176,
-                   help="the `dmd` step the bundle's student stands for (the shipped model's: 2176)")
+    p.add_argument("--dmd-step", type=int, default=2800,
+                   help="the `dmd` step the bundle's student stands for (the shipped model's: 2800)")
     args = p.parse_args(argv)
     workdir = Path(args.workdir)
     from v2v.train.pack import is_pack, progress

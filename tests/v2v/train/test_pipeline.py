@@ -27,21 +27,23 @@ def test_every_stage_leaves_a_checkpoint_and_a_log(run):
 
 def test_dmd_phases_follow_the_shipped_recipe():
     """One `train dmd` reproduces the shipped student: 1500 parallel steps with paired weight 0.25, then
-    self-forcing with 0.5; a run told self_forcing stays so, and a switch at or past the end never comes."""
+    self-forcing with 0.5, and the rollout-paired term (weight 1) from step 2176 to 2800; a run told
+    self_forcing stays so, and a switch at or past the end never comes."""
     import dataclasses
 
     from v2v.train.common import TrainConfig
     from v2v.train.dmd import phase
 
     c = TrainConfig()
-    assert (c.ode_steps, c.dmd_steps) == (3000, 2176)
-    assert [phase(c, s) for s in (0, 1499, 1500, 2175)] == ([("parallel", 0.25, 0.0)] * 2
-                                                            + [("self_forcing", 0.5, 0.0)] * 2)
+    assert (c.ode_steps, c.dmd_steps) == (3000, 2800)
+    assert [phase(c, s) for s in (0, 1499, 1500, 2175, 2176, 2799)] == ([("parallel", 0.25, 0.0)] * 2
+                                                                        + [("self_forcing", 0.5, 0.0)] * 2
+                                                                        + [("self_forcing", 0.5, 1.0)] * 2)
     sf = dataclasses.replace(c, dmd_rollout="self_forcing", dmd_paired=0.3)
     assert phase(sf, 0) == phase(sf, 2000) == ("self_forcing", 0.3, 0.0)
     never = dataclasses.replace(c, dmd_self_forcing_from=c.dmd_steps)
-    assert phase(never, c.dmd_steps - 1) == ("parallel", 0.25, 0.0)
-    late = dataclasses.replace(c, dmd_rollout_paired=1.0, dmd_rollout_paired_from=2000)
+    assert phase(never, c.dmd_steps - 1) == ("parallel", 0.25, 1.0)
+    late = dataclasses.replace(c, dmd_rollout_paired_from=2000)
     assert [phase(late, s)[2] for s in (0, 1999, 2000)] == [0.0, 0.0, 1.0]
 
 
