@@ -34,6 +34,7 @@ from v2v.train.common import (TrainConfig, build_dit, build_text, ckpt_path, loa
 from v2v.train.teacher import TextToVideo, build_latent_cache
 
 SEEDED_STAGES = ("vae", "decoder", "teacher", "ode", "dmd")
+SHIPPED_DMD_STEP = 2800  # the `dmd` step of the shipped student (docs/training.md, "The default model")
 
 
 def _bundle_folder(model: str) -> Path:
@@ -51,7 +52,7 @@ def _decoder_weights(path: Path, vae: torch.nn.Module) -> dict[str, Tensor]:
     encoder (the latent space every seeded stage was trained in), so only the decoder may differ."""
     if not path.is_file():
         raise FileNotFoundError(f"--decoder {path}: no such file (a vae.safetensors of the same model, e.g. "
-                                f"`git show bef3609:v2v/weights/default/vae.safetensors > decoder.safetensors`)")
+                                f"`git show 671927b:carry/v21/decoder.safetensors > decoder.safetensors`)")
     weights, own = load_file(str(path)), vae.state_dict()
     if weights.keys() != own.keys() or any(weights[k].shape != own[k].shape for k in own):
         raise ValueError(f"--decoder {path} does not hold the TinyVAE of this bundle (other keys or shapes)")
@@ -87,7 +88,7 @@ def seed_pack(workdir: Path, folder: Path) -> TrainConfig:
     return config
 
 
-def seed(workdir: Path, model: str = "default", dmd_step: int = 2800, preset: str = "default",
+def seed(workdir: Path, model: str = "default", dmd_step: int = SHIPPED_DMD_STEP, preset: str = "default",
          decoder: Path | None = None) -> TrainConfig:
     """Write the seeded checkpoints of `model` into `workdir` (which must hold none of them yet) and render the
     latent cache. `decoder`: a vae.safetensors for the `decoder` checkpoint instead of the bundle's own (whose
@@ -147,9 +148,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--decoder", type=Path, default=None, metavar="VAE.safetensors",
                    help="TinyVAE weights for the `decoder` checkpoint, which `train adapt` fine-tunes (default: the "
                         "bundle's, already adapted to its student; the shipped model's pre-adapt decoder is "
-                        "`git show bef3609:v2v/weights/default/vae.safetensors`)")
-    p.add_argument("--dmd-step", type=int, default=2800,
-                   help="the `dmd` step the bundle's student stands for (the shipped model's: 2800)")
+                        "`git show 671927b:carry/v21/decoder.safetensors`)")
+    p.add_argument("--dmd-step", type=int, default=SHIPPED_DMD_STEP,
+                   help=f"the `dmd` step the bundle's student stands for (the shipped model's: {SHIPPED_DMD_STEP})")
     args = p.parse_args(argv)
     workdir = Path(args.workdir)
     from v2v.train.pack import is_pack, progress
