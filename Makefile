@@ -12,7 +12,7 @@ TORCH  ?= torch==2.13.0
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)"
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,tokenizers]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,tokenizers,train]"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -8,6 +8,7 @@ functions that need it (optical flow, blur, edges), so `import v2v` needs only n
     warp_error(output, flow_from=inp)  the output's consistency with the input's motion
     flicker(output, input)             mean |d output / dt| / mean |d input / dt|; 1 = as much change
     structure(output, input)           {"edge_f1", "edge_corr", "ssim", "psnr"}
+    sharpness(output, reference)       Laplacian variance of the output over the reference's; 1 = as sharp
     stream_drift(video, window=100)    {metric: Drift(first, last, change)} first vs last window
 """
 
@@ -222,6 +223,19 @@ def structure(output: Any, input: Any, tolerance: int = 1) -> dict[str, float]:
     li = np.stack([_gray(f) for f in inp])
     return {"edge_f1": float(np.mean(f1s)), "edge_corr": float(np.mean(corrs)),
             "ssim": ssim(lo, li), "psnr": psnr(lo, li)}
+
+
+def sharpness(output: Any, reference: Any) -> float:
+    """How much fine detail the output has next to the reference: the variance of the Laplacian of the
+    luma, summed over frames, over the reference's (1 = as sharp; a blur gives well under 1, added noise
+    over 1). Videos as in `as_uint8_video`; the sizes may differ."""
+    cv2 = _cv2()
+
+    def energy(video: np.ndarray) -> float:
+        return float(sum(cv2.Laplacian(_gray(f), cv2.CV_32F, ksize=3).var() for f in video))
+
+    ref = energy(as_uint8_video(reference))
+    return energy(as_uint8_video(output)) / max(ref, 1e-12)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ class TinyVAEConfig:
     enc_dims: tuple[int, int, int] = (32, 48, 64)  # per-frame encoder widths at H/2, H/4, H/8
     dec_dims: tuple[int, int, int] = (96, 64, 32)  # per-frame decoder widths at H/8, H/4, H/2
     group_dim: int = 96                     # width of the group (4-frame) trunk at 1/8 resolution
+    enc_blocks: int = 0                     # extra residual blocks of the frame encoder at 1/4 and at 1/8
+    dec_blocks: int = 0                     # extra residual blocks of the frame decoder at 1/8 and at 1/4
     latent_mean: tuple[float, ...] = ()     # per-channel latent mean (empty: 0), set after training
     latent_std: tuple[float, ...] = ()      # per-channel latent std (empty: 1), set after training
 
@@ -52,10 +54,18 @@ class ResBlock(nn.Module):
         return x + self.conv2(F_.relu(self.conv1(F_.relu(x))))
 
 
-class FrameEncoder(nn.Module):
-    """One frame [N, 3, H, W] -> features [N, C, H/8, W/8]."""
+def _blocks(dim: int, n: int) -> nn.Sequential:
+    """n residual blocks (an empty Sequential, without parameters, when n = 0)."""
+    return nn.Sequential(*(ResBlock(dim) for _ in range(n)))
 
-    def __init__(self, dims: tuple[int, int, int]) -> None:
+
+class FrameEncoder(nn.Module):
+    """One frame [N, 3, H, W] -> features [N, C, H/8, W/8].
+
+    `layers` is the base network (its indices are the checkpoint keys of every TinyVAE); `deep4` and
+    `deep8` are the optional extra blocks at 1/4 and 1/8 (`enc_blocks`), empty by default."""
+
+    def __init__(self, dims: tuple[int, int, int], extra: int = 0) -> None:
         super().__init__()
         d1, d2, d3 = dims
         self.layers = nn.Sequential(
@@ -63,15 +73,20 @@ class FrameEncoder(nn.Module):
             _conv(d1, d2, stride=2), nn.ReLU(), _conv(d2, d2),  # [N, d2, H/4, W/4]
             nn.ReLU(), _conv(d2, d3, stride=2), ResBlock(d3),   # [N, d3, H/8, W/8]
         )
+        self.deep4, self.deep8 = _blocks(d2, extra), _blocks(d3, extra)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x)
+        x = self.deep4(self.layers[:6](x))                      # [N, d2, H/4, W/4]
+        return self.deep8(self.layers[6:](x))                   # [N, d3, H/8, W/8]
 
 
 class FrameDecoder(nn.Module):
-    """Features [N, C, h, w] -> one frame [N, 3, 8h, 8w] (unclamped)."""
+    """Features [N, C, h, w] -> one frame [N, 3, 8h, 8w] (unclamped).
 
-    def __init__(self, dims: tuple[int, int, int]) -> None:
+    `layers` is the base network; `deep8` and `deep4` are the optional extra blocks at 1/8 and 1/4
+    (`dec_blocks`), empty by default."""
+
+    def __init__(self, dims: tuple[int, int, int], extra: int = 0) -> None:
         super().__init__()
         d1, d2, d3 = dims
         self.layers = nn.Sequential(
@@ -79,9 +94,12 @@ class FrameDecoder(nn.Module):
             _conv(d2, d2), nn.ReLU(), nn.Upsample(scale_factor=2.0),               # [N, d2, 4h, 4w]
             _conv(d2, d3), nn.ReLU(), _conv(d3, 12), nn.PixelShuffle(2),           # [N, 3, 8h, 8w]
         )
+        self.deep8, self.deep4 = _blocks(d1, extra), _blocks(d2, extra)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x)
+        x = self.deep8(self.layers[:1](x))                                     # [N, d1, h, w]
+        x = self.deep4(self.layers[1:5](x))                                    # [N, d2, 2h, 2w]
+        return self.layers[5:](x)                                              # [N, 3, 8h, 8w]
 
 
 class TinyVAE(nn.Module):
@@ -95,13 +113,13 @@ class TinyVAE(nn.Module):
         self.config = config
         self.z_dim = config.z_dim
         G, c, g = self.temporal_factor, config.enc_dims[-1], config.group_dim
-        self.frame_encoder = FrameEncoder(config.enc_dims)
+        self.frame_encoder = FrameEncoder(config.enc_dims, config.enc_blocks)
         self.group_encoder = nn.Sequential(
             nn.Conv2d(G * c, g, 1), ResBlock(g), nn.ReLU(), _conv(g, config.z_dim))
         d = config.dec_dims[0]
         self.group_decoder = nn.Sequential(
             _conv(2 * config.z_dim, g), ResBlock(g), nn.ReLU(), _conv(g, G * d))
-        self.frame_decoder = FrameDecoder(config.dec_dims)
+        self.frame_decoder = FrameDecoder(config.dec_dims, config.dec_blocks)
         mean = torch.tensor(config.latent_mean or [0.0] * config.z_dim)
         std = torch.tensor(config.latent_std or [1.0] * config.z_dim)
         assert mean.numel() == config.z_dim and std.numel() == config.z_dim, "latent stats size"

@@ -36,6 +36,19 @@ DMD_T_MIN, DMD_T_MAX = 20.0, 980.0  # the DMD scores' timestep range (CausVid's 
 
 
 @dataclass(frozen=True)
+class AutoencoderConfig:
+    """The `vae` stage's data and losses beside TrainConfig's vae_steps / vae_batch / vae_lr / vae_size.
+    The defaults are the procedural-only recipe; docs/training.md gives the sharp recipe's values."""
+
+    real: float = 0.0              # share of training clips from real images and video (real_data.py), 0..1
+    mse: float = 1.0               # weight of the MSE beside L1 (MSE favours the mean: 0 in the sharp recipe)
+    fft: float = 0.0               # weight of the L1 between log-amplitude spectra (keeps fine texture)
+    perceptual: float = 0.0        # weight of the EfficientNet-Lite0 feature distance (perceptual.py)
+    adversarial: float = 0.0       # scale of the patch adversarial term (adaptive weight; 0 = off)
+    adversarial_from: int = 0      # the step from which the discriminator plays
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything a run needs; stored as run.json in the work directory."""
 
@@ -51,6 +64,7 @@ class TrainConfig:
     vae_steps: int = 7000                   # VAE optimiser steps
     vae_batch: int = 8                      # VAE clips per step
     vae_lr: float = 1e-3                    # AdamW peak learning rate (warm-up, cosine to 0.1×)
+    autoencoder: AutoencoderConfig = AutoencoderConfig()  # the vae stage's data and losses
     decoder_steps: int = 1000               # decoder fine-tune steps (encoder frozen, see decoder_stage.py)
     decoder_lr: float = 3e-4                # AdamW peak learning rate of the decoder fine-tune
     cache_scenes: int = 120                 # scenes in the latent cache (each rendered in every style)
@@ -103,7 +117,8 @@ class TrainConfig:
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> "TrainConfig":
-        sub = {"vae": TinyVAEConfig, "text": WordTextConfig, "dit": DiTConfig, "sampling": SamplingConfig}
+        sub = {"vae": TinyVAEConfig, "text": WordTextConfig, "dit": DiTConfig, "sampling": SamplingConfig,
+               "autoencoder": AutoencoderConfig}
         kw: dict[str, Any] = {}
         for f in dataclasses.fields(TrainConfig):
             if f.name not in d:
