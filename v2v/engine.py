@@ -186,9 +186,11 @@ class StreamEngine:
         context = self._next_context()
         calls = iter(range(len(steps)))
 
+        source = z if dit.config.source_channels else None  # a source model also sees the clean latents
+
         def student(x_t: Tensor, t_: Tensor) -> Tensor:
             last = next(calls) == len(steps) - 1
-            return dit(x_t, t_, context, cache=cache, write_cache=last and not cfg.clean_pass)
+            return dit(x_t, t_, context, cache=cache, write_cache=last and not cfg.clean_pass, source=source)
 
         t = time.perf_counter()
         x0 = sample_chunk(student, x, steps, self._noise)  # [1, C, F, h, w]
@@ -197,7 +199,8 @@ class StreamEngine:
         # 4. the clean pass: the output at t = 0 becomes the context of later chunks
         if cfg.clean_pass:
             t = time.perf_counter()
-            dit(x0, torch.zeros(x0.shape[0], x0.shape[2], device=x0.device), context, cache=cache, write_cache=True)
+            dit(x0, torch.zeros(x0.shape[0], x0.shape[2], device=x0.device), context, cache=cache, write_cache=True,
+                source=source)
             m.cache_ms = self._ms(t)
 
         # 5. decode (the stream decoder keeps its caches too)

@@ -44,6 +44,7 @@ class DiTConfig:
     cross_attn_norm: bool = True  # affine LayerNorm (norm3) before cross-attention
     causal: bool = False  # block-causal self-attention over a clip (the student)
     frames_per_block: int = 1  # latent frames per causal block, >= 1
+    source_channels: int = 0  # channels of the clean source latent seen beside x (0: a plain Wan/CausVid model)
 
 
 def sinusoidal_embedding(dim: int, t: Tensor) -> Tensor:
@@ -199,6 +200,11 @@ class DiT(nn.Module):
         self.attention_backend = attention
         attn = get_backend(attention)
         self.patch_embedding = nn.Conv3d(cfg.in_dim, cfg.dim, cfg.patch_size, cfg.patch_size)
+        # The source's own patch embedding, added to x's: the same as extra input channels of
+        # patch_embedding (a convolution is linear in its channels), but every public checkpoint keeps its
+        # key shapes, so a plain model's weights load into a source model unchanged (see load_plain).
+        self.source_embedding = (nn.Conv3d(cfg.source_channels, cfg.dim, cfg.patch_size, cfg.patch_size, bias=False)
+                                 if cfg.source_channels else None)
         self.text_embedding = nn.Sequential(nn.Linear(cfg.text_dim, cfg.dim),
                                             nn.GELU(approximate="tanh"),
                                             nn.Linear(cfg.dim, cfg.dim))
@@ -232,12 +238,24 @@ class DiT(nn.Module):
                 nn.init.zeros_(m.bias)
         nn.init.xavier_uniform_(self.patch_embedding.weight.flatten(1))
         nn.init.zeros_(self.patch_embedding.bias)
+        if self.source_embedding is not None:  # zero: a new source model starts as the plain model, exactly
+            nn.init.zeros_(self.source_embedding.weight)
         for seq in (self.text_embedding, self.time_embedding):
             for m in seq:
                 if isinstance(m, nn.Linear):
                     nn.init.normal_(m.weight, std=0.02)
         if zero_head:
             nn.init.zeros_(self.head.head.weight)
+
+    def load_plain(self, state: dict[str, Tensor]) -> "DiT":
+        """Load a plain model's weights (no source_embedding) into this model; a source model keeps its
+        source embedding as it is (zero when new), so it starts as exactly the plain model."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        allowed = {"source_embedding.weight"} if self.source_embedding is not None else set()
+        if unexpected or set(missing) - allowed:
+            raise KeyError(f"not a plain DiT state dict for this config: missing {sorted(set(missing) - allowed)}, "
+                           f"unexpected {sorted(unexpected)}")
+        return self
 
     def num_params(self) -> int:
         """Number of parameters (works on the meta device)."""
@@ -291,7 +309,7 @@ class DiT(nn.Module):
         return kvs
 
     def forward(self, x: Tensor, t: Tensor, context: Tensor, cache: Optional[KVCache] = None,
-                write_cache: bool = False) -> Tensor:
+                write_cache: bool = False, source: Optional[Tensor] = None) -> Tensor:
         """Predicted flow [B, out_dim, F, H, W] for latents x [B, in_dim, F, H, W].
 
         t: [B] or [B, F] timesteps in 0..1000 (per-frame gives per-frame modulation).
@@ -299,7 +317,9 @@ class DiT(nn.Module):
         and not masked (as in Wan). cache: None -> full attention (config.causal False) or a
         block-causal mask over the clip (True); a KVCache -> x is one chunk attending to the
         cached frames and itself, with time positions from cache.next_position; write_cache=True
-        then appends the chunk's keys/values.
+        then appends the chunk's keys/values. source: [B, source_channels, F, H, W] clean latents of the
+        frames being denoised, for a model whose config declares source channels (None there: no source,
+        as when generating from text alone); a plain model takes none.
         """
         cfg = self.config
         assert x.dim() == 5 and x.shape[1] == cfg.in_dim, (
@@ -318,6 +338,13 @@ class DiT(nn.Module):
         e, e0 = self._time(t, B, F)  # [B, F', C], [B, F', 6, C]
 
         tokens = self.patch_embedding(x.to(self.patch_embedding.weight.dtype))  # [B, C, f, h, w]
+        if source is not None:
+            if self.source_embedding is None:
+                raise ValueError("this DiT has no source channels (config.source_channels = 0): call it without source")
+            assert source.shape == (B, cfg.source_channels, F, H, W), (
+                f"source must be [B, {cfg.source_channels}, F, H, W] = {[B, cfg.source_channels, F, H, W]}, "
+                f"got {tuple(source.shape)}")
+            tokens = tokens + self.source_embedding(source.to(tokens.dtype))  # [B, C, f, h, w]
         tokens = tokens.flatten(2).transpose(1, 2)  # [B, L, C]
         start, mask = 0, None
         if cache is not None:
