@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 from capture.errors import CaptureError
 
 if TYPE_CHECKING:
+    from capture.runtime import Controls
     from v2v.engine import EngineConfig, StreamEngine
     from v2v.models.bundle import ModelBundle
 
@@ -71,12 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Real-time video-to-video restyling. Live form: "
                 f"{PROG} --input SRC --output SINK [options]; see also the commands below.",
                 epilog="SRC = camera[:N] | screen[:N] | window:TITLE | game_window | pattern[:WxH] | a video "
-                       "or image file.  SINK = vcam[:DEVICE] | obs | preview | null | a video file "
-                       "(.mp4 .m4v .mov .mkv).")
+                       "or image file.  SINK = vcam[:DEVICE] | obs | preview | null | udp://HOST:PORT | "
+                       "srt://HOST:PORT | a video file (.mp4 .m4v .mov .mkv).")
     p.add_argument("--input", metavar="SRC", help="where frames come from")
-    p.add_argument("--output", metavar="SINK", help="where restyled frames go")
+    p.add_argument("--output", metavar="SINK", action="append",
+                   help="where restyled frames go; repeat it to send them to several sinks")
     p.add_argument("--max-frames", default=None, metavar="N", help="stop after N input frames")
+    p.add_argument("--game-titles", default=None, metavar="A,B",
+                   help="with --input game_window: more window titles (or classes) to take for games, "
+                        "before the built-in list")
+    p.add_argument("--camera-size", default=None, metavar="WxH",
+                   help="with --input camera: the capture size to ask the camera for (default: its own)")
+    p.add_argument("--camera-fps", default=None, metavar="F",
+                   help="with --input camera: the frame rate to ask the camera for (default: its own)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--control-port", default=None, metavar="N",
+                   help="steer the run over HTTP on port N (0: a free one): GET /status, POST /control")
+    p.add_argument("--control-host", default=None, metavar="HOST",
+                   help="the address --control-port listens on (default 127.0.0.1); any other needs the "
+                        "token in V2V_CONTROL_TOKEN")
     _model_options(p)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -134,6 +148,39 @@ def parse_int(text: str | None, option: str, low: int) -> int | None:
     if value < low:
         raise CaptureError(f"{option} must be at least {low}, got {value}")
     return value
+
+
+def parse_titles(text: str | None, spec: str | None) -> tuple[str, ...]:
+    """--game-titles 'A, B' -> ('A', 'B'); only with --input game_window."""
+    if text is None:
+        return ()
+    if spec != "game_window":
+        raise CaptureError(f"--game-titles applies only to --input game_window, not {spec}: drop it, or "
+                           "name one window with --input window:TITLE")
+    titles = tuple(title.strip() for title in text.split(",") if title.strip())
+    if not titles:
+        raise CaptureError(f"--game-titles {text!r} names no title: write it like --game-titles 'My Game,Other'")
+    return titles
+
+
+def parse_camera_mode(size: str | None, fps: str | None,
+                      spec: str | None) -> tuple[tuple[int, int] | None, float | None]:
+    """--camera-size 'WxH' and --camera-fps 'F' -> ((W, H) or None, F or None); only with --input camera."""
+    if size is None and fps is None:
+        return None, None
+    if spec is None or spec.split(":", 1)[0] != "camera":
+        option = "--camera-size" if size is not None else "--camera-fps"
+        raise CaptureError(f"{option} applies only to --input camera[:N], not {spec}: drop it")
+    mode = None
+    if size is not None:
+        match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", size)
+        if not match or not (0 < int(match[1]) <= MAX_SIDE and 0 < int(match[2]) <= MAX_SIDE):
+            raise CaptureError(f"--camera-size {size!r} is not WxH with sides 1 to {MAX_SIDE}: "
+                               "write it like 1280x720")
+        mode = int(match[1]), int(match[2])
+    rate = None if fps is None else parse_in_range(fps, "--camera-fps", 0.0, 240.0, False,
+                                                   "frames per second", "30")
+    return mode, rate
 
 
 def parse_in_range(text: str, option: str, low: float, high: float, low_inclusive: bool, meaning: str,
@@ -261,11 +308,35 @@ def _check_values(args: argparse.Namespace) -> tuple[int, int] | None:
 
 
 # ---- commands ------------------------------------------------------------------------------------
+def _check_control_port(args: argparse.Namespace) -> int | None:
+    """--control-port as a number (None: no endpoint); --control-host needs it."""
+    port = parse_int(args.control_port, "--control-port", 0)
+    if port is not None and port > 65535:
+        raise CaptureError(f"--control-port must be 0 to 65535, got {port}")
+    if args.control_host is not None and port is None:
+        raise CaptureError(f"--control-host {args.control_host} needs --control-port N: give both")
+    return port
+
+
+def open_controls(args: argparse.Namespace, port: int | None) -> Controls:
+    """The run's steering: from stdin when it is a terminal or a pipe, and over HTTP on `port`."""
+    from capture.control import ControlServer, Steering, stdin_takes_commands
+    from capture.runtime import Controls
+
+    steering = Steering(args.prompt, parse_strength(args.strength))
+    server = None
+    if port is not None:
+        server = ControlServer(steering, port, args.control_host or "127.0.0.1",
+                               token=os.environ.get("V2V_CONTROL_TOKEN") or None)
+    return Controls(steering, server, stdin=stdin_takes_commands(sys.stdin))
+
+
 def cmd_live(args: argparse.Namespace) -> int:
-    """source → engine → sink."""
-    from capture.restyle import Restyler, stop_on_signals
+    """source → engine → sinks, steered from stdin and --control-port."""
+    from capture.pipeline import stop_on_signals
+    from capture.restyler import Restyler
     from capture.runtime import run_stream
-    from capture.sinks import is_file_sink, open_sink
+    from capture.sinks import is_file_sink, open_sinks
     from capture.sources import open_source
     from capture.sources.file import VideoFileSource
 
@@ -274,37 +345,47 @@ def cmd_live(args: argparse.Namespace) -> int:
                              "doctor, train)")
     size = _check_values(args)
     max_frames = parse_int(args.max_frames, "--max-frames", 1)
-    to_file = is_file_sink(args.output)
+    control_port = _check_control_port(args)
+    to_file = all(is_file_sink(output) for output in args.output)
     # into a file nothing is dropped, so an image or the pattern can stop at max_frames by itself;
     # a live sink may drop frames at the mailbox, so there the runtime counts what went in
-    source = open_source(args.input, realtime=not to_file, frames=max_frames if to_file else None)
-    sink = None
-    try:  # the sink opens before the model loads: a missing device or a bad path costs nothing
+    game_titles = parse_titles(args.game_titles, args.input)
+    camera_size, camera_fps = parse_camera_mode(args.camera_size, args.camera_fps, args.input)
+    source = open_source(args.input, realtime=not to_file, frames=max_frames if to_file else None,
+                         game_titles=game_titles, camera_size=camera_size, camera_fps=camera_fps)
+    sink = controls = None
+    try:  # the sinks and the endpoint open before the model loads: a missing device or a bad path costs nothing
         if to_file and not source.live and source.frame_count is None and not isinstance(source, VideoFileSource):
             raise CaptureError(f"input {args.input} never ends, so the file would grow forever: "
                                "pass --max-frames N")
-        sink = open_sink(args.output, size=source.size, fps=source.fps,
-                         time_base=getattr(source, "time_base", None),
-                         audio_from=args.input if source.has_audio and to_file else None,
-                         overwrite=args.overwrite, inputs=[args.input])
+        sink = open_sinks(args.output, size=source.size, fps=source.fps,
+                          time_base=getattr(source, "time_base", None),
+                          audio_from=args.input if source.has_audio and to_file else None,
+                          overwrite=args.overwrite, inputs=[args.input])
+        controls = open_controls(args, control_port)
         bundle, engine = make_engine(args, size)
     except BaseException:
         source.close()
         if sink is not None:
-            getattr(sink, "abort", sink.close)()
+            sink.abort()
+        if controls is not None and controls.server is not None:
+            controls.server.close()
         raise
     restyler = Restyler(engine, bundle.size, size, size_multiple(bundle))
-    with stop_on_signals() as stop:  # run_stream closes the source and the sink, whatever happens
-        result = run_stream(source, sink, restyler, stop, file_sink=to_file, max_frames=max_frames)
+    with stop_on_signals() as stop:  # run_stream closes the source, the sinks and the endpoint, whatever happens
+        result = run_stream(source, sink, restyler, stop, file_sink=to_file, max_frames=max_frames,
+                            controls=controls)
     dropped = f", {result.dropped} dropped" if result.dropped else ""
-    print(f"{result.frames_out} frames to {args.output} in {result.seconds:.1f} s{dropped}"
+    print(f"{result.frames_out} frames to {', '.join(args.output)} in {result.seconds:.1f} s{dropped}"
           + (" (interrupted)" if result.interrupted else ""), file=sys.stderr)
     return 130 if result.interrupted else 0
 
 
 def cmd_restyle(args: argparse.Namespace) -> int:
     """file → file, or folder → folder."""
-    from capture.restyle import Restyler, plan_jobs, restyle_file, stop_on_signals
+    from capture.pipeline import stop_on_signals
+    from capture.restyle import plan_jobs, restyle_file
+    from capture.restyler import Restyler
     from capture.sources.file import VideoFileSource, check_input_file
 
     size = _check_values(args)

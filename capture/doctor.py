@@ -99,8 +99,8 @@ def check_video_files() -> list[Check]:
 
 def check_capture() -> list[Check]:
     from capture.sinks.preview import why_unavailable as preview_unavailable
-    from capture.sources import WINDOW_UNAVAILABLE
     from capture.sources.screen import why_unavailable as screen_unavailable
+    from capture.sources.window import probe as probe_windows
 
     checks = []
     reason = screen_unavailable()
@@ -116,7 +116,8 @@ def check_capture() -> list[Check]:
             checks.append(Check("screen capture", "warn", f"mss cannot grab: {e}", "check DISPLAY"))
     else:
         checks.append(Check("screen capture", "warn", reason))
-    checks.append(Check("window capture", "warn", WINDOW_UNAVAILABLE))
+    works, detail = probe_windows()
+    checks.append(Check("window capture", "ok" if works else "warn", detail))
     if sys.platform.startswith("linux"):
         devices = sorted(glob.glob("/dev/video*"))
         checks.append(Check("camera", "ok" if devices else "warn",

@@ -1,176 +1,117 @@
-"""The live loop behind `python -m v2v --input SRC --output SINK`.
+"""The live runtime behind `python -m v2v --input SRC --output SINK`: one run of the pipeline
+(capture/pipeline.py) with its controls (capture/control.py) and its status line (capture/status.py).
 
-    capture thread:  source ──► Mailbox (one slot: the newest frame wins)
-    main thread:     Mailbox ──► Restyler (engine) ──► outbox
-    delivery thread: outbox ──► pacing (the input's timing, shifted by the latency) ──► sink
+    capture thread:  source ──► mailbox (one slot: the newest frame wins)
+    main thread:     mailbox ──► steering ──► Restyler (engine) ──► outbox
+    delivery thread: outbox ──► pacing (the input's timing, shifted by the latency) ──► every sink
 
-When the engine is slower than the source, the frames it had no time for are dropped at the mailbox,
-so the output stays close to now instead of falling ever further behind. A source that is not live
-(a file, an image, the pattern) into a file sink drops nothing: `run_stream` then uses the offline
-pipeline of capture/restyle.py. Ctrl-C (or Q in the preview window) stops the source, flushes the
-engine, delivers what is left and closes the sink.
+A source that is not live (a file, an image, the pattern) into file sinks only drops nothing: the
+pipeline then runs lossless, with a progress bar instead of the status line. The run ends on Ctrl-C or
+SIGTERM (exit 130), `quit`, a sink asking to stop (Q in the preview), the source ending (a file's end, a
+window closing) or `--max-frames`; the engine is flushed, what is left is delivered, the sinks close.
 """
 
 from __future__ import annotations
 
-import queue
 import sys
 import threading
-import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from tqdm import tqdm
-
-from capture.frame import Frame
-from capture.restyle import Restyler, RunResult, process_all
+from capture.control import ControlServer, Steering, StdinCommands
+from capture.pipeline import PipelineConfig, Reporter, RunResult, Stats, run_pipeline
+from capture.restyler import Restyler
 from capture.sinks import Sink
+from capture.sinks.fanout import FanOut
 from capture.sources import Source
+from capture.status import ProgressBar, StatusLine
 
 
-class Mailbox:
-    """A single slot between two threads: `put` replaces what is there (the newest frame wins),
-    `get` waits for a frame."""
+@dataclass
+class Controls:
+    """How a run is steered while it runs."""
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item: Frame | None = None
-        self._closed = False
-        self.dropped = 0  # frames replaced before anyone took them
-
-    def put(self, item: Frame) -> None:
-        """Leave `item`, dropping the one that was waiting, if any."""
-        with self._cond:
-            if self._item is not None:
-                self.dropped += 1
-            self._item = item
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        """No more frames will come."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def get(self, timeout: float) -> Frame | None:
-        """The waiting frame, or None after `timeout` seconds (or when closed and empty)."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._item is not None or self._closed, timeout)
-            item, self._item = self._item, None
-            return item
-
-    @property
-    def finished(self) -> bool:
-        """Closed and nothing left to take."""
-        with self._cond:
-            return self._closed and self._item is None
+    steering: Steering  # the prompt, strength and pause/quit state the engine stage follows
+    server: ControlServer | None = None  # the HTTP endpoint, already listening (None: none)
+    stdin: bool = False  # read commands from stdin (when it is a terminal or a pipe)
+    stdin_fd: int = 0  # the descriptor to read them from
 
 
-class _Pacer:
-    """Holds each output frame until its input's time plus the latency of the first output; a frame
-    that is late by more than `slack` seconds goes at once and shifts the schedule."""
+def status(stats: Stats, steering: Steering | None, source: Source, sink: Sink) -> dict:
+    """The body of GET /status: the run's numbers, its steering, and what it reads and writes."""
+    sinks = sink.sinks if isinstance(sink, FanOut) else [sink]
+    body = stats.snapshot()
+    body.update(steering.snapshot() if steering is not None else {})
+    body.update(source=source.describe(), sinks=[s.describe() for s in sinks])
+    return body
 
-    def __init__(self, slack: float = 0.1) -> None:
-        self.slack = slack
-        self._base: float | None = None  # wall time minus frame time
 
-    def wait(self, frame: Frame, halt: threading.Event) -> None:
-        now = time.monotonic()
-        if self._base is None:
-            self._base = now - frame.t
-            return
-        delay = self._base + frame.t - now
-        if delay > 0:
-            halt.wait(delay)
-        elif -delay > self.slack:
-            self._base = now - frame.t
+def _say(reporter: Reporter | None) -> Callable[[str], None]:
+    if reporter is not None:
+        return reporter.note
+    return lambda text: print(text, file=sys.stderr, flush=True)
+
+
+def _start_controls(controls: Controls | None, stats: Stats, source: Source, sink: Sink,
+                    reporter: Reporter | None) -> StdinCommands | None:
+    if controls is None:
+        return None
+    say = _say(reporter)
+    if controls.server is not None:
+        controls.server.start(lambda: status(stats, controls.steering, source, sink))
+        say(f"control: {controls.server.url}  (GET /status, POST /control)")
+    if not controls.stdin:
+        return None
+    return StdinCommands(controls.steering, say, controls.stdin_fd).start()
+
+
+def _run(source: Source, sink: Sink, restyler: Restyler, stop: threading.Event, config: PipelineConfig,
+         controls: Controls | None, reporter: Reporter | None) -> RunResult:
+    stats = Stats()
+    stdin = None
+    try:
+        try:
+            stdin = _start_controls(controls, stats, source, sink, reporter)
+        except BaseException:  # the pipeline did not start, so it will not close them
+            source.close()
+            sink.abort()
+            raise
+        return run_pipeline(source, sink, restyler, stop, config, controls and controls.steering, reporter, stats)
+    finally:
+        if stdin is not None:
+            stdin.stop()
+        if controls is not None and controls.server is not None:
+            controls.server.close()
 
 
 def run_live(source: Source, sink: Sink, restyler: Restyler, stop: threading.Event,
-             max_frames: int | None = None, pace: bool = True, progress: bool = True) -> RunResult:
-    """Run source → mailbox → engine → sink until the source ends, `stop` is set (Ctrl-C), the sink
-    asks to stop, or `max_frames` frames went in. Closes the source and the sink."""
-    result, start = RunResult(), time.monotonic()
-    mailbox, outbox = Mailbox(), queue.Queue()
-    halt = threading.Event()  # ends the helper threads; set by them on errors, or by the main thread
-    errors: list[BaseException] = []
+             max_frames: int | None = None, pace: bool = True, progress: bool = True,
+             controls: Controls | None = None) -> RunResult:
+    """Run source → mailbox → engine → sink with the status line (see the module docstring). Closes
+    the source and the sink (and the control endpoint)."""
+    steering = controls.steering if controls is not None else None
+    reporter = StatusLine(steering.snapshot if steering is not None else lambda: None) if progress else None
+    config = PipelineConfig(lossless=False, pace=pace, max_frames=max_frames)
+    return _run(source, sink, restyler, stop, config, controls, reporter)
 
-    def capture() -> None:
-        try:
-            for frame in source:
-                if halt.is_set():
-                    break
-                mailbox.put(frame)
-        except BaseException as e:  # handed to the main thread, which raises it
-            errors.append(e)
-            halt.set()
-        finally:
-            mailbox.close()
 
-    def deliver() -> None:
-        pacer = _Pacer()
-        try:
-            while (frame := outbox.get()) is not None:
-                if pace:
-                    pacer.wait(frame, halt)
-                sink.write(frame)
-                result.frames_out += 1
-                if sink.wants_stop:
-                    halt.set()
-        except BaseException as e:  # handed to the main thread, which raises it
-            errors.append(e)
-            halt.set()
-
-    threads = [threading.Thread(target=capture, name="v2v-capture", daemon=True),
-               threading.Thread(target=deliver, name="v2v-deliver", daemon=True)]
-    for thread in threads:
-        thread.start()
-    bar = tqdm(total=max_frames, unit="frame", desc=f"{source.name} → {sink.name}", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True)
-    try:
-        while not (stop.is_set() or halt.is_set()):
-            frame = mailbox.get(timeout=0.1)
-            if frame is None:
-                if mailbox.finished:
-                    break
-                continue
-            for out in restyler.push([frame]):
-                outbox.put(out)
-            result.frames_in += 1
-            bar.update(1)
-            bar.set_postfix(dropped=mailbox.dropped, refresh=False)
-            if max_frames is not None and result.frames_in >= max_frames:
-                break
-        if not errors:
-            for out in restyler.flush():
-                outbox.put(out)
-    except BaseException as e:
-        errors.append(e)
-    finally:
-        halt.set()
-        threads[0].join(timeout=2.0)  # let the capture thread leave the source before it is closed
-        source.close()
-        outbox.put(None)
-        threads[1].join()
-        bar.close()
-    if errors:
-        abort = getattr(sink, "abort", sink.close)  # a file sink keeps an existing output as it was
-        abort()
-        raise errors[0]
-    sink.close()
-    result.dropped = mailbox.dropped
-    result.interrupted = stop.is_set()
-    result.seconds = time.monotonic() - start
-    return result
+def run_lossless(source: Source, sink: Sink, restyler: Restyler, stop: threading.Event,
+                 max_frames: int | None = None, progress: bool = True,
+                 controls: Controls | None = None) -> RunResult:
+    """Every frame of `source` into `sink`, with a progress bar. Closes the source and the sink."""
+    total = source.frame_count
+    if max_frames is not None:
+        total = max_frames if total is None else min(total, max_frames)
+    reporter = ProgressBar(total, f"{source.name} → {sink.name}") if progress else None
+    config = PipelineConfig(lossless=True, pace=False, max_frames=max_frames, batch=4)
+    return _run(source, sink, restyler, stop, config, controls, reporter)
 
 
 def run_stream(source: Source, sink: Sink, restyler: Restyler, stop: threading.Event, file_sink: bool,
-               max_frames: int | None = None, progress: bool = True) -> RunResult:
-    """A file-like source into a file drops nothing (the offline pipeline); everything else is live."""
+               max_frames: int | None = None, progress: bool = True,
+               controls: Controls | None = None) -> RunResult:
+    """A source that is not live into file sinks only drops nothing; everything else is live."""
     if not source.live and file_sink:
-        try:
-            return process_all(source, sink, restyler, stop, total=source.frame_count,
-                               max_frames=max_frames, desc=f"{source.name} → {sink.name}",
-                               progress=progress)
-        finally:
-            source.close()
-    return run_live(source, sink, restyler, stop, max_frames=max_frames, pace=not file_sink,
-                    progress=progress)
+        return run_lossless(source, sink, restyler, stop, max_frames, progress, controls)
+    return run_live(source, sink, restyler, stop, max_frames=max_frames, pace=not file_sink, progress=progress,
+                    controls=controls)

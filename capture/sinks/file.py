@@ -180,6 +180,10 @@ class VideoFileSink:
         if os.path.exists(self._temp):
             os.remove(self._temp)
 
+    def describe(self) -> str:
+        """E.g. "file out.mp4 640x360"."""
+        return f"file {os.path.basename(self.path)} {self.size[0]}x{self.size[1]}"
+
     def _close_audio_input(self) -> None:
         if self._audio_in is not None:
             self._audio_in.close()

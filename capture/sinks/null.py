@@ -21,3 +21,11 @@ class NullSink:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def abort(self) -> None:
+        """Nothing to undo: the same as `close`."""
+        self.close()
+
+    def describe(self) -> str:
+        """"null"."""
+        return "null"

@@ -54,3 +54,11 @@ class PreviewSink:
         """Close the window."""
         cv2.destroyWindow(WINDOW)
         cv2.waitKey(1)
+
+    def abort(self) -> None:
+        """Nothing to undo: the same as `close`."""
+        self.close()
+
+    def describe(self) -> str:
+        """"preview window"."""
+        return "preview window"

@@ -59,3 +59,11 @@ class VirtualCameraSink:
     def close(self) -> None:
         """Release the device."""
         self._camera.close()
+
+    def abort(self) -> None:
+        """Nothing to undo: the same as `close`."""
+        self.close()
+
+    def describe(self) -> str:
+        """E.g. "virtual camera /dev/video2 (v4l2loopback) 640x360"."""
+        return f"virtual camera {self._camera.device} ({self.backend}) {self.size[0]}x{self.size[1]}"

@@ -12,27 +12,27 @@ import re
 from collections.abc import Iterator
 from typing import Protocol
 
-from capture.errors import CaptureError, SourceUnavailable
+from capture.errors import CaptureError
 from capture.frame import Frame
 
 SOURCE_FORMS = "camera[:N], screen[:N], window:TITLE, game_window, pattern[:WxH], or a video or image file"
-WINDOW_UNAVAILABLE = ("window capture is not implemented yet (tracked in the live-capture issue): "
-                      "use --input screen[:N], camera[:N] or a file for now")
 
 
 class Source(Protocol):
-    """What every source has."""
+    """What every source has: everything the runtime calls on it."""
 
     name: str  # the SRC it was opened from, for messages
-    size: tuple[int, int]  # (W, H) of its frames (the first frame's, for sources that may change)
+    size: tuple[int, int]  # (W, H) of its frames, fixed for the whole stream
     fps: float  # nominal frames per second
     live: bool  # True: frames come in real time and may be dropped; False: every frame matters
     has_audio: bool  # a file with an audio track (sinks can copy it)
     frame_count: int | None  # how many frames it will give (an estimate for files), None: endless
 
-    def __iter__(self) -> Iterator[Frame]: ...
+    def __iter__(self) -> Iterator[Frame]: ...  # ends when the source does (a file's end, a window closed)
 
-    def close(self) -> None: ...
+    def close(self) -> None: ...  # release it; an iteration in another thread ends soon after
+
+    def describe(self) -> str: ...  # a short phrase for the status line, e.g. "window 'Minetest' 640x360"
 
 
 def _index(spec: str, kind: str) -> int:
@@ -55,12 +55,16 @@ def _pattern_size(spec: str) -> tuple[int, int]:
 
 
 def open_source(spec: str, *, realtime: bool = False, frames: int | None = None,
-                fps: float = 30.0) -> Source:
+                fps: float = 30.0, game_titles: tuple[str, ...] = (),
+                camera_size: tuple[int, int] | None = None, camera_fps: float | None = None) -> Source:
     """Open the source that `spec` names.
 
     realtime: files, images and the pattern sleep to play at their frame rate (for live sinks);
     frames: how many frames an image or the pattern gives (None: endless);
-    fps: the rate of an image, the pattern or the screen.
+    fps: the rate of an image, the pattern, the screen or a window;
+    game_titles: more titles that `game_window` takes for games (`--game-titles`);
+    camera_size (W, H) and camera_fps: the mode to ask a camera for (`--camera-size`, `--camera-fps`;
+    None: the driver's choice).
     """
     kind = spec.split(":", 1)[0]
     if kind == "pattern":
@@ -70,13 +74,19 @@ def open_source(spec: str, *, realtime: bool = False, frames: int | None = None,
     if kind == "camera":
         from capture.sources.camera import CameraSource
 
-        return CameraSource(_index(spec, "camera"))
+        return CameraSource(_index(spec, "camera"), size=camera_size, fps=camera_fps)
     if kind == "screen":
         from capture.sources.screen import ScreenSource
 
         return ScreenSource(_index(spec, "screen"), fps=fps)
-    if (kind == "window" and ":" in spec) or spec == "game_window":
-        raise SourceUnavailable(WINDOW_UNAVAILABLE)
+    if kind == "window" and ":" in spec:
+        from capture.sources.window import open_window
+
+        return open_window(spec.partition(":")[2], fps=fps)
+    if spec == "game_window":
+        from capture.sources.game_window import open_game_window
+
+        return open_game_window(game_titles, fps=fps)
     from capture.sources.file import IMAGE_EXTENSIONS, ImageSource, VideoFileSource
 
     if not os.path.exists(spec) and not os.path.splitext(spec)[1]:

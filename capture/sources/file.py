@@ -115,6 +115,10 @@ class VideoFileSource:
         """Close the file."""
         self._container.close()
 
+    def describe(self) -> str:
+        """E.g. "file clip.mp4 640x360 at 24 fps"."""
+        return f"file {os.path.basename(self.path)} {self.size[0]}x{self.size[1]} at {self.fps:g} fps"
+
 
 class ImageSource(GeneratedSource):
     """A still image as a video: the same frame `frames` times (None: endless) at `fps`."""
@@ -132,3 +136,7 @@ class ImageSource(GeneratedSource):
 
     def render(self, index: int) -> np.ndarray:
         return self.image
+
+    def describe(self) -> str:
+        """E.g. "image photo.png 640x480 at 30 fps"."""
+        return f"image {os.path.basename(self.path)} {self.size[0]}x{self.size[1]} at {self.fps:g} fps"

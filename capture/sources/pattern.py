@@ -2,7 +2,9 @@
 
 Frame i: a colour gradient (red grows to the right, green grows downwards, blue fixed at 64), a
 white square of side H/4 whose left edge is at `pattern_square_x(i, size)`, top edge at H/2 - H/8, and a
-black bar along the bottom whose length encodes i (one pixel per frame, modulo W).
+black bar along the bottom whose length encodes i (one pixel per frame, modulo W), and i as a
+machine-readable code in the top-left corner (`capture.counter`; drawn when the frame is large enough,
+e.g. 64x48 and up) from which `counter_latency` measures glass-to-glass latency.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from capture.counter import counter_fits, encode_counter
 from capture.frame import Frame
 
 SQUARE_STEP = 4  # pixels per frame the square moves right
@@ -36,6 +39,8 @@ def pattern_image(index: int, size: tuple[int, int]) -> np.ndarray:
     image[y:y + side, x:x + side] = 255
     bar = max(1, h // 32)
     image[h - bar:, : index % w] = 0
+    if counter_fits(size):
+        encode_counter(image, index)
     return image
 
 
@@ -50,6 +55,8 @@ class GeneratedSource:
         self.frames = frames
         self.live = realtime
         self.has_audio = False
+        self.start_time: float | None = None  # time.monotonic() when iteration began: frame i is made at
+        # start_time + i / fps when realtime (what `capture.counter.counter_latency` measures from)
 
     def render(self, index: int) -> np.ndarray:
         """Frame `index`: uint8 RGB [H, W, 3]."""
@@ -61,7 +68,7 @@ class GeneratedSource:
         return self.frames
 
     def __iter__(self) -> Iterator[Frame]:
-        start = time.monotonic()
+        start = self.start_time = time.monotonic()
         index = 0
         while self.frames is None or index < self.frames:
             t = index / self.fps
@@ -74,6 +81,10 @@ class GeneratedSource:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def describe(self) -> str:
+        """E.g. "a.png 640x360 at 30 fps"."""
+        return f"{self.name} {self.size[0]}x{self.size[1]} at {self.fps:g} fps"
 
 
 class PatternSource(GeneratedSource):
@@ -88,3 +99,7 @@ class PatternSource(GeneratedSource):
 
     def render(self, index: int) -> np.ndarray:
         return pattern_image(index, self.size)
+
+    def describe(self) -> str:
+        """E.g. "pattern 640x360 at 30 fps"."""
+        return f"pattern {self.size[0]}x{self.size[1]} at {self.fps:g} fps"

@@ -76,3 +76,7 @@ class ScreenSource:
     def close(self) -> None:
         """Stop after the current grab."""
         self._closed = True
+
+    def describe(self) -> str:
+        """E.g. "screen 1 1920x1080 at 30 fps"."""
+        return f"screen {self.name.partition(':')[2]} {self.size[0]}x{self.size[1]} at {self.fps:g} fps"

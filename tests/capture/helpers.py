@@ -79,6 +79,14 @@ class IdentityEngine:
         self.chunks = 0
         self.pushed = 0
         self.fail_after = fail_after  # raise RuntimeError once this many frames were pushed
+        self.prompt, self.strength = "", 0.7
+        self.chunk_prompts: list[str] = []  # the prompt each chunk ran with, in order
+
+    def set_prompt(self, text: str) -> None:
+        self.prompt = text
+
+    def set_strength(self, strength: float) -> None:
+        self.strength = strength
 
     def _chunk(self) -> int:
         return 1 if self.chunks == 0 else 4
@@ -97,6 +105,7 @@ class IdentityEngine:
             out.extend(self.pending[:n])
             self.pending = self.pending[n:]
             self.chunks += 1
+            self.chunk_prompts.append(self.prompt)
         return torch.stack(out) if out else torch.zeros(0, *frames.shape[1:])
 
     def flush(self) -> torch.Tensor:

@@ -199,7 +199,6 @@ def test_a_pickled_checkpoint_is_one_line_from_python_m_v2v(tmp_path, tiny_model
 
 # ---- sources and sinks that are not available here --------------------------------------------
 @pytest.mark.parametrize("source, match", [
-    ("window:Untitled - Notepad", "not implemented yet"), ("game_window", "not implemented yet"),
     ("webcam", "neither a file nor a source name"), ("pattern:1x1", "at least 16"),
 ])
 def test_unavailable_sources(capsys, source, match):
@@ -210,6 +209,10 @@ def test_devices_missing_here(capsys, monkeypatch, tiny_model):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     one_line_error(*cli(capsys, "--input", "screen", "--output", "null"), "DISPLAY is not set")
+    one_line_error(*cli(capsys, "--input", "window:Untitled - Notepad", "--output", "null"), "DISPLAY is not set")
+    one_line_error(*cli(capsys, "--input", "game_window", "--output", "null"), "DISPLAY is not set")
+    one_line_error(*cli(capsys, "--input", "screen", "--output", "null", "--game-titles", "Foo"),
+                   "--game-titles applies only to --input game_window")
     one_line_error(*cli(capsys, "--input", "pattern", "--output", "preview"), "needs a display")
     one_line_error(*cli(capsys, "--input", "pattern", "--output", "obs"), "not available in this build yet")
     if not glob.glob("/dev/video*"):
@@ -228,7 +231,7 @@ def test_python_m_v2v_errors_are_one_line(tmp_path, tiny_model):
     proc = run_v2v("restyle", str(tmp_path / "missing.mp4"), str(tmp_path / "out.mp4"), "--model", tiny_model)
     one_line_error(proc.returncode, proc.stderr, "does not exist")
     proc = run_v2v("--input", "window:Game", "--output", "null")
-    one_line_error(proc.returncode, proc.stderr, "not implemented yet")
+    one_line_error(proc.returncode, proc.stderr, "window capture needs")
     proc = run_v2v("--input", "camera:7", "--output", "null", "--model", tiny_model)
     if not glob.glob("/dev/video7"):
         one_line_error(proc.returncode, proc.stderr, "camera 7 could not be opened")  # no OpenCV warnings

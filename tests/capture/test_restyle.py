@@ -14,7 +14,8 @@ import pytest
 
 from capture.errors import CaptureError
 from capture.frame import Frame
-from capture.restyle import Restyler, plan_jobs, restyle_file
+from capture.restyle import plan_jobs, restyle_file
+from capture.restyler import Restyler
 from capture.sinks.file import partial_path
 from capture.sources.pattern import pattern_image
 from tests.capture.helpers import (REPO, IdentityEngine, audio_packets, decode_video, make_video, v2v_env)

@@ -13,8 +13,9 @@ import pytest
 
 from capture.errors import CaptureError
 from capture.frame import Frame
-from capture.restyle import Restyler
-from capture.runtime import Mailbox, run_live, run_stream
+from capture.mailbox import Mailbox
+from capture.restyler import Restyler
+from capture.runtime import run_live, run_stream
 from capture.sinks.null import NullSink
 from capture.sinks.vcam import VirtualCameraSink
 from capture.sources.pattern import PatternSource, pattern_image
@@ -158,17 +159,20 @@ def test_live_command_line_pattern_to_file(tmp_path, tiny_model):
     assert times == pytest.approx([i / 30 for i in range(9)], abs=1e-3)
 
 
-def test_ctrl_c_stops_the_live_loop_cleanly(tiny_model):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_stop_the_live_loop_cleanly(tiny_model, signum):
     proc = subprocess.Popen([sys.executable, "-m", "v2v", "--input", "pattern:64x64", "--output", "null",
                              "--model", tiny_model], cwd=REPO, env=v2v_env(), stderr=subprocess.PIPE, text=True)
     seen = []
     reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
     reader.start()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not re.search(r"\b\d+frame", "".join(seen)):
+    while time.monotonic() < deadline and not re.search(r"frames \d+ · .* fps · latency", "".join(seen)):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    status_shown = bool(re.search(r"frames \d+ · .* fps · latency", "".join(seen)))
+    proc.send_signal(signum)
     assert proc.wait(timeout=30) == 130
     reader.join(timeout=5)
     text = "".join(seen)
+    assert status_shown, text  # the status line, printed as plain lines when stderr is not a terminal
     assert "frames to null" in text and "(interrupted)" in text and "Traceback" not in text
