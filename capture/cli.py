@@ -67,6 +67,32 @@ def _model_options(p: argparse.ArgumentParser, bench: bool = False) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
+OBS_OPTIONS = ("obs_host", "obs_port", "obs_password", "obs_scene", "obs_styles", "obs_prompt_source")
+
+
+def _obs_options(p: argparse.ArgumentParser) -> None:
+    """The options of `--output obs` (read by plugins/obs, which registers that sink)."""
+    g = p.add_argument_group("with --output obs (OBS Studio through obs-websocket 5, see docs/obs.md)")
+    g.add_argument("--obs-host", default=None, metavar="HOST", help="where OBS runs (default 127.0.0.1)")
+    g.add_argument("--obs-port", default=None, metavar="N", help="obs-websocket's port (default 4455)")
+    g.add_argument("--obs-password", default=None, metavar="PASSWORD",
+                   help="obs-websocket's password (default: $V2V_OBS_PASSWORD, which other users cannot see)")
+    g.add_argument("--obs-scene", default=None, metavar="NAME",
+                   help="the scene that gets the 'V2V Output' source (default: the current program scene)")
+    g.add_argument("--obs-styles", default=None, metavar="FILE",
+                   help="a TOML file of scene name -> prompt and strength: switching scenes switches the style")
+    g.add_argument("--obs-prompt-source", default=None, metavar="NAME",
+                   help="take the prompt from the text of this OBS text source, live")
+
+
+def _check_obs_options(args: argparse.Namespace) -> None:
+    """The --obs-* options need --output obs."""
+    given = [name for name in OBS_OPTIONS if getattr(args, name) is not None]
+    if given and not any(spec.split(":", 1)[0] == "obs" for spec in args.output):
+        option = "--" + given[0].replace("_", "-")
+        raise CaptureError(f"{option} applies only to --output obs: add --output obs, or drop {option}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (also used to generate docs/usage.md's option lists)."""
     p = _Parser(prog=PROG, description="Real-time video-to-video restyling. Live form: "
@@ -91,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--control-host", default=None, metavar="HOST",
                    help="the address --control-port listens on (default 127.0.0.1); any other needs the "
                         "token in V2V_CONTROL_TOKEN")
+    p.add_argument("--parent-pid", default=None, metavar="PID",
+                   help="stop (as Ctrl-C does) when process PID ends: for programs that start v2v, such as the "
+                        "OBS script")
+    _obs_options(p)
     _model_options(p)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -333,6 +363,7 @@ def open_controls(args: argparse.Namespace, port: int | None) -> Controls:
 
 def cmd_live(args: argparse.Namespace) -> int:
     """source → engine → sinks, steered from stdin and --control-port."""
+    from capture.parent import watch_parent
     from capture.pipeline import stop_on_signals
     from capture.restyler import Restyler
     from capture.runtime import run_stream
@@ -346,6 +377,8 @@ def cmd_live(args: argparse.Namespace) -> int:
     size = _check_values(args)
     max_frames = parse_int(args.max_frames, "--max-frames", 1)
     control_port = _check_control_port(args)
+    parent_pid = parse_int(args.parent_pid, "--parent-pid", 1)
+    _check_obs_options(args)
     to_file = all(is_file_sink(output) for output in args.output)
     # into a file nothing is dropped, so an image or the pattern can stop at max_frames by itself;
     # a live sink may drop frames at the mailbox, so there the runtime counts what went in
@@ -361,7 +394,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         sink = open_sinks(args.output, size=source.size, fps=source.fps,
                           time_base=getattr(source, "time_base", None),
                           audio_from=args.input if source.has_audio and to_file else None,
-                          overwrite=args.overwrite, inputs=[args.input])
+                          overwrite=args.overwrite, inputs=[args.input], options=args)
         controls = open_controls(args, control_port)
         bundle, engine = make_engine(args, size)
     except BaseException:
@@ -373,6 +406,8 @@ def cmd_live(args: argparse.Namespace) -> int:
         raise
     restyler = Restyler(engine, bundle.size, size, size_multiple(bundle))
     with stop_on_signals() as stop:  # run_stream closes the source, the sinks and the endpoint, whatever happens
+        if parent_pid is not None:
+            watch_parent(parent_pid, stop)
         result = run_stream(source, sink, restyler, stop, file_sink=to_file, max_frames=max_frames,
                             controls=controls)
     dropped = f", {result.dropped} dropped" if result.dropped else ""

@@ -57,7 +57,7 @@ class PipelineConfig:
 class RunResult:
     """What a run did."""
 
-    frames_in: int = 0  # frames taken from the source
+    frames_in: int = 0  # frames pushed into the engine
     frames_out: int = 0  # frames given to the sinks
     dropped: int = 0  # frames the live inbox dropped (a newer one replaced them)
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM
@@ -276,7 +276,10 @@ def _shut_down(run: _Run, capture: threading.Thread, delivery: threading.Thread)
     run.halt.set()
     run.inbox.cancel()  # what is left there will not be restyled; wakes the capture stage if it waits for room
     _join(run, capture, timeout=2.0)  # let the capture stage leave the source before it is closed
-    run.source.close()
+    try:
+        run.source.close()
+    except BaseException as e:  # a failure of the capture stage like any other: the sinks are aborted
+        run.fail(e)
     run.outbox.close()
     _join(run, delivery)
     if run.reporter is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from capture.control import ControlServer, Steering, StdinCommands
 from capture.pipeline import PipelineConfig, Reporter, RunResult, Stats, run_pipeline
 from capture.restyler import Restyler
-from capture.sinks import Sink
+from capture.sinks import Sink, Steers
 from capture.sinks.fanout import FanOut
 from capture.sources import Source
 from capture.status import ProgressBar, StatusLine
@@ -60,6 +60,9 @@ def _start_controls(controls: Controls | None, stats: Stats, source: Source, sin
     if controls.server is not None:
         controls.server.start(lambda: status(stats, controls.steering, source, sink))
         say(f"control: {controls.server.url}  (GET /status, POST /control)")
+    for each in sink.sinks if isinstance(sink, FanOut) else [sink]:
+        if isinstance(each, Steers):  # e.g. OBS, where the scene picks the prompt
+            each.steer(controls.steering, lambda: status(stats, controls.steering, source, sink), say)
     if not controls.stdin:
         return None
     return StdinCommands(controls.steering, say, controls.stdin_fd).start()

@@ -214,7 +214,7 @@ def test_devices_missing_here(capsys, monkeypatch, tiny_model):
     one_line_error(*cli(capsys, "--input", "screen", "--output", "null", "--game-titles", "Foo"),
                    "--game-titles applies only to --input game_window")
     one_line_error(*cli(capsys, "--input", "pattern", "--output", "preview"), "needs a display")
-    one_line_error(*cli(capsys, "--input", "pattern", "--output", "obs"), "not available in this build yet")
+    one_line_error(*cli(capsys, "--input", "pattern", "--output", "obs"), "needs the OBS plugin")
     if not glob.glob("/dev/video*"):
         one_line_error(*cli(capsys, "--input", "camera:0", "--output", "null"), "camera 0 could not be opened")
         one_line_error(*cli(capsys, "--input", "pattern", "--output", "vcam", "--model", tiny_model),

@@ -213,7 +213,7 @@ def test_preview_with_headless_opencv(monkeypatch):
 
 
 @pytest.mark.parametrize("spec, error, match", [
-    ("obs", SinkUnavailable, "not available in this build yet"),
+    ("obs", SinkUnavailable, "needs the OBS plugin"),
     ("speakers", CaptureError, "neither a sink name nor a video file"),
 ])
 def test_open_sink_bad_specs(spec, error, match):
