@@ -1,13 +1,14 @@
-"""`python -m v2v`: the command line lives in `capture.cli`; this entry point is the only place v2v
-reaches into capture, so that the compute package itself never imports I/O code."""
+"""`python -m v2v`: the command line lives in `capture.cli`; this entry point (with v2v/cli.py, which it
+runs) is the only place v2v reaches into capture and the plugins, so that the compute package itself
+never imports I/O code."""
 
 import sys
 
 
 def _main() -> int:
-    from capture.cli import main
+    from v2v.cli import main
 
-    return main(sys.argv[1:])
+    return main()
 
 
 if __name__ == "__main__":
