@@ -81,14 +81,15 @@ def _sizes(rng: np.random.Generator) -> tuple[int, int]:
 
 
 def make_examples(seeds, frames_per_scene: int, size: int, rng: np.random.Generator,
-                  random_sizes: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """All styles of each scene: (x float [N, 3, size, size], labels int64 [N])."""
+                  random_sizes: bool = True, styles: tuple[str, ...] = STYLES
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`styles` of each scene: (x float [N, 3, size, size], labels int64 [N], the index in `styles`)."""
     xs, ys = [], []
     for seed in seeds:
         render = _sizes(rng) if random_sizes else (128, 128)
         start = int(rng.integers(0, 1000))
-        clips = render_styles(sample_scene(int(seed)), STYLES, frames_per_scene, render, start)
-        for label, style in enumerate(STYLES):
+        clips = render_styles(sample_scene(int(seed)), styles, frames_per_scene, render, start)
+        for label, style in enumerate(styles):
             xs.append(prepare(clips[style], size))
             ys.append(torch.full((frames_per_scene,), label, dtype=torch.int64))
     return torch.cat(xs), torch.cat(ys)
@@ -122,7 +123,7 @@ def train_classifier(steps: int = 1500, seed: int = 0, scenes: int = 600, batch:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, HELDOUT_SEED, scenes)
-    x, y = make_examples(seeds, 3, cfg.input_size, rng)
+    x, y = make_examples(seeds, 3, cfg.input_size, rng, styles=cfg.styles)
     model = StyleClassifier(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
@@ -146,7 +147,7 @@ def evaluate(model: StyleClassifier, scenes: int = 200, frames_per_scene: int = 
     """Accuracy on held-out scenes (seeds HELDOUT_SEED ..), all styles, random sizes."""
     rng = np.random.default_rng(seed)
     seeds = range(HELDOUT_SEED, HELDOUT_SEED + scenes)
-    x, y = make_examples(seeds, frames_per_scene, model.cfg.input_size, rng)
+    x, y = make_examples(seeds, frames_per_scene, model.cfg.input_size, rng, styles=model.cfg.styles)
     model.eval()
     pred = torch.cat([model(x[i:i + 256]).argmax(1) for i in range(0, x.shape[0], 256)])
     return float((pred == y).float().mean())

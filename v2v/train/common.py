@@ -49,6 +49,19 @@ class AutoencoderConfig:
 
 
 @dataclass(frozen=True)
+class ConditionalConfig:
+    """The source-conditioned recipe of `teacher`, `ode` and `dmd` (v2v/train/conditional.py). Off (`source`
+    False), every stage runs as before, draw for draw. On, every DiT (teacher, critic, student) gets
+    source_channels = the VAE's z_dim and sees the clean latents of the clip it restyles; docs/training.md."""
+
+    source: bool = False           # the switch: the DiTs see the clean source latents
+    identity: float = 0.2          # share of captioned pairs whose source style is the target style, 0..1
+    source_dropout: float = 0.1    # share of clips without a source (text to video: zeros), 0..1
+    real: float = 0.1              # share of clips from real content (identity pairs; needs the train extra), 0..1
+    real_clips: int = 64           # clips of real content encoded once (WORKDIR/teacher/real_latents.pt)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything a run needs; stored as run.json in the work directory."""
 
@@ -65,6 +78,7 @@ class TrainConfig:
     vae_batch: int = 8                      # VAE clips per step
     vae_lr: float = 1e-3                    # AdamW peak learning rate (warm-up, cosine to 0.1×)
     autoencoder: AutoencoderConfig = AutoencoderConfig()  # the vae stage's data and losses
+    conditional: ConditionalConfig = ConditionalConfig()  # source-conditioned teacher, ode and dmd (off: as before)
     decoder_steps: int = 1000               # decoder fine-tune steps (encoder frozen, see decoder_stage.py)
     decoder_lr: float = 3e-4                # AdamW peak learning rate of the decoder fine-tune
     cache_scenes: int = 120                 # scenes in the latent cache (each rendered in every style)
@@ -118,7 +132,7 @@ class TrainConfig:
     @staticmethod
     def from_json(d: dict[str, Any]) -> "TrainConfig":
         sub = {"vae": TinyVAEConfig, "text": WordTextConfig, "dit": DiTConfig, "sampling": SamplingConfig,
-               "autoencoder": AutoencoderConfig}
+               "autoencoder": AutoencoderConfig, "conditional": ConditionalConfig}
         kw: dict[str, Any] = {}
         for f in dataclasses.fields(TrainConfig):
             if f.name not in d:
@@ -426,8 +440,11 @@ def build_vae(config: TrainConfig, state: dict[str, Any] | None = None) -> TinyV
 
 
 def build_dit(config: TrainConfig, causal: bool) -> DiT:
-    dit_config = dataclasses.replace(config.dit, causal=causal,
-                                     frames_per_block=config.sampling.frames_per_block)
+    """A DiT of the run: the teacher and critic (causal False) or the student (True). With the conditional
+    recipe on, it sees the clean source latents beside x (source_channels = the VAE's z_dim)."""
+    source = config.vae.z_dim if config.conditional.source else config.dit.source_channels
+    dit_config = dataclasses.replace(config.dit, causal=causal, frames_per_block=config.sampling.frames_per_block,
+                                     source_channels=source)
     return DiT(dit_config)
 
 

@@ -1,11 +1,13 @@
 """Procedural training video: one scene rendered in several styles with exact shared geometry.
 
-    scene = sample_scene(seed)                       # deterministic by seed
+    scene = sample_scene(seed)                       # deterministic by seed, any of KINDS
     clip = render_clip(scene, "blocky", frames=17)   # uint8 [T, H, W, 3] RGB
     text = caption(scene, "realistic")               # words from VOCAB
 
-The scene model and rasteriser live in scenes.py / raster.py, the styles in styles.py; docs/data.md
-describes them. Train/held-out split by seed: training seeds are in [0, HELDOUT_SEED), held-out
+A scene is one of three kinds, named by its `kind` field: "side" (a 2.5-D side view, scenes.py and
+raster.py), "voxel" (a first-person 3-D voxel world, voxel.py and raster_voxel.py) and "topdown" (a
+top-down tile map, topdown.py). Each rasteriser writes the same GBuffer, and the styles (styles.py,
+styles_paint.py) are functions of it; docs/data.md describes them. Train/held-out split by seed: training seeds are in [0, HELDOUT_SEED), held-out
 seeds are >= HELDOUT_SEED (1_000_000).
 """
 
@@ -18,18 +20,51 @@ import numpy as np
 import torch
 
 from v2v.train.raster import rasterize
-from v2v.train.scenes import GBuffer, SceneSpec, sample_scene
+from v2v.train.raster_voxel import rasterize_voxel
+from v2v.train.scenes import GRASS, SAND, SNOW, GBuffer, SceneSpec, hash01
+from v2v.train.scenes import sample_scene as sample_side
 from v2v.train.styles import STYLE_FUNCS, STYLES
+from v2v.train.topdown import TopdownSpec, rasterize_topdown, sample_topdown
+from v2v.train.voxel import VoxelSpec, sample_voxel
 
-__all__ = ["STYLES", "SceneSpec", "sample_scene", "render_clip", "render_styles", "caption",
-           "VOCAB", "style_prompt", "ClipDataset", "ClipDatasetConfig", "HELDOUT_SEED",
-           "heldout_seeds", "to_model_video"]
+__all__ = ["STYLES", "KINDS", "Scene", "SceneSpec", "VoxelSpec", "TopdownSpec", "sample_scene",
+           "scene_kind", "rasterize_scene", "render_clip", "render_styles", "caption", "VOCAB",
+           "style_prompt", "ClipDataset", "ClipDatasetConfig", "HELDOUT_SEED", "heldout_seeds",
+           "to_model_video"]
 
 HELDOUT_SEED = 1_000_000
 _CHUNK = 16  # frames rasterised at once (bounds memory for long clips)
 
+Scene = SceneSpec | VoxelSpec | TopdownSpec
+KINDS: tuple[str, ...] = ("side", "voxel", "topdown")
+KIND_SHARES: tuple[float, ...] = (0.4, 0.4, 0.2)   # how often sample_scene draws each kind
+_SAMPLERS = {"side": sample_side, "voxel": sample_voxel, "topdown": sample_topdown}
+_RASTERIZERS = {"side": rasterize, "voxel": rasterize_voxel, "topdown": rasterize_topdown}
 
-def render_clip(scene: SceneSpec, style: str, frames: int, size: tuple[int, int] = (256, 256),
+
+def scene_kind(seed: int) -> str:
+    """The kind sample_scene(seed) draws: a hash of the seed, independent of the scene's own draws
+    (so a side-view seed gives the same side view as a sampler of side views only)."""
+    u = float(hash01(int(seed), 7001, np.zeros(1, np.int64))[0])
+    return KINDS[int(np.searchsorted(np.cumsum(KIND_SHARES), u, side="right"))]
+
+
+def sample_scene(seed: int, kind: str | None = None) -> Scene:
+    """A random scene, fully determined by `seed` (any int >= 0); kind None draws it from the seed
+    (KIND_SHARES), else one of KINDS."""
+    kind = scene_kind(seed) if kind is None else kind
+    if kind not in _SAMPLERS:
+        raise ValueError(f"unknown scene kind {kind!r}; expected one of {KINDS}")
+    return _SAMPLERS[kind](seed)
+
+
+def rasterize_scene(scene: Scene, start: int, frames: int, size: tuple[int, int],
+                    blocky: bool) -> GBuffer:
+    """The G-buffer of frames start .. start+frames-1 of any kind of scene at size (W, H)."""
+    return _RASTERIZERS[scene.kind](scene, start, frames, size, blocky)
+
+
+def render_clip(scene: Scene, style: str, frames: int, size: tuple[int, int] = (256, 256),
                 start: int = 0) -> np.ndarray:
     """Frames start .. start+frames-1 of `scene` in `style` -> uint8 [T, H, W, 3] RGB, size = (W, H).
 
@@ -39,7 +74,7 @@ def render_clip(scene: SceneSpec, style: str, frames: int, size: tuple[int, int]
     return render_styles(scene, (style,), frames, size, start)[style]
 
 
-def render_styles(scene: SceneSpec, styles: Iterable[str], frames: int, size: tuple[int, int] = (256, 256),
+def render_styles(scene: Scene, styles: Iterable[str], frames: int, size: tuple[int, int] = (256, 256),
                   start: int = 0) -> dict[str, np.ndarray]:
     """{style: uint8 [T, H, W, 3]} for each style; the smooth G-buffer is shared between styles."""
     styles = tuple(styles)
@@ -56,7 +91,7 @@ def render_styles(scene: SceneSpec, styles: Iterable[str], frames: int, size: tu
         for s in styles:
             blocky = s == "blocky"
             if blocky not in cache:
-                cache[blocky] = rasterize(scene, start + c0, n, (W, H), blocky)
+                cache[blocky] = rasterize_scene(scene, start + c0, n, (W, H), blocky)
             out[s][c0:c0 + n] = STYLE_FUNCS[s](cache[blocky], scene)
     return out
 
@@ -70,6 +105,9 @@ _STYLE_WORDS = {
     "sketch": ("pencil sketch", "hand drawn", "black and white sketch", "pencil drawing"),
     "toon": ("cartoon", "toon shaded", "cel shaded", "colorful cartoon", "anime style"),
     "night": ("dark", "moonlit", "night time", "starry night"),
+    "oil": ("oil painting", "oil painted", "impasto", "painterly", "oil on canvas"),
+    "watercolor": ("watercolor", "watercolor painting", "soft watercolor", "watercolour", "aquarelle"),
+    "neon": ("neon", "cyberpunk", "neon cyberpunk", "synthwave", "glowing neon"),
 }
 _PLACE_WORDS = {
     "meadow": ("landscape", "meadow", "countryside"),
@@ -83,7 +121,16 @@ _MOTION_WORDS = {
     "walk": ("walking forward", "camera moving"),
     "zoom": ("camera zooming", "zooming view"),
     "still": ("static camera", "still view"),
+    "turn": ("turning around", "looking around"),
+    "fly": ("flying", "aerial view"),
+    "scroll": ("scrolling view", "camera scrolling"),
 }
+# A voxel or top-down scene's place: one of these with the biome's place words, or the last alone.
+_KIND_PLACE = {
+    "voxel": ("first person {}", "first person view of a {}", "first person world"),
+    "topdown": ("top down {}", "top down view of a {}", "top down map"),
+}
+_GROUND_WORDS = {GRASS: "grass", SAND: "sand", SNOW: "snow"}
 _TIME_WORDS = {
     "morning": ("in the morning", "at dawn"),
     "noon": ("at noon", "on a sunny day"),
@@ -94,13 +141,16 @@ _TIME_WORDS = {
 _ANIMAL_PLURAL = {"sheep": "sheep", "pig": "pigs", "cow": "cows", "horse": "horses",
                   "bird": "birds", "boat": "boats"}
 _GLUE_WORDS = ("a", "an", "with", "and")
-_CONTENT_WORDS = ("hills", "mountains", "pine trees", "trees", "houses", "a lake")
+_CONTENT_WORDS = ("hills", "mountains", "pine trees", "trees", "houses", "a lake", "paths")
 _STYLE_PROMPT = {
     "blocky": "a blocky landscape",
     "realistic": "a realistic landscape",
     "sketch": "a pencil sketch landscape",
     "toon": "a cartoon landscape",
     "night": "a landscape at night",
+    "oil": "an oil painting landscape",
+    "watercolor": "a watercolor landscape",
+    "neon": "a neon cyberpunk landscape",
 }
 
 
@@ -129,8 +179,10 @@ def short_caption(style: str, rng: np.random.Generator | None = None) -> str:
     return f"{'an' if words[0] in 'aeiou' else 'a'} {words} landscape"
 
 
-def _content(scene: SceneSpec) -> list[str]:
-    items = ["mountains" if scene.has_mountains else "hills"]
+def _content(scene: Scene) -> list[str]:
+    items = [] if scene.kind == "topdown" else ["mountains" if scene.has_mountains else "hills"]
+    if scene.kind == "topdown":
+        items.append(_GROUND_WORDS[scene.ground])
     trees = scene.trees()
     if trees:
         items.append(trees)
@@ -138,14 +190,27 @@ def _content(scene: SceneSpec) -> list[str]:
         items.append("houses")
     if scene.water:
         items.append("a lake")
+    if scene.kind == "topdown" and scene.paths:
+        items.append("paths")
     kinds = []
-    for m in scene.movers:
+    for m in getattr(scene, "movers", ()):
         if _ANIMAL_PLURAL[m.kind] not in kinds:
             kinds.append(_ANIMAL_PLURAL[m.kind])
     return items + kinds
 
 
-def caption(scene: SceneSpec, style: str, rng: np.random.Generator | None = None) -> str:
+def _places(scene: Scene, style: str) -> tuple[str, ...]:
+    base = _PLACE_WORDS[scene.biome]
+    if scene.kind == "side":
+        return base
+    forms = _KIND_PLACE[scene.kind]
+    places = tuple(f.format(p) for f in forms[:2] for p in dict.fromkeys(base)) + forms[2:]
+    if scene.kind == "voxel" and style == "blocky":
+        places = ("voxel world",) + places
+    return places
+
+
+def caption(scene: Scene, style: str, rng: np.random.Generator | None = None) -> str:
     """A caption from the grammar above; rng=None gives the canonical (first-choice) caption."""
     if style not in _STYLE_WORDS:
         raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
@@ -160,10 +225,10 @@ def caption(scene: SceneSpec, style: str, rng: np.random.Generator | None = None
         keep = [x for x in items if rng.random() < 0.75] or items[:1]
         items = [keep[i] for i in rng.permutation(len(keep))]
     content = items[0] if len(items) == 1 else " ".join(items[:-1]) + " and " + items[-1]
-    words = [article, style_words, pick(_PLACE_WORDS[scene.biome]), "with", content]
+    words = [article, style_words, pick(_places(scene, style)), "with", content]
     if rng is None or rng.random() < 0.7:
         words.append(pick(_MOTION_WORDS[scene.camera.motion]))
-    tod = "night" if style == "night" else scene.time_of_day
+    tod = "night" if style in ("night", "neon") else scene.time_of_day
     if rng is None or rng.random() < 0.8:
         words.append(pick(_TIME_WORDS[tod]))
     return " ".join(words)
@@ -171,6 +236,9 @@ def caption(scene: SceneSpec, style: str, rng: np.random.Generator | None = None
 
 def _vocab() -> tuple[str, ...]:
     phrases = list(_GLUE_WORDS + _CONTENT_WORDS) + list(_ANIMAL_PLURAL.values())
+    phrases += list(_GROUND_WORDS.values()) + ["voxel world"]
+    phrases += [f.format(p) for forms in _KIND_PLACE.values() for f in forms
+                for places in _PLACE_WORDS.values() for p in places]
     for table in (_STYLE_WORDS, _PLACE_WORDS, _MOTION_WORDS, _TIME_WORDS):
         for options in table.values():
             phrases += options

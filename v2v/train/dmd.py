@@ -34,6 +34,14 @@ adds one on the same rollouts at a coarse scale only (`ode.coarse_loss`): the sc
 leaves free, without pulling the fine detail (the style) toward the mean; `paired_coarse` adds it inside the
 teacher-forced paired term.
 
+With the conditional recipe on (v2v/train/conditional.py) the generator, the real score and the critic are all
+told the clean source latents (the DiT's source channels): a video-to-video start's source is the clip that was
+noised (another style of the scene, the same style at the share `identity`, a real clip at the share `real`, which
+has no ground truth for the rollout terms), a pure-noise start is told a source too except at the share
+`source_dropout`; the real score is the conditional teacher with CFG and the same source, the critic is
+source-conditioned, the rollouts pass the source to every student call, and the paired term tells the student
+the clean style-A latents (`ode.paired_batch`).
+
 Shape letters: B batch, z latent channels, F latent frames, h/w latent.
 """
 
@@ -52,17 +60,19 @@ from v2v.sampling import (NUM_TRAIN_TIMESTEPS, add_noise, flow_target, sample_tr
                           x0_from_flow)
 from v2v.train.common import (DMD_T_MAX, DMD_T_MIN, Loop, TrainConfig, build_dit, ckpt_path, draw_seed, ema_update,
                               frozen, load_ckpt, randn, require_ckpt, resume, stage_logger)
-from v2v.train.ode import cfg_flow, coarse_loss, paired_batch, paired_terms, paired_vae, x0_loss
-from v2v.train.teacher import LatentCache, TextToVideo, captions, load_teacher
+from v2v.train.conditional import RealLatents, pair_latents, plan_pairs
+from v2v.train.ode import coarse_loss, conditional_real, paired_batch, paired_terms, paired_vae, x0_loss
+from v2v.train.teacher import LatentCache, TextToVideo, captions, cfg_flow, load_teacher
 
 STAGE = "dmd"
 ROLLOUTS = ("parallel", "self_forcing")
 
 
 def rollout(student: nn.Module, ctx: Tensor, x_t: Tensor, timesteps: list[float], gen: torch.Generator,
-            grad: bool) -> tuple[Tensor, float]:
+            grad: bool, source: Tensor | None = None) -> tuple[Tensor, float]:
     """Few-step sampling (CausVid Alg. 1 over a whole clip, block-causal mask), stopped after a random
-    number of steps. -> (x0 [B, z, F, h, w], the timestep of the last step)."""
+    number of steps; a source model is told `source` [B, z, F, h, w] at every step.
+    -> (x0 [B, z, F, h, w], the timestep of the last step)."""
     B, _, F = x_t.shape[:3]
     n = int(torch.randint(1, len(timesteps) + 1, (1,), generator=gen))
     x0 = x_t
@@ -70,18 +80,19 @@ def rollout(student: nn.Module, ctx: Tensor, x_t: Tensor, timesteps: list[float]
         last = i == n - 1
         with torch.set_grad_enabled(grad and last):
             tt = torch.full((B, F), float(t), device=x_t.device)                     # [B, F]
-            x0 = x0_from_flow(x_t, student(x_t, tt, ctx), t / 1000.0)
+            x0 = x0_from_flow(x_t, student(x_t, tt, ctx, source=source), t / 1000.0)
         if not last:
             x_t = add_noise(x0.detach(), randn(x0.shape, gen, x0.device), timesteps[i + 1] / 1000.0)
     return x0, timesteps[n - 1]
 
 
 def rollout_self_forcing(student: DiT, ctx: Tensor, x_t: Tensor, timesteps: list[float],
-                         gen: torch.Generator, grad: bool) -> tuple[Tensor, float]:
+                         gen: torch.Generator, grad: bool, source: Tensor | None = None) -> tuple[Tensor, float]:
     """Few-step sampling block by block as the engine streams (Self-Forcing): block k's steps see the
     student's own clean outputs of the earlier blocks at t = 0 (detached: the KV cache pass at run time
     carries no gradient either); the same random stop for every block, gradient through each block's
-    last step. -> (x0 [B, z, F, h, w], the timestep of the last step)."""
+    last step. A source model is told the frames of `source` [B, z, F, h, w] it sees (history and block).
+    -> (x0 [B, z, F, h, w], the timestep of the last step)."""
     B, _, F = x_t.shape[:3]
     fpb = student.config.frames_per_block
     n = int(torch.randint(1, len(timesteps) + 1, (1,), generator=gen))
@@ -90,13 +101,14 @@ def rollout_self_forcing(student: DiT, ctx: Tensor, x_t: Tensor, timesteps: list
         xk = x_t[:, :, k:k + fpb]                                                    # [B, z, f, h, w]
         f = xk.shape[2]
         history = torch.cat([o.detach() for o in outs], dim=2) if outs else None     # [B, z, k, h, w]
+        src = None if source is None else source[:, :, :k + f]                       # [B, z, k + f, h, w]
         for i, t in enumerate(timesteps[:n]):
             last = i == n - 1
             with torch.set_grad_enabled(grad and last):
                 inp = xk if history is None else torch.cat([history, xk], dim=2)     # [B, z, k + f, h, w]
                 tt = torch.zeros(B, k + f, device=x_t.device)                        # [B, k + f]
                 tt[:, k:] = float(t)
-                flow = student(inp, tt, ctx)[:, :, k:]                               # [B, z, f, h, w]
+                flow = student(inp, tt, ctx, source=src)[:, :, k:]                   # [B, z, f, h, w]
                 x0k = x0_from_flow(xk, flow, t / 1000.0)
             if not last:
                 xk = add_noise(x0k.detach(), randn(x0k.shape, gen, x0k.device), timesteps[i + 1] / 1000.0)
@@ -105,9 +117,14 @@ def rollout_self_forcing(student: DiT, ctx: Tensor, x_t: Tensor, timesteps: list
 
 
 def generator_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Generator, gen: torch.Generator,
-                     text: nn.Module, crop: int | None) -> tuple[Tensor, Tensor, list[float], Tensor | None]:
+                     text: nn.Module, crop: int | None, real: RealLatents | None = None
+                     ) -> tuple[Tensor, Tensor, list[float], Tensor | None, Tensor | None]:
     """A batch of starts: (x_t [B, z, F, h, w], context [B, L, D], the student's timesteps from there,
-    the ground-truth target-style latents [B, z, F, h, w] of a video-to-video start, None for pure noise)."""
+    the ground-truth target-style latents [B, z, F, h, w] of a video-to-video start (None for pure noise, or
+    where a clip has none), the clean source latents [B, z, F, h, w] every model is told (None without the
+    conditional recipe; zeros where a pure-noise start is told none))."""
+    if config.conditional.source:
+        return conditional_inputs(cache, config, rng, gen, text, crop, real)
     B = config.dmd_batch
     N, S = cache.latents.shape[:2]
     scenes = rng.integers(0, N, B).tolist()
@@ -121,10 +138,33 @@ def generator_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Gen
     src, tgt = both[:, 0], both[:, 1]                                                # [B, z, F, h', w'] each
     noise = randn(src.shape, gen, src.device)
     if rng.random() < 0.5:
-        return noise, ctx, [float(t) for t in config.sampling.timesteps], None
+        return noise, ctx, [float(t) for t in config.sampling.timesteps], None, None
     strength = float(rng.uniform(0.5, 0.9))
     steps = v2v_timesteps(config.sampling.timesteps, strength, config.sampling.v2v_offset)
-    return add_noise(src, noise, strength), ctx, steps, tgt
+    return add_noise(src, noise, strength), ctx, steps, tgt, None
+
+
+def conditional_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Generator, gen: torch.Generator,
+                       text: nn.Module, crop: int | None, real: RealLatents | None
+                       ) -> tuple[Tensor, Tensor, list[float], Tensor | None, Tensor]:
+    """`generator_inputs` of the conditional recipe: conditional.plan_pairs' pairs (real clips restyled, without
+    a ground truth), one crop for the batch; half the batches pure noise told the sources (each dropped at the
+    share `source_dropout`), half the sources noised to s ~ U(0.5, 0.9)."""
+    cond = config.conditional
+    pairs = plan_pairs(cache, real, cond, rng, config.dmd_batch, caption_dropout=0.0,
+                       caption_short=config.caption_short, source_dropout=0.0, restyle_real=True)
+    ctx = text.encode([p.prompt for p in pairs])
+    tgt, src = pair_latents(cache, real, pairs)                                      # [B, z, F, h, w] each
+    both = LatentCache.crop(torch.stack([src, tgt], dim=1), rng, crop).to(ctx.device)  # [B, 2, z, F, h', w']
+    src, tgt = both[:, 0], both[:, 1]                                                # [B, z, F, h', w'] each
+    target = tgt if all(p.target is not None for p in pairs) else None
+    noise = randn(src.shape, gen, src.device)
+    if rng.random() < 0.5:
+        told = torch.from_numpy(rng.random(len(pairs)) >= cond.source_dropout).to(src)  # [B]
+        return noise, ctx, [float(t) for t in config.sampling.timesteps], None, src * told[:, None, None, None, None]
+    strength = float(rng.uniform(0.5, 0.9))
+    steps = v2v_timesteps(config.sampling.timesteps, strength, config.sampling.v2v_offset)
+    return add_noise(src, noise, strength), ctx, steps, target, src
 
 
 def rollout_paired_loss(x0: Tensor, target: Tensor, level: float = 1.0) -> Tensor:
@@ -139,15 +179,16 @@ def rollout_paired_loss(x0: Tensor, target: Tensor, level: float = 1.0) -> Tenso
 
 
 def dmd_loss(x0: Tensor, ctx: Tensor, teacher: TextToVideo, critic: nn.Module, config: TrainConfig,
-             gen: torch.Generator) -> Tensor:
-    """The DMD generator loss 0.5·MSE(x0, (x0 − grad).detach()), grad = (fake − real)/mean|x0 − real|."""
+             gen: torch.Generator, source: Tensor | None = None) -> Tensor:
+    """The DMD generator loss 0.5·MSE(x0, (x0 − grad).detach()), grad = (fake − real)/mean|x0 − real|; both
+    scores are told `source` [B, z, F, h, w] (None: no source)."""
     B = x0.shape[0]
     t = dmd_timesteps(B, config, gen).to(x0.device)  # [B]
     sigma = t / 1000.0
     with torch.no_grad():
         noisy = add_noise(x0.detach(), randn(x0.shape, gen, x0.device), sigma)
-        real = x0_from_flow(noisy, cfg_flow(teacher, ctx, dmd_guidance(config))(noisy, t), sigma)
-        fake = x0_from_flow(noisy, critic(noisy, t, ctx), sigma)
+        real = x0_from_flow(noisy, cfg_flow(teacher.dit, ctx, dmd_guidance(config), source=source)(noisy, t), sigma)
+        fake = x0_from_flow(noisy, critic(noisy, t, ctx, source=source), sigma)
         norm = (x0.detach() - real).abs().mean(dim=(1, 2, 3, 4), keepdim=True).clamp_min(1e-6)
         grad = torch.nan_to_num((fake - real) / norm)
     return 0.5 * F_.mse_loss(x0, (x0 - grad).detach())
@@ -163,12 +204,13 @@ def dmd_timesteps(batch: int, config: TrainConfig, gen: torch.Generator) -> Tens
                                   high=min(config.dmd_t_max, float(NUM_TRAIN_TIMESTEPS)), truncate=True)
 
 
-def critic_loss(critic: nn.Module, x0: Tensor, ctx: Tensor, config: TrainConfig, gen: torch.Generator) -> Tensor:
-    """Flow matching of the fake score on the generator's (detached) outputs."""
+def critic_loss(critic: nn.Module, x0: Tensor, ctx: Tensor, config: TrainConfig, gen: torch.Generator,
+                source: Tensor | None = None) -> Tensor:
+    """Flow matching of the fake score on the generator's (detached) outputs, told `source` (None: none)."""
     B = x0.shape[0]
     t = sample_train_timesteps([B], config.sampling.shift, generator=gen).to(x0.device)  # [B]
     noise = randn(x0.shape, gen, x0.device)
-    return F_.mse_loss(critic(add_noise(x0, noise, t / 1000.0), t, ctx), flow_target(x0, noise))
+    return F_.mse_loss(critic(add_noise(x0, noise, t / 1000.0), t, ctx, source=source), flow_target(x0, noise))
 
 
 def dmd_guidance(config: TrainConfig) -> float:
@@ -188,6 +230,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     log = stage_logger(workdir, STAGE)
     teacher = frozen(load_teacher(workdir, config)).to(device)
     cache = LatentCache.load(workdir)
+    real = conditional_real(workdir, config, log)
     vae = paired_vae(workdir, config, device)
     student = build_dit(config, causal=True)
     student.load_state_dict(require_ckpt(workdir, "ode")["student"])
@@ -219,6 +262,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             if config.dmd_rollout_paired > 0 and config.dmd_rollout_paired_from < config.dmd_steps else "")
     term += (f", coarse-colour {config.dmd_coarse} on rollouts (pool {config.coarse_pool})" if config.dmd_coarse > 0 else "")
     term += paired_terms(config)
+    term += ", source-conditioned" if config.conditional.source else ""
     log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
              f"real-score CFG {dmd_guidance(config)}, scores at t ≤ {config.dmd_t_max or DMD_T_MAX:g}, EMA {config.dmd_ema})")
     seed = draw_seed(config.seed, "dmd", step)  # one seed for both generators
@@ -242,15 +286,16 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
                 log.info(f"step {s}: self-forcing rollout from here, paired {paired}; the EMA restarts")
             roll = rollout if mode == "parallel" else rollout_self_forcing
             crop = half if rng.random() < 0.5 else None
-            x_t, ctx, steps, target = generator_inputs(cache, config, rng, gen, teacher.text, crop)
+            x_t, ctx, steps, target, source = generator_inputs(cache, config, rng, gen, teacher.text, crop, real)
             gen_step = s % config.dmd_gen_every == config.dmd_gen_every - 1 and s >= warm_until
-            x0, _ = roll(student, ctx, x_t, steps, gen, grad=gen_step)
+            x0, _ = roll(student, ctx, x_t, steps, gen, grad=gen_step, source=source)
             losses = {}
             if gen_step:
-                loss_g = dmd_loss(x0, ctx, teacher, critic, config, gen)
+                loss_g = dmd_loss(x0, ctx, teacher, critic, config, gen, source)
                 losses["dmd"] = loss_g.item()
                 if paired > 0:
-                    loss_p = x0_loss(student, teacher.text, *paired_batch(cache, config, rng, config.dmd_batch, crop),
+                    batch = paired_batch(cache, config, rng, config.dmd_batch, crop, real)
+                    loss_p = x0_loss(student, teacher.text, *batch,
                                      coarse=config.paired_coarse, pool=config.coarse_pool,
                                      pixel=config.paired_pixel, vae=vae)
                     loss_g = loss_g + paired * loss_p
@@ -268,7 +313,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
                 torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
                 opt_g.step()
                 ema_update(ema, student, config.dmd_ema)
-            loss_c = critic_loss(critic, x0.detach(), ctx, config, gen)
+            loss_c = critic_loss(critic, x0.detach(), ctx, config, gen, source)
             opt_c.zero_grad(set_to_none=True)
             loss_c.backward()
             torch.nn.utils.clip_grad_norm_(critic.parameters(), config.grad_clip)

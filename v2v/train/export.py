@@ -6,7 +6,8 @@ latent statistics) from `adapt`, else `decoder`, else `vae`, the prompt encoder 
 working size from the run configuration. Weights are float32 safetensors plus config.json. The
 teacher's EMA DiT is written beside them (`teacher.safetensors` + `teacher.json`, not loaded by the
 engine) so that `python -m v2v train report` can compare student and teacher from a clean clone.
-The bundle goes to WORKDIR/bundle (run it with `--model WORKDIR/bundle`); the shipped model in
+With the conditional recipe (`TrainConfig.conditional.source`) the student's and the teacher's DiT configs carry
+source_channels, so the engine tells the student each chunk's clean latents. The bundle goes to WORKDIR/bundle (run it with `--model WORKDIR/bundle`); the shipped model in
 v2v/weights/default is replaced only by an explicit `--out default`.
 """
 

@@ -32,7 +32,7 @@ from v2v.models.loading import CheckpointError
 from v2v.sampling import v2v_timesteps
 from v2v.train import report_sections as rs
 from v2v.train.classifier import load_classifier
-from v2v.train.data import STYLES, heldout_seeds, render_clip, sample_scene, style_prompt
+from v2v.train.data import heldout_seeds, render_clip, sample_scene, style_prompt
 
 TARGET_ACCURACY = 0.90  # fraction of output frames called the prompted style
 TARGET_WARP_RATIO = 1.3  # output warp error / ground-truth warp error
@@ -200,7 +200,8 @@ def main(argv: list[str]) -> int:
         return any(x in want for x in sections)
 
     seeds = heldout_seeds(max(s.scenes, s.pair_scenes))
-    clips = timed("render", lambda: rs.render_scenes(seeds, s.frames, bundle.size)) if needed("1", "2", "3", "5", "7") \
+    clips = timed("render", lambda: rs.render_scenes(seeds, s.frames, bundle.size, judge.cfg.styles)) \
+        if needed("1", "2", "3", "5", "7") \
         else {}
     restyle = ceiling = pairs = drift_result = teacher = speed = None
     if needed("1", "3", "7"):
@@ -342,7 +343,8 @@ def run_teacher(path: Path | None, bundle: ModelBundle, clips, seeds: list[int],
     pair_clips = {k: {st: c[:T] for st, c in clips[k].items()} for k in pair_seeds}
     tp = rs.measure_pairs(teacher_clip, pair_clips, judge, desc="teacher style pairs")
     if pairs is not None and T == s.frames:  # the same clips as section 2: reuse the student's calls
-        student_pairs = float(np.mean([pairs.per_scene[(a, b, k)] for a, b in rs.style_pairs() for k in pair_clips]))
+        student_pairs = float(np.mean([pairs.per_scene[(a, b, k)] for a, b in rs.style_pairs(judge.cfg.styles)
+                                       for k in pair_clips]))
     else:
         student_pairs = rs.measure_pairs(lambda c, p, k: rs.restyle(bundle, c, p, strength, k).output, pair_clips,
                                          judge, desc="student style pairs").overall
@@ -442,11 +444,12 @@ def section_restyle(r, seconds) -> list[str]:
 
 def section_pairs(p, ceiling: rs.AutoencoderCeiling, seconds) -> list[str]:
     L = ["", "## 2. Style accuracy over all style pairs", "",
-         "Every (source, target) pair of the five styles, source ≠ target: the held-out clip in the source style "
-         "restyled with `style_prompt(target)`; the style classifier (`v2v.train.classifier`) judges every output "
+         "Every (source, target) pair of the styles the classifier knows, source ≠ target: the held-out clip in "
+         "the source style restyled with `style_prompt(target)`; the style classifier (`v2v.train.classifier`) judges every output "
          f"frame. Cell = fraction of output frames called the target style ({p.frames} frames judged in all).", ""]
-    rows = [[f"**{a}**", *("—" if a == b else pct(p.accuracy[(a, b)]) for b in STYLES)] for a in STYLES]
-    L += table(["source ↓ / target →", *STYLES], rows)
+    styles = tuple(dict.fromkeys(a for a, _ in p.accuracy))  # the judge's styles
+    rows = [[f"**{a}**", *("—" if a == b else pct(p.accuracy[(a, b)]) for b in styles)] for a in styles]
+    L += table(["source ↓ / target →", *styles], rows)
     worst = min(p.accuracy, key=p.accuracy.get)
     L += ["", f"Over all pairs: **{pct(p.overall)}** called the prompted style (target ≥ {pct(TARGET_ACCURACY)}) → "
           f"{verdict(p.overall >= TARGET_ACCURACY)}. Weakest pair: {worst[0]} → {worst[1]} "

@@ -28,6 +28,7 @@ from v2v.models.bundle import ModelBundle
 from v2v.sampling import add_noise, euler_sample, strength_to_timestep
 from v2v.train.classifier import StyleClassifier, classify
 from v2v.train.data import STYLES, render_styles, sample_scene, style_prompt, to_model_video
+from v2v.train.teacher import cfg_flow
 
 Video = np.ndarray  # uint8 [T, H, W, 3] RGB
 
@@ -37,9 +38,10 @@ def engine_frames(clip: Video) -> Tensor:
     return to_model_video(clip).transpose(0, 1)  # [T, 3, H, W]
 
 
-def render_scenes(seeds: list[int], frames: int, size: tuple[int, int]) -> dict[int, dict[str, Video]]:
+def render_scenes(seeds: list[int], frames: int, size: tuple[int, int],
+                  styles: tuple[str, ...] = STYLES) -> dict[int, dict[str, Video]]:
     """{seed: {style: clip}}: every style of each held-out scene, frames 0..frames-1 at size (W, H)."""
-    return {s: render_styles(sample_scene(s), STYLES, frames, size)
+    return {s: render_styles(sample_scene(s), styles, frames, size)
             for s in tqdm(seeds, desc="render scenes", leave=False)}
 
 
@@ -160,23 +162,25 @@ class PairsResult:
         return float(np.mean(list(self.accuracy.values())))
 
 
-def style_pairs() -> list[tuple[str, str]]:
-    return [(a, b) for a in STYLES for b in STYLES if a != b]
+def style_pairs(styles: tuple[str, ...] = STYLES) -> list[tuple[str, str]]:
+    """Every (source, target) pair of `styles` (the judge's: judge.cfg.styles), source != target."""
+    return [(a, b) for a in styles for b in styles if a != b]
 
 
 def measure_pairs(run_clip: Any, clips: dict[int, dict[str, Video]], judge: StyleClassifier,
                   keep: tuple[tuple[str, str], ...] = (), desc: str = "style pairs") -> PairsResult:
     """run_clip(clip, prompt, seed) -> output clip; every (source, target) pair on every scene."""
     per_scene, examples, frames = {}, {}, 0
-    jobs = [(a, b, seed) for a, b in style_pairs() for seed in clips]
+    styles = judge.cfg.styles  # the styles the judge can name
+    jobs = [(a, b, seed) for a, b in style_pairs(styles) for seed in clips]
     for a, b, seed in tqdm(jobs, desc=desc, leave=False):
         out = run_clip(clips[seed][a], style_prompt(b), seed)
         per_scene[(a, b, seed)] = style_accuracy(out, b, judge)
         frames += len(out)
         if (a, b) in keep and (a, b) not in examples:
             examples[(a, b)] = (clips[seed][a], out, clips[seed][b])
-    accuracy = {(a, b): float(np.mean([per_scene[(a, b, s)] for s in clips])) for a, b in style_pairs()}
-    truth = {st: float(np.mean([style_accuracy(c[st], st, judge) for c in clips.values()])) for st in STYLES}
+    accuracy = {(a, b): float(np.mean([per_scene[(a, b, s)] for s in clips])) for a, b in style_pairs(styles)}
+    truth = {st: float(np.mean([style_accuracy(c[st], st, judge) for c in clips.values()])) for st in styles}
     return PairsResult(accuracy, per_scene, truth, frames, examples)
 
 
@@ -204,11 +208,12 @@ def round_trip(bundle: ModelBundle, clip: Video) -> Video:
 
 def measure_autoencoder(bundle: ModelBundle, clips: dict[int, dict[str, Video]], judge: StyleClassifier,
                         target: str = "realistic") -> AutoencoderCeiling:
-    judged: dict[str, list[float]] = {st: [] for st in STYLES}
-    quality: dict[str, list[float]] = {st: [] for st in STYLES}
+    styles = judge.cfg.styles
+    judged: dict[str, list[float]] = {st: [] for st in styles}
+    quality: dict[str, list[float]] = {st: [] for st in styles}
     warp = []
     for styles in tqdm(clips.values(), desc="autoencoder round trip", leave=False):
-        for st in STYLES:
+        for st in styles:
             rt = round_trip(bundle, styles[st])
             judged[st].append(style_accuracy(rt, st, judge))
             quality[st].append(psnr(rt, styles[st]))
@@ -429,7 +434,8 @@ def teacher_sdedit(teacher: Teacher, bundle: ModelBundle, clip: Video, prompt: s
                    seed: int) -> TeacherRun:
     """SDEdit with the bidirectional teacher (Meng et al. 2022): the whole clip's latents noised to the
     strength (σ = s, told t = 1000·s − offset as the engine does), then an Euler solve of the flow ODE
-    with classifier-free guidance (the empty prompt is the unconditional branch), then decode."""
+    with classifier-free guidance (`teacher.cfg_flow`: the empty prompt is the unconditional branch; a
+    source-conditioned teacher is told the clip's clean latents in both), then decode."""
     tf = bundle.vae.temporal_factor
     T = 1 + tf * ((len(clip) - 1) // tf)
     video = to_model_video(clip[:T])[None].to(bundle.device, bundle.dtype)  # [1, 3, T, H, W]
@@ -440,14 +446,14 @@ def teacher_sdedit(teacher: Teacher, bundle: ModelBundle, clip: Video, prompt: s
         x = add_noise(z, noise, strength)
         t_start = strength_to_timestep(strength, bundle.sampling.v2v_offset)
         cond, uncond = teacher.text.encode([prompt]).to(z), teacher.text.encode([""]).to(z)
+        source = z if teacher.dit.config.source_channels else None  # a source-conditioned teacher sees the clip
+        flow = cfg_flow(teacher.dit, cond, teacher.guidance, source=source, uncond=uncond)
         calls = 0
 
         def guided(x_t: Tensor, t: Tensor) -> Tensor:
             nonlocal calls
             calls += 1
-            out = teacher.dit(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([cond, uncond]))
-            c, u = out.chunk(2)
-            return u + teacher.guidance * (c - u)
+            return flow(x_t, t)
 
         shift = bundle.sampling.shift
         x0, _ = euler_sample(guided, x, euler_grid(steps, t_start, shift), shift, t_start=t_start)

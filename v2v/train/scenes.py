@@ -100,6 +100,7 @@ class SceneSpec:
     cloud_p: float                   # probability that a cloud cell holds a cloud
     cloud_speed: float               # cloud drift, world units at CLOUD_DEPTH per frame
     movers: tuple[MoverSpec, ...]
+    kind: str = "side"               # the scene kind (data.KINDS): a side view
 
     @property
     def has_mountains(self) -> bool:

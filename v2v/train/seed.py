@@ -29,8 +29,8 @@ from safetensors.torch import load_file
 from torch import Tensor
 
 from v2v.models.bundle import DEFAULT_DIR, load_bundle
-from v2v.train.common import (TrainConfig, build_dit, build_text, ckpt_path, load_run_config, save_ckpt,
-                              stage_logger)
+from v2v.train.common import (ConditionalConfig, TrainConfig, build_dit, build_text, ckpt_path, load_run_config,
+                              save_ckpt, stage_logger)
 from v2v.train.teacher import TextToVideo, build_latent_cache
 
 SEEDED_STAGES = ("vae", "decoder", "teacher", "ode", "dmd")
@@ -107,9 +107,11 @@ def seed(workdir: Path, model: str = "default", dmd_step: int = SHIPPED_DMD_STEP
         raise FileExistsError(f"{workdir} already has checkpoints for {', '.join(taken)}: seed a new work directory")
     bundle = load_bundle(folder)
     tuned = _decoder_weights(decoder, bundle.vae) if decoder is not None else None
-    config = load_run_config(workdir, preset, {"vae": bundle.vae.config, "text": bundle.text.config,
-                                               "dit": bundle.dit.config, "sampling": bundle.sampling,
-                                               "size": tuple(bundle.size)})
+    parts = {"vae": bundle.vae.config, "text": bundle.text.config, "dit": bundle.dit.config,
+             "sampling": bundle.sampling, "size": tuple(bundle.size)}
+    if bundle.dit.config.source_channels:  # a source-conditioned student: the run goes on with the conditional recipe
+        parts["conditional"] = ConditionalConfig(source=True)
+    config = load_run_config(workdir, preset, parts)
     log = stage_logger(workdir, "seed")
     source = str(folder)
     vae_state = {"step": config.vae_steps, "vae": bundle.vae.state_dict(), "seconds": 0.0,

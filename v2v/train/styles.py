@@ -16,7 +16,7 @@ from v2v.train.scenes import (
     ROOF, SAIL, SAND, SKY, SNOW, SUN, TRUNK, WALL, WATER, WINDOW, WINDOW_LIT, WOOL, GBuffer,
     SceneSpec)
 
-STYLES: tuple[str, ...] = ("blocky", "realistic", "sketch", "toon", "night")
+STYLES: tuple[str, ...] = ("blocky", "realistic", "sketch", "toon", "night", "oil", "watercolor", "neon")
 
 
 def _palette(colours: dict[int, tuple[float, float, float]]) -> np.ndarray:
@@ -329,5 +329,24 @@ def night(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     return _to_uint8(col)
 
 
+import v2v.train.styles_paint as _paint  # noqa: E402  (the painted styles build on the helpers above)
+
+
+def oil(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+    """Oil painting (styles_paint.oil)."""
+    return _paint.oil(g, scene)
+
+
+def watercolor(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+    """Watercolor (styles_paint.watercolor)."""
+    return _paint.watercolor(g, scene)
+
+
+def neon(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+    """Neon cyberpunk night (styles_paint.neon)."""
+    return _paint.neon(g, scene)
+
+
 STYLE_FUNCS: dict[str, Callable[[GBuffer, SceneSpec], np.ndarray]] = {
-    "blocky": blocky, "realistic": realistic, "sketch": sketch, "toon": toon, "night": night}
+    "blocky": blocky, "realistic": realistic, "sketch": sketch, "toon": toon, "night": night,
+    "oil": oil, "watercolor": watercolor, "neon": neon}

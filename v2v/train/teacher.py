@@ -10,6 +10,14 @@ CPU); every sixth step uses the full working size (half the batch) so the model 
 frame. An EMA
 of both modules is what later stages use.
 
+With the conditional recipe on (`TrainConfig.conditional.source`, v2v/train/conditional.py) the teacher learns
+p(target | source, text): each clip is a target style and the clean latents of a source style of the same scene
+(the same frames) as the DiT's source channels; identity pairs at the share `identity`, the target IS the source
+whenever the caption is dropped (so the empty prompt means "keep the picture" and guidance pushes from keeping it
+toward the prompt), no source at the share `source_dropout` (text to video), and at the share `real` identity
+pairs of real content (WORKDIR/teacher/real_latents.pt, encoded once with the run's autoencoder). `cfg_flow` is
+the one classifier-free-guidance closure of every stage and of the report.
+
 Shape letters: B batch, S styles, z latent channels, F latent frames, h/w latent.
 """
 
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -27,6 +36,7 @@ from v2v.sampling import add_noise, flow_target, sample_train_timesteps
 from v2v.train.common import (Loop, TrainConfig, build_dit, build_text, build_vae, ckpt_path, draw_seed,
                               ema_update, frozen, load_ckpt, pixel_frames, randn, render_video, require_ckpt,
                               resume, save_ckpt, stage_logger, warmup_cosine)
+from v2v.train.conditional import RealLatents, build_real_cache, pair_latents, plan_pairs
 
 STAGE = "teacher"
 EMA_DECAY = 0.998
@@ -124,15 +134,46 @@ def captions(seeds: list[int], styles: list[str], rng: np.random.Generator, drop
     return out
 
 
+def teacher_batch(cache: LatentCache, real: RealLatents | None, config: TrainConfig, rng: np.random.Generator,
+                  batch: int, crop: int | None) -> tuple[Tensor, Tensor, list[str]]:
+    """A conditional teacher batch (conditional.plan_pairs with the caption dropout and the source dropout),
+    one random crop for the whole batch. -> targets [B, z, F, c, c], sources [B, z, F, c, c] (zeros where
+    dropped), prompts (a clip with a source and the empty prompt is always its own source: the identity pair)."""
+    pairs = plan_pairs(cache, real, config.conditional, rng, batch, caption_dropout=config.caption_dropout,
+                       caption_short=config.caption_short, source_dropout=config.conditional.source_dropout,
+                       restyle_real=False)
+    both = LatentCache.crop(torch.stack(pair_latents(cache, real, pairs), 1), rng, crop)   # [B, 2, z, F, c, c]
+    return both[:, 0], both[:, 1], [p.prompt for p in pairs]
+
+
 def flow_matching_loss(model: TextToVideo, z: Tensor, prompts: list[str], shift: float,
-                       generator: torch.Generator | None = None) -> Tensor:
-    """MSE between the predicted flow and ε − z at shifted-uniform timesteps (one per clip)."""
+                       generator: torch.Generator | None = None, source: Tensor | None = None) -> Tensor:
+    """MSE between the predicted flow and ε − z at shifted-uniform timesteps (one per clip); a source model
+    is told the clean `source` latents [B, z, F, h, w] (None: a plain model, or no source)."""
     B = z.shape[0]
     t = sample_train_timesteps([B], shift, generator=generator).to(z.device)  # [B]
     noise = randn(z.shape, generator, z.device)
     x_t = add_noise(z, noise, t / 1000.0)
-    flow = model.dit(x_t, t, model.text.encode(prompts))
+    flow = model.dit(x_t, t, model.text.encode(prompts), source=source)
     return F_.mse_loss(flow, flow_target(z, noise))
+
+
+def cfg_flow(dit: nn.Module, cond: Tensor, guidance: float, source: Tensor | None = None,
+             uncond: Tensor | None = None) -> Callable[[Tensor, Tensor], Tensor]:
+    """Classifier-free guidance (Ho & Salimans 2022) as a model_fn(x [B, z, F, h, w], t [B] or [B, F]) -> the
+    guided flow u + g·(c − u), both branches in one batch of 2B. cond [B, K, D] is the prompt's context; the
+    unconditional branch is the empty prompt, `uncond` [1 or B, K, D] (default zeros: the WordPromptEncoder's
+    encoding of ""). `source` [B, z, F, h, w]: the clean source latents both branches see (a source model; with
+    the conditional recipe the unconditional branch then means "keep the source"). g = 1 is the conditional
+    branch."""
+    uncond = torch.zeros_like(cond) if uncond is None else uncond.expand_as(cond)
+    both = None if source is None else torch.cat([source, source])                   # [2B, z, F, h, w]
+
+    def fn(x: Tensor, t: Tensor) -> Tensor:
+        out = dit(torch.cat([x, x]), torch.cat([t, t]), torch.cat([cond, uncond]), source=both)  # [2B, z, F, h, w]
+        c, u = out.chunk(2)
+        return u + guidance * (c - u)
+    return fn
 
 
 def load_teacher(workdir: Path, config: TrainConfig, ema: bool = True) -> TextToVideo:
@@ -146,6 +187,10 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     log = stage_logger(workdir, STAGE)
     build_latent_cache(workdir, config, log, device)
     cache = LatentCache.load(workdir)
+    conditional = config.conditional.source
+    if conditional and config.conditional.real > 0:
+        build_real_cache(workdir, config, log, device)
+    real = RealLatents.load(workdir) if conditional and config.conditional.real > 0 else None
     path = ckpt_path(workdir, STAGE)
     state = load_ckpt(path)
     torch.manual_seed(config.seed)
@@ -158,8 +203,11 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     if step >= config.teacher_steps:
         log.info("teacher: already trained; nothing to do")
         return
+    c = config.conditional
     log.info(f"teacher: start at step {step}/{config.teacher_steps}; DiT {model.dit.num_params()} params, "
-             f"{cache.latents.shape[0]} scenes x {len(cache.styles)} styles")
+             f"{cache.latents.shape[0]} scenes x {len(cache.styles)} styles" +
+             (f"; source-conditioned (identity {c.identity}, source dropout {c.source_dropout}, real {c.real}"
+              f"{f' from {len(real)} clips' if real is not None else ''})" if conditional else ""))
     seed = draw_seed(config.seed, "teacher", step)  # one seed for both generators
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -178,11 +226,16 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
                 g["lr"] = lr
             full = s % FULL_EVERY == FULL_EVERY - 1
             batch = max(1, config.teacher_batch // 2) if full else config.teacher_batch
-            z, scenes, styles = cache.sample(rng, batch, None if full else crop)
+            source = None
+            if conditional:
+                z, source, prompts = teacher_batch(cache, real, config, rng, batch, None if full else crop)
+                source = source.to(device)                                   # [B, z, F, h, w]
+            else:
+                z, scenes, styles = cache.sample(rng, batch, None if full else crop)
+                prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[i] for i in styles], rng,
+                                   config.caption_dropout, config.caption_short)
             z = z.to(device)                                                 # [B, z, F, h, w]
-            prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[i] for i in styles], rng,
-                               config.caption_dropout, config.caption_short)
-            loss = flow_matching_loss(model, z, prompts, config.sampling.shift, gen)
+            loss = flow_matching_loss(model, z, prompts, config.sampling.shift, gen, source)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)

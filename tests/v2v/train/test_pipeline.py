@@ -241,7 +241,8 @@ def test_rollout_paired_targets_the_true_restyle_at_the_same_crop():
 
     rng, gen, seen = np.random.default_rng(0), torch.Generator().manual_seed(0), set()
     for _ in range(12):
-        x_t, ctx, steps, target = generator_inputs(cache, TrainConfig(dmd_batch=2), rng, gen, Text(), 4)
+        x_t, ctx, steps, target, source = generator_inputs(cache, TrainConfig(dmd_batch=2), rng, gen, Text(), 4)
+        assert source is None                                          # the plain recipe tells no source
         seen.add(target is None)
         assert x_t.shape == (2, 4, 3, 4, 4) and ctx.shape == (2, 2, 4)
         if target is None:
@@ -315,7 +316,7 @@ def test_dmd_real_score_guidance_and_paired_weight_after_the_switch_are_options(
     teacher_guidance = json.loads((workdir / "run.json").read_text())["guidance"]
     scales = []
     real_cfg_flow, real_timesteps, drawn = dmd.cfg_flow, dmd.dmd_timesteps, []
-    monkeypatch.setattr(dmd, "cfg_flow", lambda model, ctx, scale: scales.append(scale) or real_cfg_flow(model, ctx, scale))
+    monkeypatch.setattr(dmd, "cfg_flow", lambda dit, ctx, scale, **kw: scales.append(scale) or real_cfg_flow(dit, ctx, scale, **kw))
     monkeypatch.setattr(dmd, "dmd_timesteps", lambda *a: drawn.append(real_timesteps(*a)) or drawn[-1])
     assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 3), "--dmd-guidance", "1.5",
                  "--paired-self-forcing", "2", "--dmd-t-max", "500"]) == 0
