@@ -74,7 +74,7 @@ class _TimingSink:
         t = time.monotonic()
         self.arrived.append((frame.index, t))
         if self.on_frame is not None:
-            self.on_frame(len(self.arrived))
+            self.on_frame(frame.index)
         self.write_s += time.monotonic() - t
 
     def close(self, source_ended: bool = True) -> None:
@@ -156,9 +156,9 @@ class LiveBench:
 
 def _steady_fps(times: list[float]) -> float:
     """Frames per second over the outputs after the first tenth."""
-    if len(times) < 3:
+    if len(times) < 2:
         return 0.0
-    start = max(1, len(times) // 10)
+    start = len(times) // 10 if len(times) >= 10 else 0
     span = times[-1] - times[start]
     return (len(times) - 1 - start) / span if span > 0 else 0.0
 
@@ -183,10 +183,13 @@ def run_live_bench(engine: Any, model: str, device: str, size: tuple[int, int], 
     samples: list[tuple[int, float, float]] = []
     sink = _TimingSink()
 
-    def sample(n: int) -> None:
-        if soak and n % SOAK_EVERY == 0:
-            recent = [t - source.taken[i] for i, t in sink.arrived[-SOAK_EVERY:] if i in source.taken]
-            samples.append((n, _rss_mb(), float(np.percentile(recent, 95)) * 1000.0))
+    next_sample = [SOAK_EVERY]
+
+    def sample(index: int) -> None:  # at the first output of each new 500 source frames
+        if soak and index + 1 >= next_sample[0]:
+            recent = [t - source.taken[i] for i, t in sink.arrived if i in source.taken and i > index - SOAK_EVERY]
+            samples.append((index + 1, _rss_mb(), float(np.percentile(recent, 95)) * 1000.0))
+            next_sample[0] = (index + 1) // SOAK_EVERY * SOAK_EVERY + SOAK_EVERY
 
     sink.on_frame = sample
     gpu = _gpu_reset(device)

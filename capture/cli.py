@@ -133,14 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="replace existing output files")
     _model_options(r)
 
-    b = sub.add_parser("bench", help="speed and latency of the engine on synthetic frames",
-                       description="Time the engine on a synthetic moving pattern: first-frame "
-                       "latency, sustained FPS and milliseconds per stage.")
-    b.add_argument("--json", action="store_true", help="print the result as JSON")
-    b.add_argument("--frames", default="48", metavar="N", help="frames to push (default 48)")
-    b.add_argument("--warmup", default="0", metavar="N",
-                   help="frames to run through an untimed stream first, so that one-time costs (CUDA start-up) "
-                        "are not timed (default 0)")
+    b = sub.add_parser("bench", help="speed and latency end to end, through the live pipeline",
+                       description="Time the whole live path: a source paced at --fps (the test pattern, or a "
+                       "video file) through the engine into a sink that only keeps times. Reports fps, the first "
+                       "frame's wait, capture-to-output latency percentiles, drops, stage times, the model's own "
+                       "fps and memory (see docs/benchmarks.md).")
+    b.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    b.add_argument("--frames", default="240", metavar="N", help="frames the source gives (default 240)")
+    b.add_argument("--source", default="pattern", metavar="pattern|FILE",
+                   help="the paced source: the moving test pattern at the working size, or a video file (default pattern)")
+    b.add_argument("--fps", default="30", metavar="F", help="the source's frame rate (default 30)")
+    b.add_argument("--soak", default=None, metavar="N",
+                   help="a long run of N frames: RSS and p95 latency sampled every 500 frames, with their growth")
+    b.add_argument("--compare", action="store_true",
+                   help="also time, on the same model and frames, the stream without a KV cache (the window "
+                        "recomputed every chunk) and a per-frame img2img loop (StreamDiffusion's way)")
+    b.add_argument("--warmup", default="5", metavar="N",
+                   help="frames through an untimed stream first, so one-time costs (CUDA start-up) are not timed "
+                        "(default 5)")
     _model_options(b, bench=True)
 
     d = sub.add_parser("doctor", help="what works on this machine, and how to fix what does not",
@@ -448,24 +458,50 @@ def cmd_restyle(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Time the engine; print a table or JSON on stdout."""
-    from v2v.bench import run_bench
+    """Time the live path; print a table or JSON on stdout."""
+    from capture.bench import run_live_bench
+    from v2v.bench import run_bench, synthetic_frames
+    from v2v.bench_compare import compare
+    from v2v.engine import StreamEngine
 
     size = _check_values(args)
-    frames = parse_int(args.frames, "--frames", 1)
+    frames = parse_int(args.frames, "--frames", 2)
+    soak = parse_int(args.soak, "--soak", 1000)
     warmup = parse_int(args.warmup, "--warmup", 0)
+    fps = parse_in_range(args.fps, "--fps", 0.0, 1000.0, False, "frames per second", "30")
+    if args.source != "pattern" and not os.path.isfile(args.source):
+        raise CaptureError(f"--source {args.source}: no such file; give pattern or a video file")
     bundle, config = prepare_model(args, size)
-    result = run_bench(bundle, size or bundle.size, frames, config, warmup=warmup)
+    size = size or bundle.size
+    if warmup:
+        run_bench(bundle, size, warmup, config)
+    result = run_live_bench(StreamEngine(bundle, config), bundle.name, str(bundle.device), size, args.source,
+                            frames=soak or frames, fps=fps, soak=soak is not None)
+    if args.compare:
+        result.compare = compare(bundle, synthetic_frames(min(frames, 65), size, bundle.device), config).to_dict()
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
     w, h = result.size
-    print(f"model {result.model} on {result.device}, {w}x{h}, {result.frames} frames in {result.chunks} chunks")
-    print(f"  first-frame latency  {result.first_frame_latency_ms:9.1f} ms")
-    print(f"  first chunk          {result.first_chunk_ms:9.1f} ms")
-    print(f"  sustained            {result.sustained_fps:9.1f} frames/s")
+    print(f"model {result.model} on {result.device}, {w}x{h}, {result.source}, "
+          f"{result.frames_in} frames in, {result.frames_out} out, {result.dropped} dropped")
+    print(f"  fps                  {result.fps:9.1f} frames/s (the model alone: {result.model_fps:.1f})")
+    print(f"  first frame          {result.first_frame_s * 1000:9.1f} ms")
+    print(f"  latency p50/p95/p99  {result.latency_p50_ms:9.1f} / {result.latency_p95_ms:.1f} / "
+          f"{result.latency_p99_ms:.1f} ms")
     for name, ms in result.stages_ms.items():
-        print(f"  {name.removesuffix('_ms'):<20} {ms:9.1f} ms/chunk")
+        unit = "ms/frame" if name.endswith("per_frame") else "ms/chunk"
+        print(f"  {name.removesuffix('_per_frame').removesuffix('_ms'):<20} {ms:9.1f} {unit}")
+    print(f"  peak RSS             {result.peak_rss_mb:9.1f} MB"
+          + (f", GPU {result.peak_gpu_mb:.0f} MB" if result.peak_gpu_mb is not None else ""))
+    if result.kv_chunk_cost_ratio is not None:
+        print(f"  chunk 200 / chunk 10 {result.kv_chunk_cost_ratio:9.2f}")
+    if result.soak is not None:
+        print(f"  soak: RSS {result.soak['rss_growth']:+.1%}, p95 latency {result.soak['latency_p95_growth']:+.1%} "
+              f"from the first sample to the last ({len(result.soak['samples'])} samples)")
+    if result.compare is not None:
+        for name, ms in result.compare["ms_per_frame"].items():
+            print(f"  {name:<20} {ms:9.1f} ms/frame  ({result.compare['ratio_to_kv_cache'][name]:.2f}x ours)")
     return 0
 
 

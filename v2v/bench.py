@@ -36,11 +36,31 @@ class BenchResult:
     sustained_fps: float  # output frames per second after the first chunk
     total_s: float  # wall time of the whole run
     stages_ms: dict[str, float] = field(default_factory=dict)  # mean ms per chunk of each stage
+    chunk_ms: list[float] = field(default_factory=list)  # every chunk's total_ms, in order
+    frames_per_chunk: float = 0.0  # mean pixel frames per chunk after the first
+
+    @property
+    def model_fps(self) -> float:
+        """Frames per second of encode + DiT + decode alone, from the steady chunks' compute time."""
+        steady = self.chunk_ms[1:] or self.chunk_ms
+        return 1000.0 * self.frames_per_chunk / (sum(steady) / len(steady)) if steady else 0.0
+
+    def kv_chunk_cost_ratio(self, late: int = 200, early: int = 10) -> float | None:
+        """The median cost of the chunks around `late` over those around `early` (±5 chunks): 1 = a chunk costs
+        the same however long the stream has run (the rolling cache's promise). None for shorter runs."""
+        if len(self.chunk_ms) <= late + 5:
+            return None
+        a = sorted(self.chunk_ms[late - 5:late + 6])[5]
+        b = sorted(self.chunk_ms[early - 5:early + 6])[5]
+        return a / b
 
     def to_dict(self) -> dict:
         """Plain JSON-ready values."""
         d = dataclasses.asdict(self)
         d["size"] = list(self.size)
+        del d["chunk_ms"]
+        d["model_fps"] = self.model_fps
+        d["kv_chunk_cost_ratio"] = self.kv_chunk_cost_ratio()
         return d
 
 
@@ -104,4 +124,6 @@ def run_bench(bundle: ModelBundle, size: tuple[int, int] | None = None, frames: 
         sustained_fps=after_first / span if span > 0 else frames / (end - start),
         total_s=end - start,
         stages_ms={name: sum(getattr(m, name) for m in steady) / len(steady) for name in ms_fields},
+        chunk_ms=[m.total_ms for m in metrics],
+        frames_per_chunk=sum(m.frames_in for m in steady) / len(steady),
     )

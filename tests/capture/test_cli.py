@@ -34,18 +34,38 @@ def test_parse_size():
     assert parse_size("512x320") == (512, 320) and parse_size(" 64 X 48 ") == (64, 48) and parse_size(None) is None
 
 
+BENCH_KEYS = {"fps", "first_frame_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "dropped", "model_fps",
+              "peak_rss_mb", "kv_chunk_cost_ratio", "stages_ms", "sustained_fps", "first_frame_latency_ms"}
+
+
 def test_bench_json(tiny_model, capsys):
-    assert main(["bench", "--model", tiny_model, "--json", "--frames", "13", "--size", "96x64"]) == 0
+    assert main(["bench", "--model", tiny_model, "--json", "--frames", "40", "--size", "96x64", "--fps", "60"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["size"] == [96, 64] and result["frames"] == 13 and result["chunks"] == 4  # 1 + 4 + 4 + 4
-    assert result["first_frame_latency_ms"] > 0 and result["sustained_fps"] > 0
-    assert {"encode_ms", "denoise_ms", "decode_ms", "total_ms"} <= set(result["stages_ms"])
+    assert BENCH_KEYS <= set(result), BENCH_KEYS - set(result)
+    assert result["size"] == [96, 64] and result["frames_out"] == result["frames_in"] > 0
+    assert result["frames_in"] + result["dropped"] <= 40
+    assert result["fps"] > 0 and result["model_fps"] > 0 and result["first_frame_s"] > 0
+    assert 0 < result["latency_p50_ms"] <= result["latency_p95_ms"] <= result["latency_p99_ms"]
+    assert result["sustained_fps"] == result["fps"]  # the previous release's name, kept as an alias
+    assert {"encode_ms", "denoise_ms", "decode_ms", "capture_ms_per_frame", "sink_ms_per_frame"} <= set(result["stages_ms"])
+    assert result["peak_rss_mb"] > 50 and result["kv_chunk_cost_ratio"] is None  # too short a run for it
+
+
+def test_bench_soak_and_compare(tiny_model, capsys):
+    assert main(["bench", "--model", tiny_model, "--json", "--soak", "1000", "--size", "64x64", "--fps", "400",
+                 "--compare", "--frames", "17"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    soak = result["soak"]
+    assert len(soak["samples"]) >= 2 and {"rss_growth", "latency_p95_growth"} <= set(soak)
+    assert all(s["rss_mb"] > 0 and s["latency_p95_ms"] > 0 for s in soak["samples"])
+    assert set(result["compare"]["ms_per_frame"]) == {"kv_cache", "recompute", "per_frame"}
+    assert result["compare"]["ratio_to_kv_cache"]["kv_cache"] == 1.0
 
 
 def test_bench_table(tiny_model, capsys):
-    assert main(["bench", "--model", tiny_model, "--frames", "5"]) == 0
+    assert main(["bench", "--model", tiny_model, "--frames", "9", "--fps", "100"]) == 0
     out = capsys.readouterr().out
-    assert "first-frame latency" in out and "frames/s" in out and "denoise" in out
+    assert "first frame" in out and "frames/s" in out and "denoise" in out and "latency" in out
 
 
 def test_bench_times_an_architecture_with_random_weights(capsys, monkeypatch):
@@ -55,7 +75,7 @@ def test_bench_times_an_architecture_with_random_weights(capsys, monkeypatch):
     monkeypatch.setattr(DiT, "compile_blocks", lambda self, backend="inductor": compiled.append(self) or self)
     assert main(["bench", "--model", "random:tiny", "--json", "--frames", "9", "--warmup", "5", "--compile"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["model"] == "random:tiny" and result["frames"] == 9 and result["chunks"] == 3
+    assert result["model"] == "random:tiny" and result["frames_in"] + result["dropped"] == 9
     assert len(compiled) == 1  # --compile compiles the model's DiT
     for argv, match in ((["bench", "--model", "random:sd15"], "unknown random model 'random:sd15': choose one of "
                                                              "random:tiny, random:causvid-1.3b"),

@@ -38,7 +38,7 @@ DMD_T_MIN, DMD_T_MAX = 20.0, 980.0  # the DMD scores' timestep range (CausVid's 
 @dataclass(frozen=True)
 class AutoencoderConfig:
     """The `vae` stage's data and losses beside TrainConfig's vae_steps / vae_batch / vae_lr / vae_size.
-    The defaults are the procedural-only recipe; docs/training.md gives the sharp recipe's values."""
+    The defaults are the procedural-only recipe; docs/training.md gives what the sharp terms measured."""
 
     real: float = 0.0              # share of training clips from real images and video (real_data.py), 0..1
     mse: float = 1.0               # weight of the MSE beside L1 (MSE favours the mean: 0 in the sharp recipe)
