@@ -465,7 +465,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from v2v.engine import StreamEngine
 
     size = _check_values(args)
-    frames = parse_int(args.frames, "--frames", 2)
+    frames = parse_int(args.frames, "--frames", 1)
     soak = parse_int(args.soak, "--soak", 1000)
     warmup = parse_int(args.warmup, "--warmup", 0)
     fps = parse_in_range(args.fps, "--fps", 0.0, 1000.0, False, "frames per second", "30")
