@@ -15,6 +15,7 @@ import av
 from v2v.train.data import HELDOUT_SEED, STYLES, render_clip, sample_scene
 
 SAMPLE_SEED = HELDOUT_SEED + 59  # held out from training: a village by a lake, camera walking
+SAMPLE_KIND = "side"             # the side view of that seed (sample_scene draws the voxel world for it)
 
 
 def write_sample(path: str | Path, style: str = "blocky", frames: int = 48,
@@ -23,7 +24,7 @@ def write_sample(path: str | Path, style: str = "blocky", frames: int = 48,
     """Render `frames` frames of scene `seed` in `style` at size (W, H) to an H.264 (yuv420p) mp4."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    video = render_clip(sample_scene(seed), style, frames, size)
+    video = render_clip(sample_scene(seed, kind=SAMPLE_KIND), style, frames, size)
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width, stream.height = size

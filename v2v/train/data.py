@@ -7,7 +7,9 @@
 A scene is one of three kinds, named by its `kind` field: "side" (a 2.5-D side view, scenes.py and
 raster.py), "voxel" (a first-person 3-D voxel world, voxel.py and raster_voxel.py) and "topdown" (a
 top-down tile map, topdown.py). Each rasteriser writes the same GBuffer, and the styles (styles.py,
-styles_paint.py) are functions of it; docs/data.md describes them. Train/held-out split by seed: training seeds are in [0, HELDOUT_SEED), held-out
+styles_paint.py) are functions of it; docs/data.md describes them.
+
+Train/held-out split by seed: training seeds are in [0, HELDOUT_SEED), held-out
 seeds are >= HELDOUT_SEED (1_000_000).
 """
 

@@ -7,9 +7,9 @@ of pixels is one vertical plane of rays. The ray of pixel (row r, column c) is
 d = fwd + sx * right + sy * up with sx = (c + 0.5 - W/2) / F, sy = (yh - r - 0.5) / F; its parameter
 s is the depth along `fwd`, so a point at depth s and height y shows on row yh - F (y - eye_y) / s.
 
-Terrain. Each column is cast front to back: smooth mode samples the heightfield at depths growing
-by 2 % per step and interpolates between samples; blocky mode visits every block column the ray
-crosses (a 2-D grid walk), with exact vertical faces and flat tops. A sample covers the rows from
+Terrain. Each column is cast front to back (voxel_cast.py): smooth mode samples the heightfield at
+depths growing by 2 % per step and interpolates between samples; blocky mode visits every block
+column the ray crosses (a 2-D grid walk), with exact vertical faces and flat tops. A sample covers the rows from
 its top down to the highest row of the samples in front of it (running minimum); np.repeat turns
 those row counts into a per-pixel sample index, and each pixel then solves for its exact hit. Behind
 the view distance a far skyline (hills, or mountains) closes the world, then the sky: clouds on a
@@ -20,30 +20,20 @@ Shape letters: T frames, H/W pixels, K samples per column.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 
 from v2v.train.scenes import (
-    CLOUD, CLOUD_DEPTH, DIRT, GRASS, ROCK, SKY, SKY_DEPTH, SNOW, SUN, WATER, GBuffer, hash01)
-from v2v.train.voxel import CLOUD_ALT, VoxelSpec, camera_pose, ground_material, height_grid, objects
+    CLOUD, CLOUD_DEPTH, DIRT, GRASS, ROCK, SKY, SKY_DEPTH, SNOW, SUN, GBuffer, hash01)
+from v2v.train.voxel import CLOUD_ALT, VoxelSpec, camera_pose, height_grid
+from v2v.train.voxel_cast import BlockyCast, SmoothCast
 from v2v.train.voxel_objects import ShadowMap, draw_objects
+from v2v.train.voxel_props import objects
 
 F_SCALE = 0.9          # focal length, units of H
-NEAR = 0.2             # nearest depth drawn, blocks
 SUN_RADIUS = 0.055     # units of H, as in the side view
-BAND = 5.0             # terrain object id changes every BAND blocks of height (outline contours)
 FAR_DEPTH = 19.5       # G-buffer depth of the far skyline (styles haze up to depth 20)
-
-
-@functools.lru_cache(maxsize=4)
-def _smooth_depths(view: float) -> np.ndarray:
-    """Sample depths of smooth mode: 0.25 blocks, then 2 % (+ 0.04 blocks) further each step."""
-    s = [0.25]
-    while s[-1] < view:
-        s.append(s[-1] * 1.02 + 0.04)
-    return np.asarray(s[:-1] + [view], np.float64)
 
 
 def lod_coords(a: np.ndarray, b: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,9 +73,9 @@ def rasterize_voxel(spec: VoxelSpec, start: int, frames: int, size: tuple[int, i
     region = (pos[:, 0].min() - reach, pos[:, 0].max() + reach, pos[:, 2].min() - reach,
               pos[:, 2].max() + reach)
     grid = height_grid(spec, *region)
-    prims = objects(spec, *region, blocky)
+    prims = objects(spec, *region, blocky, grid)
     shadow = ShadowMap(spec, prims, *region, blocky)
-    cast = (_BlockyCast if blocky else _SmoothCast)(spec, grid, pos, dxz, R)
+    cast = (BlockyCast if blocky else SmoothCast)(spec, grid, pos, dxz, R)
     rtop = yh[:, None, None] + F * (pos[:, 1, None, None] - cast.top_h) / cast.top_s
     first = np.clip(np.ceil(rtop - 0.5), 0, H).astype(np.int32)        # [T, W, K]
     first[~cast.valid] = H
@@ -118,7 +108,10 @@ def rasterize_voxel(spec: VoxelSpec, start: int, frames: int, size: tuple[int, i
         sun=np.zeros((T, 3), np.float32),
         water_row=(yh - 0.5 if spec.water else np.full(T, np.nan)).astype(np.float32), t=t,
         blocky=blocky)
-    hit_s = _shade_terrain(g, spec, view, np.take(floats, e, axis=0), np.take(ints, e), blocky)
+    hit_s = np.empty((T, H, W), np.float32)
+    planar = np.ascontiguousarray(floats.T)                                  # [C, entries]
+    for i in range(T):   # frame by frame: the per-pixel arrays stay in cache
+        hit_s[i] = _shade_terrain(g, i, spec, view, planar, ints, e[i], blocky)
     _shade_far(g, spec, view, k == K, far_s, blocky)
     sky = k == K + 1
     hit_s[sky] = np.inf
@@ -141,149 +134,10 @@ class _View:
         self.dy = f32((yh[:, None] - np.arange(H)[None, :] - 0.5)[:, :, None] / F)  # [T, H, 1]
 
     def rays(self, ti: np.ndarray, r: np.ndarray, c: np.ndarray):
-        """Ray direction (dx, dy, dz) of pixels (frame ti, row r, column c), float64 arrays."""
-        sx = (c + 0.5 - self.W / 2) / self.F
-        dy = (self.yh[ti] - r - 0.5) / self.F
-        dx = self.fwd[ti, 0] + sx * self.right[ti, 0]
-        dz = self.fwd[ti, 1] + sx * self.right[ti, 1]
-        return dx, dy, dz
-
-
-def _corners(a: np.ndarray) -> np.ndarray:
-    """[nx, nz] grid -> [(nx - 1) * (nz - 1), 4] values at the corners of each cell."""
-    return np.stack([a[:-1, :-1], a[1:, :-1], a[:-1, 1:], a[1:, 1:]], axis=-1).reshape(-1, 4)
-
-
-def _bilinear(corners: np.ndarray, nz: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Bilinear interpolation at grid coordinates u, v (float32) from _corners(...) (nz: its columns)."""
-    i = np.clip(np.floor(u), 0, corners.shape[0] // nz - 1)
-    j = np.clip(np.floor(v), 0, nz - 1)
-    fu, fv = u - i, v - j
-    q = np.take(corners, (i * nz + j).astype(np.int64), axis=0)
-    top = q[..., 0] + (q[..., 1] - q[..., 0]) * fu
-    return top + (q[..., 2] + (q[..., 3] - q[..., 2]) * fu - top) * fv
-
-
-def _pack_ints(inst, face, mat) -> np.ndarray:
-    return (inst.astype(np.int32) << 8) | (face.astype(np.int32) << 5) | mat.astype(np.int32)
-
-
-class _SmoothCast:
-    """Smooth mode: the heightfield sampled at depths S along every column ([T, W, K] arrays)."""
-
-    channels = 6   # per-pixel floats: line slope m and offset c (h = m s + c), depth range, shade
-                   # at both ends
-
-    def __init__(self, spec: VoxelSpec, grid, pos, dxz, R) -> None:
-        S = _smooth_depths(R).astype(np.float32)                           # [K]
-        d32 = dxz.astype(np.float32)
-        self.u = np.float32(pos[:, 0, None, None] - 0.5 - grid.i0) + S * d32[..., 0:1]   # [T, W, K]
-        self.v = np.float32(pos[:, 2, None, None] - 0.5 - grid.j0) + S * d32[..., 1:2]
-        self.nz = grid.hg.shape[1] - 1
-        self.grid = grid
-        ht = _bilinear(_corners(grid.hg[..., 0]), self.nz, self.u, self.v)
-        self.hc = np.maximum(ht, np.float32(spec.water_level))
-        self.S = S
-        self.top_h, self.top_s = self.hc, np.broadcast_to(S, ht.shape)
-        self.valid = np.ones(ht.shape, bool)
-
-    def attributes(self, spec: VoxelSpec, shadow, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-pixel floats [n, 5] and packed ints [n] of the samples `flat` (into [T, W, K])."""
-        K = self.S.size
-        k = flat % K
-        u, v = np.take(self.u, flat), np.take(self.v, flat)
-        ht, gx, gz = (_bilinear(_corners(self.grid.hg[..., c]), self.nz, u, v) for c in range(3))
-        hc = np.take(self.hc, flat)
-        hp = np.take(self.hc, np.where(k > 0, flat - 1, flat))
-        s1 = np.take(self.S, k)
-        s0 = np.where(k > 0, np.take(self.S, np.maximum(k - 1, 0)), s1 - 1.0)
-        m = (hc - hp) / (s1 - s0)
-        c = hc - m * s1
-        wl = np.float32(spec.water_level)
-        water = ht < wl
-        lx, ly, lz = spec.light
-        shade = np.where(water, ly, (ly - gx * lx - gz * lz) / np.sqrt(1.0 + gx * gx + gz * gz))
-        x = u + np.float32(0.5 + self.grid.i0)
-        z = v + np.float32(0.5 + self.grid.j0)
-        dark = shadow.lookup(x, z)
-        shade = np.where(water, shade, shade - (shade + 0.15) * 0.85 * dark)
-        mat = ground_material(spec, ht, np.hypot(gx, gz))
-        lo = np.where(k == 0, np.float32(0.05), s0)
-        floats = np.stack([m, c, lo, s1, shade, shade], axis=-1).astype(np.float32)
-        prev = np.flatnonzero(k > 0)
-        if prev.size:   # the shade one sample nearer, for a smooth blend between samples
-            pf = flat[prev] - 1
-            up, vp = np.take(self.u, pf), np.take(self.v, pf)
-            hp_, gxp, gzp = (_bilinear(_corners(self.grid.hg[..., c]), self.nz, up, vp) for c in range(3))
-            sp = np.where(hp_ < wl, ly, (ly - gxp * lx - gzp * lz) / np.sqrt(1.0 + gxp * gxp + gzp * gzp))
-            dp = shadow.lookup(up + np.float32(0.5 + self.grid.i0), vp + np.float32(0.5 + self.grid.j0))
-            floats[prev, 5] = np.where(hp_ < wl, sp, sp - (sp + 0.15) * 0.85 * dp)
-        return floats, _pack_ints(_terrain_inst(spec, hc, water), np.zeros_like(mat), mat)
-
-
-class _BlockyCast:
-    """Blocky mode: every block column each ray crosses, in order ([T, W, K] arrays): entry and
-    exit depth, the face it is entered by, its top."""
-
-    channels = 5   # per-pixel floats: entry and exit depth, top, shade of the top and of the face
-
-    def __init__(self, spec: VoxelSpec, grid, pos, dxz, R) -> None:
-        T, W, _ = dxz.shape
-        N = int(math.ceil(R * float(np.abs(dxz).max()))) + 2
-        j = np.arange(N, dtype=np.float64)
-        crossings = []
-        for a, o in ((0, pos[:, 0]), (1, pos[:, 2])):
-            d = dxz[..., a]
-            d = np.where(np.abs(d) < 1e-9, 1e-9, d)
-            base = np.floor(o)[:, None, None]
-            line = base + np.where(d > 0, 1.0, 0.0)[..., None] + np.sign(d)[..., None] * j
-            crossings.append(((line - o[:, None, None]) / d[..., None]).astype(np.float32))  # [T, W, N]
-        sb = np.concatenate(crossings, axis=2)
-        order = np.argsort(sb, axis=2)
-        sb = np.take_along_axis(sb, order, axis=2)
-        axis = (order >= N).astype(np.int8)                               # 0: x line, 1: z line
-        self.s_in = np.concatenate([np.full((T, W, 1), NEAR, np.float32), sb[..., :-1]], axis=2)
-        self.face = np.concatenate([np.full((T, W, 1), 3, np.int8), axis[..., :-1]], axis=2)
-        self.s_out = np.minimum(sb, np.float32(R))
-        self.valid = self.s_in < R
-        mid = (self.s_in + np.minimum(self.s_out, self.s_in + 1.0)) * 0.5
-        ci = np.floor(np.float32(pos[:, 0, None, None] - grid.i0) + mid * dxz[..., 0:1].astype(np.float32))
-        cj = np.floor(np.float32(pos[:, 2, None, None] - grid.j0) + mid * dxz[..., 1:2].astype(np.float32))
-        nx, nz = grid.hg.shape[:2]
-        self.cell = (np.clip(ci, 0, nx - 1) * nz + np.clip(cj, 0, nz - 1)).astype(np.int64)
-        self.grid = grid
-        ht = np.take(grid.hg[..., 0].reshape(-1), self.cell)
-        wl = np.float32(spec.water_level)
-        land_top = np.maximum(np.floor(ht + 0.5), np.float32(math.floor(spec.water_level) + 1))
-        self.hc = np.where(ht < wl, wl, land_top).astype(np.float32)
-        self.sgn = -np.sign(dxz).astype(np.float32)                       # [T, W, 2] face normals
-        self.top_h = self.hc
-        self.top_s = np.where(self.hc < pos[:, 1, None, None], self.s_out, self.s_in)
-
-    def attributes(self, spec: VoxelSpec, shadow, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cell = np.take(self.cell, flat)
-        hg = np.take(self.grid.hg.reshape(-1, 3), cell, axis=0)
-        ht = hg[:, 0]
-        water = ht < np.float32(spec.water_level)
-        hc = np.take(self.hc, flat)
-        face = np.take(self.face, flat)
-        mat = ground_material(spec, ht, np.hypot(hg[:, 1], hg[:, 2]))
-        lx, ly, lz = spec.light
-        nz = self.grid.hg.shape[1]
-        x = (cell // nz + self.grid.i0).astype(np.float32) + 0.5
-        z = (cell % nz + self.grid.j0).astype(np.float32) + 0.5
-        top_shade = np.where(water, ly, ly - (ly + 0.15) * 0.85 * shadow.lookup(x, z))
-        tw = flat // self.hc.shape[2]
-        sgn = self.sgn.reshape(-1, 2)[tw]
-        front_shade = np.where(face == 0, sgn[:, 0] * lx, sgn[:, 1] * lz)
-        floats = np.stack([np.take(self.s_in, flat), np.take(self.s_out, flat), hc, top_shade,
-                           front_shade], axis=-1).astype(np.float32)
-        return floats, _pack_ints(_terrain_inst(spec, hc, water), face, mat)
-
-
-def _terrain_inst(spec: VoxelSpec, y: np.ndarray, water: np.ndarray) -> np.ndarray:
-    band = np.clip(np.floor((y - spec.base + 0.37) / BAND), -8, 40).astype(np.int32) + 24
-    return np.where(water, 9, band)
+        """Ray direction (dx, dy, dz) of pixels (frame ti, row r, column c; int arrays), float32."""
+        col = ti * self.W + c
+        return (np.take(self.dx.reshape(-1), col), np.take(self.dy.reshape(-1), ti * self.H + r),
+                np.take(self.dz.reshape(-1), col))
 
 
 def _depth(spec: VoxelSpec, s: np.ndarray) -> np.ndarray:
@@ -293,17 +147,19 @@ def _depth(spec: VoxelSpec, s: np.ndarray) -> np.ndarray:
     return (1.0 + (FAR_DEPTH - 1.5) * x * (0.3 + 0.7 * x)).astype(np.float32)
 
 
-def _shade_terrain(g: GBuffer, spec: VoxelSpec, view: _View, f: np.ndarray, ints: np.ndarray,
-                   blocky: bool) -> np.ndarray:
-    """Exact hit of each pixel against its terrain sample (f [T, H, W, 5], ints [T, H, W] from the
-    casts' attributes), written to g; returns the hit depth."""
-    ox, oy, oz = view.o
-    dx, dy, dz = view.dx, view.dy, view.dz
-    mat = (ints & 31).astype(np.uint8)
-    inst = ints >> 8
+def _shade_terrain(g: GBuffer, i: int, spec: VoxelSpec, view: _View, planar: np.ndarray,
+                   ints: np.ndarray, e: np.ndarray, blocky: bool) -> np.ndarray:
+    """Exact hit of each pixel of frame i against its terrain sample (e [H, W] indexes the casts'
+    attributes: planar [C, entries], ints [entries]), written to g; returns the hit depth [H, W]."""
+    ox, oy, oz = (o[i] for o in view.o)
+    dx, dy, dz = view.dx[i], view.dy[i], view.dz[i]
+    f = [np.take(ch, e) for ch in planar]
+    code = np.take(ints, e)
+    mat = (code & 31).astype(np.uint8)
+    inst = code >> 8
     if blocky:
-        s_in, s_out, hc, top_shade, front_shade = np.moveaxis(f, -1, 0)
-        face = (ints >> 5) & 3
+        s_in, s_out, hc, top_shade, front_shade = f
+        face = (code >> 5) & 3
         front = (oy + dy * s_in <= hc) & (face < 3)
         s = np.where(front, s_in, np.clip((hc - oy) / np.minimum(dy, np.float32(-1e-9)), s_in, s_out))
         py = oy + dy * s
@@ -314,14 +170,14 @@ def _shade_terrain(g: GBuffer, spec: VoxelSpec, view: _View, f: np.ndarray, ints
         tu = np.where(front & (face == 0), pz, px)
         tv = np.where(front, -py, pz)
     else:
-        m, c, lo, hi, shade1, shade0 = np.moveaxis(f, -1, 0)
+        m, c, lo, hi, shade1, shade0 = f
         den = dy - m
         s = np.clip((c - oy) / np.where(np.abs(den) < 1e-6, np.float32(-1e-6), den), lo, hi)
         shade = shade0 + (shade1 - shade0) * ((s - lo) / np.maximum(hi - lo, np.float32(1e-6)))
         tu, tv = lod_coords(ox + dx * s, oz + dz * s, s)
-    g.mat[...], g.inst[...], g.shade[...] = mat, inst, shade
-    g.depth[...] = _depth(spec, s)
-    g.tu[...], g.tv[...] = tu, tv
+    g.mat[i], g.inst[i], g.shade[i] = mat, inst, shade
+    g.depth[i] = _depth(spec, s)
+    g.tu[i], g.tv[i] = tu, tv
     return s
 
 
@@ -379,9 +235,15 @@ def _shade_sky(g: GBuffer, spec: VoxelSpec, view: _View, mask: np.ndarray, block
     x = view.o[0] + s * view.dx + spec.cloud_speed * g.t[:, None, None]   # [T, rows, W]
     z = view.o[2] + s * view.dz
     cell = 40.0
+    far = s >= 450.0
+    x, z = np.where(far, 0.0, x), np.where(far, 0.0, z)     # no clouds there; keeps the table small
     ci, cj = np.floor(x / cell), np.floor(z / cell)
-    key = ci.astype(np.int64) * 1_000_003 + cj.astype(np.int64)
-    rnd = [hash01(spec.seed, 130 + n, key).astype(np.float32) for n in range(4)]
+    i0, j0 = int(ci.min()), int(cj.min())
+    ii, jj = np.meshgrid(np.arange(i0, int(ci.max()) + 1), np.arange(j0, int(cj.max()) + 1), indexing="ij")
+    key = ii.astype(np.int64) * 1_000_003 + jj
+    table = np.stack([hash01(spec.seed, 130 + n, key) for n in range(4)], axis=-1).astype(np.float32)
+    at = ((ci - i0) * table.shape[1] + (cj - j0)).astype(np.int64)
+    rnd = list(np.moveaxis(np.take(table.reshape(-1, 4), at, axis=0), -1, 0))
     fx, fz = (x / cell - ci).astype(np.float32), (z / cell - cj).astype(np.float32)
     if blocky:
         fx, fz = np.floor(fx * 12.0) / 12.0 + 1 / 24, np.floor(fz * 12.0) / 12.0 + 1 / 24
@@ -394,7 +256,7 @@ def _shade_sky(g: GBuffer, spec: VoxelSpec, view: _View, mask: np.ndarray, block
         e2 = np.minimum(e2, ex2 * ex2 + ez2 * ez2)
         inside = e2 < 1.0
         shade = 0.45 + 0.45 * np.sqrt(np.maximum(1.0 - e2, 0.0))
-    inside &= (rnd[0] < spec.cloud_p) & (view.dy[:, :rows] > 0.02) & (s < 450.0) & mask[:, :rows]
+    inside &= (rnd[0] < spec.cloud_p) & (view.dy[:, :rows] > 0.02) & ~far & mask[:, :rows]
     # The styles mirror the sky above the horizon into the water and clamp at the top row; keeping
     # clouds out of the top rows makes that clamped reflection plain sky.
     inside[:, : max(1, H // 24)] = False

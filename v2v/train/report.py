@@ -445,7 +445,8 @@ def section_restyle(r, seconds) -> list[str]:
 def section_pairs(p, ceiling: rs.AutoencoderCeiling, seconds) -> list[str]:
     L = ["", "## 2. Style accuracy over all style pairs", "",
          "Every (source, target) pair of the styles the classifier knows, source ≠ target: the held-out clip in "
-         "the source style restyled with `style_prompt(target)`; the style classifier (`v2v.train.classifier`) judges every output "
+         "the source style restyled with `style_prompt(target)`; the style classifier (`v2v.train.classifier`) "
+         "judges every output "
          f"frame. Cell = fraction of output frames called the target style ({p.frames} frames judged in all).", ""]
     styles = tuple(dict.fromkeys(a for a, _ in p.accuracy))  # the judge's styles
     rows = [[f"**{a}**", *("—" if a == b else pct(p.accuracy[(a, b)]) for b in styles)] for a in styles]

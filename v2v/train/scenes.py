@@ -255,12 +255,16 @@ def camera_path(cam: CameraSpec, t: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 class GBuffer:
     mat: np.ndarray        # uint8 [T, H, W] material id
     inst: np.ndarray       # int32 [T, H, W] object/part id; a change between neighbours is an outline
-    depth: np.ndarray      # float32 [T, H, W] parallax depth of the surface in front (sky: SKY_DEPTH)
+    depth: np.ndarray      # float32 [T, H, W] depth of the surface in front, 1 nearest (sky: SKY_DEPTH;
+                           # the styles haze below 20)
     shade: np.ndarray      # float32 [T, H, W] cosine between surface normal and light, -1..1
-    tu: np.ndarray         # float32 [T, H, W] texture coordinate (blocky: voxel units, else u / d)
+    tu: np.ndarray         # float32 [T, H, W] texture coordinate (blocky: voxel or texel units, else
+                           # about units of H: u / d in the side view)
     tv: np.ndarray         # float32 [T, H, W]
     elev: np.ndarray       # float32 [T, H, 1] height of each row above the horizon, units of H
-    sun: np.ndarray        # float32 [T, 3] sun centre x, y and radius in pixels
-    water_row: np.ndarray  # float32 [T] pixel row of the lake's shore line (nan without a lake)
+    sun: np.ndarray        # float32 [T, 3] sun centre x, y and radius in pixels (far off the frame
+                           # when not in view)
+    water_row: np.ndarray  # float32 [T] pixel row water mirrors about: the lake's shore line, the
+                           # voxel world's horizon (nan without water)
     t: np.ndarray          # float64 [T] frame times
     blocky: bool

@@ -111,9 +111,10 @@ def _box_blur(x: np.ndarray, r: int) -> np.ndarray:
         pad = [(0, 0)] * 3
         pad[axis] = (r + 1, r)
         c = np.cumsum(np.pad(x, pad, mode="edge"), axis=axis, dtype=np.float32)
-        hi = np.take(c, np.arange(2 * r + 1, 2 * r + 1 + n), axis=axis)
-        lo = np.take(c, np.arange(0, n), axis=axis)
-        x = (hi - lo) / (2 * r + 1)
+        hi = [slice(None)] * 3
+        lo = [slice(None)] * 3
+        hi[axis], lo[axis] = slice(2 * r + 1, 2 * r + 1 + n), slice(0, n)
+        x = (c[tuple(hi)] - c[tuple(lo)]) / (2 * r + 1)
     return x
 
 
@@ -194,7 +195,7 @@ def realistic(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     ground = (g.mat == GRASS) | (g.mat == SAND) | (g.mat == SNOW) | (g.mat == DIRT)
     k *= 1.0 - 0.45 * (_shadow(near_obj, scene) * ground)
     k[g.mat == SUN] = 1.0
-    col = palette[g.mat]                                                  # [T, H, W, 3]
+    col = np.take(palette, g.mat, axis=0)                                 # [T, H, W, 3]
     col *= (k[..., None] * light)
     # Aerial perspective: blend toward the sky colour of the row (and the sun's glow) with depth;
     # the sky itself is the fully blended case.
@@ -231,7 +232,7 @@ def blocky(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     fbm, white = _textures()
     zen, hor = _BLOCKY_SKY[scene.time_of_day]
     light = np.asarray(_SKY[scene.time_of_day][2], np.float32) * 0.3 + 0.7
-    base = _palette(_BLOCKY)[g.mat]
+    base = np.take(_palette(_BLOCKY), g.mat, axis=0)
     texel = _sample(white, g.tu, g.tv, 4.0)
     block = _sample(white, g.tu + 0.5, g.tv + 0.5, 1.0)
     leafy = (g.mat == LEAVES) | (g.mat == PINE)
@@ -250,7 +251,7 @@ def toon(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     """Cel shading: bright flat palette, three light bands, black outlines."""
     fbm, _ = _textures()
     zen, mid, hor = _TOON_SKY[scene.time_of_day]
-    base = _palette(_TOON)[g.mat]
+    base = np.take(_palette(_TOON), g.mat, axis=0)
     band = np.where(g.shade > 0.45, 1.0, np.where(g.shade > 0.0, 0.8, 0.62)).astype(np.float32)
     col = base * band[..., None]
     e = g.elev[..., None]
@@ -270,7 +271,7 @@ def toon(g: GBuffer, scene: SceneSpec) -> np.ndarray:
 def sketch(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     """Pencil on grey paper: dark contour lines, hatching where the lit tone is dark."""
     fbm, white = _textures()
-    base = _palette(_REAL)[g.mat]
+    base = np.take(_palette(_REAL), g.mat, axis=0)
     lum = base @ np.asarray((0.3, 0.55, 0.15), np.float32)
     lum = lum * (0.55 + 0.65 * np.clip(g.shade, 0.0, 1.0))
     open_sky = (g.mat == SKY) | (g.mat == CLOUD) | (g.mat == SUN)
@@ -310,7 +311,7 @@ def night(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     k[g.mat == CLOUD] *= 2.0
     bright = (g.mat == SUN) | (g.mat == WINDOW_LIT)
     k[bright] = 0.82 + 0.18 * np.where(g.mat[bright] == SUN, tex[bright], 1.0)
-    col = palette[g.mat]                                                   # [T, H, W, 3]
+    col = np.take(palette, g.mat, axis=0)                                  # [T, H, W, 3]
     col *= k[..., None]
     zen, hor = (0.01, 0.02, 0.07), (0.06, 0.09, 0.2)
     glow = np.exp(-(_sun_dist(g) / 0.09) ** 2)                             # [T, H, W]

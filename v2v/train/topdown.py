@@ -209,24 +209,17 @@ def _lookup(table: np.ndarray, i0: int, j0: int, ci: np.ndarray, cj: np.ndarray)
     return np.moveaxis(np.take(table.reshape(-1, c), i * nj + j, axis=0), -1, 0)
 
 
-def rasterize_topdown(spec: TopdownSpec, start: int, frames: int, size: tuple[int, int],
-                      blocky: bool) -> GBuffer:
-    """G-buffer of frames start .. start+frames-1 at size (W, H); blocky is pixel art."""
-    W, H = size
-    T = frames
-    t = np.arange(start, start + frames, dtype=np.float64)
-    cx, cy = camera_path(spec.camera, t)
-    S = H / spec.camera.tiles                                       # pixels per tile
-    half_w, half_h = W / 2 / S + 3, H / 2 / S + 3
-    tab = _tables(spec, cx.min() - half_w, cx.max() + half_w, cy.min() - half_h, cy.max() + half_h)
+def _frame(spec: TopdownSpec, tab: _Tables, cx: float, cy: float, S: float, W: int, H: int,
+           blocky: bool) -> tuple[np.ndarray, ...]:
+    """One frame centred on map point (cx, cy): mat, inst, depth, shade, x, y, each [1, H, W]."""
     px = ((np.arange(W) + 0.5 - W / 2) / S)[None, None, :]
     py = ((np.arange(H) + 0.5 - H / 2) / S)[None, :, None]
-    x = (cx[:, None, None] + px).astype(np.float32)                 # [T, 1, W]
-    y = (cy[:, None, None] + py).astype(np.float32)                 # [T, H, 1]
+    x = (cx + px).astype(np.float32)                                # [1, 1, W]
+    y = (cy + py).astype(np.float32)                                # [1, H, 1]
     if blocky:
         x = (np.floor(x * TEXELS) + 0.5) / TEXELS
         y = (np.floor(y * TEXELS) + 0.5) / TEXELS
-    x, y = np.broadcast_arrays(x, y)                                 # [T, H, W]
+    x, y = np.broadcast_arrays(x, y)                                 # [1, H, W]
     lx, ly, lz = spec.light
     # Ground: the field interpolated over tiles, water, sand shores, roads.
     fu, fv = x - tab.fi0, y - tab.fj0
@@ -296,6 +289,21 @@ def rasterize_topdown(spec: TopdownSpec, start: int, frames: int, size: tuple[in
         wall, hid + 3, inst))))
     shade = np.where(roof, rshade, np.where(wall, 0.35 * lz + 0.5 * max(-ly, 0.0) + 0.2, shade))
     depth = np.where(roof, 1.0, np.where(wall, 1.15, depth))
+    return mat, inst, depth, shade, x, y
+
+
+def rasterize_topdown(spec: TopdownSpec, start: int, frames: int, size: tuple[int, int],
+                      blocky: bool) -> GBuffer:
+    """G-buffer of frames start .. start+frames-1 at size (W, H); blocky is pixel art."""
+    W, H = size
+    T = frames
+    t = np.arange(start, start + frames, dtype=np.float64)
+    cx, cy = camera_path(spec.camera, t)
+    S = H / spec.camera.tiles                                       # pixels per tile
+    half_w, half_h = W / 2 / S + 3, H / 2 / S + 3
+    tab = _tables(spec, cx.min() - half_w, cx.max() + half_w, cy.min() - half_h, cy.max() + half_h)
+    fields = [_frame(spec, tab, float(cx[i]), float(cy[i]), S, W, H, blocky) for i in range(T)]
+    mat, inst, depth, shade, x, y = (np.concatenate(f) for f in zip(*fields))
     k = S / H if not blocky else TEXELS / 4.0
     g = GBuffer(
         mat=mat.astype(np.uint8), inst=inst.astype(np.int32), depth=depth.astype(np.float32),

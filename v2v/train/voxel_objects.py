@@ -18,15 +18,15 @@ import math
 import numpy as np
 
 from v2v.train.scenes import DOOR, LEAVES, PINE, ROOF, WALL, WINDOW, WINDOW_LIT, GBuffer, hash01
-from v2v.train.voxel import BOX, CYLINDER, ELLIPSOID, HOUSE, Prims, VoxelSpec, terrain
+from v2v.train.voxel import VoxelSpec, terrain
+from v2v.train.voxel_props import BOX, CYLINDER, ELLIPSOID, HOUSE, Prims
 
 NEAR = 0.2
-_BIG = 1e12
+_DEPTH_BINS = (-np.inf, 4.0, 8.0, 12.0, 18.0, 26.0, 40.0, 60.0, np.inf)   # primitives are drawn in these depth bins
 
 
-def _candidates(prims: Prims, view, hit_s: np.ndarray, view_dist: float):
-    """(ti, r, c, n) of every pixel inside a primitive's projected box, not hidden by terrain."""
-    T, H, W = hit_s.shape
+def _boxes(prims: Prims, view, H: int, W: int, view_dist: float):
+    """Screen rectangle of every primitive in every frame that can show: (t, n, r0, r1, c0, c1, zmin)."""
     bits = np.array([[(m >> a) & 1 for a in range(3)] for m in range(8)], bool)      # [8, 3]
     corners = np.where(bits[None], prims.hi[:, None, :], prims.lo[:, None, :])      # [N, 8, 3]
     rel = corners[None] - view.pos[:, None, None, :]                                # [T, N, 8, 3]
@@ -45,15 +45,22 @@ def _candidates(prims: Prims, view, hit_s: np.ndarray, view_dist: float):
     r1 = np.clip(np.ceil(yh - F * np.minimum.reduce(ys) - 0.5) + 1, 0, H).astype(np.int64)
     vis = (zmax > NEAR) & (zmin < view_dist) & (c1 > c0) & (r1 > r0)
     tt, nn = np.nonzero(vis)
-    w, h = (c1 - c0)[tt, nn], (r1 - r0)[tt, nn]
+    return tt, nn, r0[tt, nn], r1[tt, nn], c0[tt, nn], c1[tt, nn], zmin[tt, nn]
+
+
+def _candidates(boxes, hit_s: np.ndarray):
+    """(ti, r, c, n) of every pixel inside a rectangle of `boxes` not already hidden (hit_s)."""
+    T, H, W = hit_s.shape
+    tt, nn, r0, r1, c0, c1, zmin = boxes
+    w, h = c1 - c0, r1 - r0
     area = w * h
     rep = lambda a: np.repeat(a, area)  # noqa: E731
     local = np.arange(int(area.sum())) - rep(np.cumsum(area) - area)
     wr = rep(w)
     ti, n = rep(tt), rep(nn)
-    r = rep(r0[tt, nn]) + local // wr
-    c = rep(c0[tt, nn]) + local % wr
-    keep = np.take(hit_s.reshape(-1), (ti * H + r) * W + c) > rep(zmin[tt, nn])
+    r = rep(r0) + local // wr
+    c = rep(c0) + local % wr
+    keep = np.take(hit_s.reshape(-1), (ti * H + r) * W + c) > rep(zmin)
     return ti[keep], r[keep], c[keep], n[keep]
 
 
@@ -123,34 +130,47 @@ def _house(o, d, lo, hi, axis, top):
 def draw_objects(g: GBuffer, hit_s: np.ndarray, spec: VoxelSpec, view, prims: Prims, blocky: bool,
                  depth_of) -> None:
     """Ray-trace `prims` into g where they are nearer than hit_s (updated); depth_of(s) -> G depth."""
-    from v2v.train.raster_voxel import face_coords, lod_coords
-
     if prims.kind.size == 0:
         return
     T, H, W = hit_s.shape
-    ti, r, c, n = _candidates(prims, view, hit_s, spec.view + 8.0)
+    boxes = _boxes(prims, view, H, W, spec.view + 8.0)
+    # Nearest primitives first: their hits hide the candidate pixels of those behind them.
+    for lo, hi in zip(_DEPTH_BINS[:-1], _DEPTH_BINS[1:]):
+        sel = (boxes[-1] >= lo) & (boxes[-1] < hi)
+        if sel.any():
+            _draw(g, hit_s, spec, view, prims, blocky, depth_of, tuple(b[sel] for b in boxes))
+
+
+def _draw(g: GBuffer, hit_s: np.ndarray, spec: VoxelSpec, view, prims: Prims, blocky: bool,
+          depth_of, boxes) -> None:
+    from v2v.train.raster_voxel import face_coords, lod_coords
+
+    T, H, W = hit_s.shape
+    ti, r, c, n = _candidates(boxes, hit_s)
     if ti.size == 0:
         return
-    dx, dy, dz = view.rays(ti, r.astype(np.float64), c.astype(np.float64))
-    o = (view.pos[ti, 0], view.pos[ti, 1], view.pos[ti, 2])
+    dx, dy, dz = view.rays(ti, r, c)
+    o = tuple(view.pos[:, a].astype(np.float32)[ti] for a in range(3))
     d = (dx, dy, dz)
     kind = prims.kind[n]
-    s = np.full(ti.shape, np.inf)
+    s = np.full(ti.shape, np.inf, np.float32)
     axis = np.zeros(ti.shape, np.int8)
     plane = np.full(ti.shape, -1, np.int8)
+    lo32, hi32 = prims.lo.astype(np.float32), prims.hi.astype(np.float32)
+    c32, r32 = prims.c.astype(np.float32), prims.r.astype(np.float32)
     for k in np.unique(kind):
         sel = kind == k
         ns = n[sel]
         os_, ds = tuple(a[sel] for a in o), tuple(a[sel] for a in d)
         if k == BOX:
-            s[sel], axis[sel] = _box(os_, ds, prims.lo[ns], prims.hi[ns])
+            s[sel], axis[sel] = _box(os_, ds, lo32[ns], hi32[ns])
         elif k == ELLIPSOID:
-            s[sel] = _ellipsoid(os_, ds, prims.c[ns], prims.r[ns])
+            s[sel] = _ellipsoid(os_, ds, c32[ns], r32[ns])
         elif k == CYLINDER:
-            s[sel] = _cylinder(os_, ds, prims.c[ns], prims.r[ns])
+            s[sel] = _cylinder(os_, ds, c32[ns], r32[ns])
         else:
-            s[sel], plane[sel], along = _house(os_, ds, prims.lo[ns], prims.hi[ns],
-                                               prims.r[ns, 0].astype(np.int64), prims.r[ns, 1])
+            s[sel], plane[sel], along = _house(os_, ds, lo32[ns], hi32[ns],
+                                               prims.r[ns, 0].astype(np.int64), r32[ns, 1])
             axis[sel] = along
     pix = (ti * H + r) * W + c
     ok = np.isfinite(s) & (s < np.take(hit_s.reshape(-1), pix))
@@ -164,7 +184,7 @@ def draw_objects(g: GBuffer, hit_s: np.ndarray, spec: VoxelSpec, view, prims: Pr
     win = best[pix] == key
     pix, s, n, kind, axis, plane, ti = pix[win], s[win], n[win], kind[win], axis[win], plane[win], ti[win]
     r, c = r[win], c[win]
-    dx, dy, dz = view.rays(ti, r.astype(np.float64), c.astype(np.float64))
+    dx, dy, dz = view.rays(ti, r, c)
     px, py, pz = view.pos[ti, 0] + s * dx, view.pos[ti, 1] + s * dy, view.pos[ti, 2] + s * dz
     nx, ny, nz = _normals(prims, n, kind, axis, plane, (px, py, pz), (dx, dy, dz))
     mat = prims.mat[n].copy()
