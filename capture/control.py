@@ -15,7 +15,6 @@ start); a request without it, or with another, gets 401.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import math
 import os
@@ -29,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
 
 from capture.errors import CaptureError
+from capture.net import is_loopback
 
 COMMANDS = "prompt TEXT, strength S, pause, resume, quit, help"
 FIELDS = ("prompt", "strength", "paused")
@@ -197,16 +197,6 @@ class StdinCommands:
 
 
 # ---- HTTP ----------------------------------------------------------------------------------------
-def is_loopback(host: str) -> bool:
-    """Whether `host` is this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve beyond this machine
-        return False
-
-
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     control: ControlServer

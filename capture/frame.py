@@ -15,6 +15,7 @@ to the input's size, so the output is not distorted at all.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -92,3 +93,18 @@ def tensor_to_frames(x: torch.Tensor, out_size: tuple[int, int]) -> list[np.ndar
     pixels = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # [T, 3, h, w]
     batch = pixels.permute(0, 2, 3, 1).cpu().numpy()  # [T, h, w, 3]
     return [np.ascontiguousarray(resize(image, out_size)) for image in batch]
+
+
+class Ticker:
+    """Paces a loop to `fps` calls a second: `wait()` sleeps until the next tick; a late call moves the
+    schedule on instead of bursting to catch up."""
+
+    def __init__(self, fps: float) -> None:
+        self.period = 1.0 / fps
+        self._next = time.monotonic()
+
+    def wait(self) -> None:
+        delay = self._next - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        self._next = max(self._next + self.period, time.monotonic())

@@ -8,7 +8,6 @@ so that ffplay, VLC or an OBS Media Source shows it.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import sys
 from fractions import Fraction
@@ -19,20 +18,12 @@ import numpy as np
 
 from capture.errors import CaptureError, SinkUnavailable
 from capture.frame import Frame, resize
+from capture.net import is_loopback
 
 STREAM_SCHEMES = ("udp", "srt")
 DEFAULT_HOST = "127.0.0.1"
 PACKET_SIZE = 1316  # bytes per datagram: 7 MPEG-TS packets of 188 bytes
 TIME_BASE = Fraction(1, 90000)  # MPEG-TS's clock
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_stream_url(url: str) -> tuple[str, str, int, str]:
@@ -73,7 +64,7 @@ def _how_to_watch(scheme: str, host: str, port: int) -> str:
         return (f"streaming H.264 MPEG-TS as an SRT caller to srt://{where}: start the listener first, e.g. "
                 f"`ffplay 'srt://{where}?mode=listener'` or an OBS Media Source with input "
                 f"srt://{where}?mode=listener and input format mpegts")
-    if _is_loopback(host):
+    if is_loopback(host):
         on, seen_at = "", f"udp://{where}"
     else:  # the receiving machine listens on its own port
         on, seen_at = f" on {host}", f"udp://0.0.0.0:{port}"

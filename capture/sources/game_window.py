@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from capture.errors import CaptureError
 from capture.sinks.preview import WINDOW as PREVIEW_TITLE
 from capture.sources.games import GAME_PATTERNS, NOT_GAME_PATTERNS, word_pattern
-from capture.sources.window import (REAPPEAR_S, WindowBackend, WindowInfo, WindowSource, list_titles,
-                                    open_backend)
+from capture.sources.window import (REAPPEAR_S, WindowBackend, WindowInfo, WindowSource, current_windows,
+                                    list_titles, open_backend)
 
 MIN_SIDE = 64  # pixels: a smaller window is an icon, a tray or a splash, not something to restyle
 
@@ -102,11 +102,7 @@ def _quote(title: str) -> str:
 def open_game_window(extra_titles: tuple[str, ...] = (), *, fps: float = 30.0, reappear_s: float = REAPPEAR_S,
                      backend: Callable[[], WindowBackend] = open_backend) -> WindowSource:
     """`game_window`: the window `choose` picks; says which and why on stderr."""
-    connection = backend()
-    try:
-        windows = connection.list_windows()
-    finally:
-        connection.close()
+    windows, _ = current_windows(backend)
     choice = choose(windows, extra_titles)
     message = f"game_window: capturing {choice.window.label()}: {choice.reason}"
     if choice.others:

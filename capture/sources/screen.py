@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from capture.errors import SourceUnavailable
-from capture.frame import Frame
+from capture.frame import Frame, Ticker
 
 
 def why_unavailable() -> str | None:
@@ -63,12 +63,9 @@ class ScreenSource:
 
         with mss.MSS() as grabber:  # X11 connections belong to the thread that opens them
             index = 0
-            next_t = time.monotonic()
+            ticker = Ticker(self.fps)
             while not self._closed:
-                delay = next_t - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                next_t = max(next_t + 1.0 / self.fps, time.monotonic())
+                ticker.wait()
                 shot = np.asarray(grabber.grab(self.region))  # [H, W, 4] BGRA
                 yield Frame(np.ascontiguousarray(shot[..., 2::-1]), time.monotonic(), index)
                 index += 1

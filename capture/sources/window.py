@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from capture.errors import CaptureError, SourceUnavailable
-from capture.frame import Frame, resize
+from capture.frame import Frame, Ticker, resize
 
 REAPPEAR_S = 5.0  # seconds a closed or minimised window has to come back before the stream ends
 POLL_S = 0.1  # seconds between looks for a window that went away
@@ -228,12 +228,9 @@ class WindowSource:
         grabber = self._open_grabber()
         try:
             index = 0
-            next_t = time.monotonic()
+            ticker = Ticker(self.fps)
             while not self._closed:
-                delay = next_t - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                next_t = max(next_t + 1.0 / self.fps, time.monotonic())
+                ticker.wait()
                 now = backend.locate(self.window.handle)
                 if now is None or not now.visible:
                     now = self._come_back(backend, now)
@@ -253,6 +250,16 @@ class WindowSource:
         self._closed = True
 
 
+def current_windows(backend: Callable[[], WindowBackend] = open_backend) -> tuple[list[WindowInfo], WindowBackend]:
+    """Every titled top-level window now, from a connection opened and closed for the purpose; the
+    closed connection comes back too, for its `where` and `note` in messages."""
+    connection = backend()
+    try:
+        return connection.list_windows(), connection
+    finally:
+        connection.close()
+
+
 def find_window(windows: list[WindowInfo], title: str) -> list[WindowInfo]:
     """The windows whose title contains `title` (any case): visible first, exact titles first, then larger."""
     wanted = title.casefold()
@@ -266,11 +273,7 @@ def open_window(title: str, *, fps: float = 30.0, reappear_s: float = REAPPEAR_S
     if not title.strip():
         raise CaptureError("bad input 'window:': write window:TITLE with part of the window's title, "
                            "e.g. window:Minetest")
-    connection = backend()
-    try:
-        windows = connection.list_windows()
-    finally:
-        connection.close()
+    windows, connection = current_windows(backend)
     found = find_window(windows, title)
     if not found:
         note = f" ({connection.note})" if connection.note else ""

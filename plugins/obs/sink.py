@@ -17,7 +17,6 @@ Closing leaves `V2V Output` in place: it keeps its last frame (or shows nothing)
 
 from __future__ import annotations
 
-import ipaddress
 import queue
 import sys
 import threading
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from capture.errors import CaptureError, SinkUnavailable
 from capture.frame import Frame
+from capture.net import is_loopback
 from capture.sinks.stream import StreamSink
 from plugins.obs.client import (CONNECTED, DEFAULT_HOST, DEFAULT_PORT, DISCONNECTED, ObsClient, ObsDisconnected,
                                 ObsError, ObsEvent, resolve_password)
@@ -80,15 +80,6 @@ def config_from_options(options: Any) -> ObsSinkConfig:
                          prompt_source=getattr(options, "obs_prompt_source", None))
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def open_obs_sink(spec: str, *, size: tuple[int, int], fps: float, options: Any = None) -> ObsSink:
     """The factory registered for `--output obs` (capture.sinks.register_sink)."""
     if spec != "obs":
@@ -101,7 +92,7 @@ class ObsSink:
     """Shows frames of `size` (W, H) at `fps` in OBS as `V2V Output` (see the module docstring)."""
 
     def __init__(self, config: ObsSinkConfig, password: str, size: tuple[int, int], fps: float) -> None:
-        if not _is_loopback(config.host):
+        if not is_loopback(config.host):
             raise CaptureError(f"--obs-host {config.host}: the picture reaches OBS on this machine only (a "
                                "virtual camera or a loopback stream): run v2v where OBS runs, or use "
                                f"--output udp://{config.host}:PORT and an OBS Media Source there")

@@ -224,8 +224,8 @@ def pooled(x: Tensor, size: int) -> Tensor:
 def coarse_loss(x0: Tensor, target: Tensor, pool: int, live: Tensor | None = None) -> Tensor:
     """MSE of the latents mean-pooled over pool × pool latent pixels (each frame on its own): coarse colour and
     light against the target's. Detail that averages out over the window costs nothing, so the term holds a
-    scene's own palette without pulling its fine detail (the style) toward the mean. The sixteenth session measured
-    students whose output clip means barely follow the ground truth's (docs/training.md). A window wider than
+    scene's own palette without pulling its fine detail (the style) toward the mean. Students trained without it
+    give output clip means that barely follow the ground truth's (measured in docs/training.md). A window wider than
     the frame pools the whole frame. live [B, 1, F, h, w] (1 = counted): the mean over the live windows only."""
     err = pooled(x0 - target, pool).square()                                         # [B, z, F, h/k, w/k]
     if live is None:
@@ -238,7 +238,7 @@ def pixel_coarse_loss(vae: TinyVAE, x0: Tensor, target: Tensor, pool: int) -> Te
     """`coarse_loss` in pixel space: both latents decoded by `vae` (frozen; gradients reach x0 through it), the
     frames mean-pooled over windows of pool latent pixels' worth of pixels (8 -> 64 × 64 px), MSE. What the
     fidelity gate sees of a palette, where the latent term's smaller error did not give a smaller colour error
-    (docs/training.md, sixteenth session)."""
+    (docs/training.md)."""
     frames = vae.decode_frames(vae.denormalize(x0))                                 # [B, 3, T, H, W]
     with torch.no_grad():
         truth = vae.decode_frames(vae.denormalize(target))                          # [B, 3, T, H, W]

@@ -52,7 +52,7 @@ def _decoder_weights(path: Path, vae: torch.nn.Module) -> dict[str, Tensor]:
     encoder (the latent space every seeded stage was trained in), so only the decoder may differ."""
     if not path.is_file():
         raise FileNotFoundError(f"--decoder {path}: no such file (a vae.safetensors of the same model, e.g. "
-                                f"`git show 671927b:carry/v21/decoder.safetensors > decoder.safetensors`)")
+                                f"the vae.safetensors a `train pack` of its run wrote before the adapt stage)")
     weights, own = load_file(str(path)), vae.state_dict()
     if weights.keys() != own.keys() or any(weights[k].shape != own[k].shape for k in own):
         raise ValueError(f"--decoder {path} does not hold the TinyVAE of this bundle (other keys or shapes)")
@@ -149,8 +149,8 @@ def main(argv: list[str]) -> int:
                    help="the run configuration around the bundle's networks (training lengths, batch sizes)")
     p.add_argument("--decoder", type=Path, default=None, metavar="VAE.safetensors",
                    help="TinyVAE weights for the `decoder` checkpoint, which `train adapt` fine-tunes (default: the "
-                        "bundle's, already adapted to its student; the shipped model's pre-adapt decoder is "
-                        "`git show 671927b:carry/v21/decoder.safetensors`)")
+                        "bundle's, already adapted to its student; a pre-adapt decoder is the vae.safetensors that "
+                        "`train pack` wrote before the adapt stage)")
     p.add_argument("--dmd-step", type=int, default=SHIPPED_DMD_STEP,
                    help=f"the `dmd` step the bundle's student stands for (the shipped model's: {SHIPPED_DMD_STEP})")
     args = p.parse_args(argv)
