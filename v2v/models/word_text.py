@@ -10,6 +10,7 @@ Shape letters: B batch, L tokens (text_len), D model width.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from dataclasses import dataclass
@@ -69,6 +70,22 @@ class WordPromptEncoder(nn.Module):
                                            batch_first=True, norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.dim)
+
+    def with_vocab(self, vocab: tuple[str, ...]) -> "WordPromptEncoder":
+        """A copy that knows `vocab` (a superset of this one's words): each known word keeps its embedding, a new
+        word starts as <unk> (so every prompt encodes exactly as before until training moves it)."""
+        missing = [w for w in self.config.vocab if w not in vocab]
+        if missing:
+            raise ValueError(f"the new vocabulary drops known words: {', '.join(missing)}")
+        new = WordPromptEncoder(dataclasses.replace(self.config, vocab=tuple(vocab)))
+        new.load_state_dict({k: v for k, v in self.state_dict().items() if k != "token_embedding.weight"}, strict=False)
+        old = self.token_embedding.weight.detach()                                  # [V_old, D]
+        index = {w: i for i, w in enumerate(self.tokenizer.words)}
+        unk = index[UNK]
+        rows = [index.get(w, unk) for w in new.tokenizer.words]                     # [V_new]
+        with torch.no_grad():
+            new.token_embedding.weight.copy_(old[rows])                             # [V_new, D]
+        return new
 
     def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
         """ids int64 [B, L], mask bool [B, L] -> [B, L, dim], zero where mask is False."""

@@ -11,6 +11,11 @@ What a bundle does not hold starts fresh, and the log says so: the optimisers' m
 which restarts from the teacher as it does at the start of every `dmd` stage. Every seeded checkpoint
 records `seeded_from`, which is how `common.resume` knows that missing parts are expected.
 
+`--conditional` starts the source-conditioned recipe (docs/training.md, "The source-conditioned recipe") from a
+plain bundle: the teacher gets a zero-initialised source embedding, so it starts as exactly the bundle's teacher,
+and its checkpoint is written at step 0, so `train teacher --steps N` fine-tunes it for N steps to see the
+source; `ode`, `dmd`, `adapt` and `export` then run as in any run (the bundle's plain student is not seeded).
+
 A pack (`train pack`, a folder with pack.json) is a run's finished stages: `seed` writes exactly those stages back
 as finished checkpoints, and the pack's run configuration as run.json, so the next stage goes on as in the run
 that was packed; `--preset`, `--dmd-step` and `--decoder` are for bundles.
@@ -89,17 +94,21 @@ def seed_pack(workdir: Path, folder: Path) -> TrainConfig:
 
 
 def seed(workdir: Path, model: str = "default", dmd_step: int = SHIPPED_DMD_STEP, preset: str = "default",
-         decoder: Path | None = None) -> TrainConfig:
+         decoder: Path | None = None, conditional: bool = False) -> TrainConfig:
     """Write the seeded checkpoints of `model` into `workdir` (which must hold none of them yet) and render the
     latent cache. `decoder`: a vae.safetensors for the `decoder` checkpoint instead of the bundle's own (whose
     decoder `adapt` has fitted to the bundle's student; `train adapt` starts from the `decoder` checkpoint).
     -> the run configuration (run.json: the preset, with the bundle's networks, sampling and working size; its
-    prompt encoder's vocabulary may be older than the data's). A pack folder goes to `seed_pack`."""
+    prompt encoder's vocabulary may be older than the data's). `conditional`: start the source-conditioned
+    recipe from a plain bundle (the teacher at step 0 with a zero source embedding; no ode or dmd checkpoint).
+    A pack folder goes to `seed_pack`."""
     from v2v.train.pack import is_pack
 
     if str(model) != "default" and is_pack(Path(model)):
         if decoder is not None:
             raise ValueError("--decoder is for bundles: a pack holds its run's own decoder stage")
+        if conditional:
+            raise ValueError("--conditional is for bundles: a pack holds its run's own configuration")
         return seed_pack(workdir, Path(model))
     folder = _bundle_folder(model)
     taken = [s for s in SEEDED_STAGES if ckpt_path(workdir, s).exists()]
@@ -107,9 +116,13 @@ def seed(workdir: Path, model: str = "default", dmd_step: int = SHIPPED_DMD_STEP
         raise FileExistsError(f"{workdir} already has checkpoints for {', '.join(taken)}: seed a new work directory")
     bundle = load_bundle(folder)
     tuned = _decoder_weights(decoder, bundle.vae) if decoder is not None else None
-    parts = {"vae": bundle.vae.config, "text": bundle.text.config, "dit": bundle.dit.config,
+    text = bundle.text
+    if conditional:  # the recipe's data speaks today's vocabulary (new styles): known words keep their embeddings
+        from v2v.train.data import VOCAB
+        text = text.with_vocab(tuple(dict.fromkeys((*text.config.vocab, *VOCAB))))
+    parts = {"vae": bundle.vae.config, "text": text.config, "dit": bundle.dit.config,
              "sampling": bundle.sampling, "size": tuple(bundle.size)}
-    if bundle.dit.config.source_channels:  # a source-conditioned student: the run goes on with the conditional recipe
+    if bundle.dit.config.source_channels or conditional:  # the run goes on with (or starts) the conditional recipe
         parts["conditional"] = ConditionalConfig(source=True)
     config = load_run_config(workdir, preset, parts)
     log = stage_logger(workdir, "seed")
@@ -122,11 +135,17 @@ def seed(workdir: Path, model: str = "default", dmd_step: int = SHIPPED_DMD_STEP
     save_ckpt(ckpt_path(workdir, "decoder"), {**vae_state, "step": config.decoder_steps,
                                               "vae": tuned if tuned is not None else vae_state["vae"]})
     teacher = TextToVideo(build_dit(config, causal=False), build_text(config))
-    teacher.dit.load_state_dict(load_file(str(folder / "teacher.safetensors")))
-    teacher.text.load_state_dict(bundle.text.state_dict())
+    teacher.dit.load_plain(load_file(str(folder / "teacher.safetensors")))  # a source teacher: the same, exactly
+    teacher.text.load_state_dict(text.state_dict())
     weights = teacher.state_dict()
-    save_ckpt(ckpt_path(workdir, "teacher"), {"step": config.teacher_steps, "model": weights, "ema": weights,
-                                              "seconds": 0.0, "seeded_from": source})
+    fresh = conditional and not bundle.dit.config.source_channels  # the teacher must learn to see the source
+    save_ckpt(ckpt_path(workdir, "teacher"), {"step": 0 if fresh else config.teacher_steps, "model": weights,
+                                              "ema": weights, "seconds": 0.0, "seeded_from": source})
+    if fresh:
+        log.info(f"seed: {source} -> {workdir}: vae, decoder (finished) and the teacher at step 0 with a zero source "
+                 f"embedding, for the source-conditioned recipe")
+        build_latent_cache(workdir, config, log)
+        return config
     student = build_dit(config, causal=True)
     student.load_state_dict(bundle.dit.state_dict())
     weights = student.state_dict()
@@ -151,6 +170,9 @@ def main(argv: list[str]) -> int:
                    help="TinyVAE weights for the `decoder` checkpoint, which `train adapt` fine-tunes (default: the "
                         "bundle's, already adapted to its student; a pre-adapt decoder is the vae.safetensors that "
                         "`train pack` wrote before the adapt stage)")
+    p.add_argument("--conditional", action="store_true",
+                   help="start the source-conditioned recipe from a plain bundle: the teacher is written at step 0 "
+                        "with a zero source embedding, for `train teacher --steps N` to fine-tune")
     p.add_argument("--dmd-step", type=int, default=SHIPPED_DMD_STEP,
                    help=f"the `dmd` step the bundle's student stands for (the shipped model's: {SHIPPED_DMD_STEP})")
     args = p.parse_args(argv)
@@ -159,7 +181,7 @@ def main(argv: list[str]) -> int:
 
     from_pack = args.model != "default" and is_pack(Path(args.model))
     try:
-        config = seed(workdir, args.model, args.dmd_step, args.preset, args.decoder)
+        config = seed(workdir, args.model, args.dmd_step, args.preset, args.decoder, args.conditional)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -168,6 +190,10 @@ def main(argv: list[str]) -> int:
         said = [f"{s} {progress(e)}" for s, e in stages.items()]
         print(f"seeded {workdir} from the pack {args.model} ({', '.join(said)}); go on with "
               f"`python -m v2v train all --workdir {workdir}` or the next stage alone")
+        return 0
+    if args.conditional:
+        print(f"seeded {workdir} from {args.model} for the source-conditioned recipe; go on with "
+              f"`python -m v2v train teacher --workdir {workdir} --steps N`, then ode, dmd, adapt and export")
         return 0
     print(f"seeded {workdir} from {args.model} (dmd at step {args.dmd_step}); continue with e.g. "
           f"`python -m v2v train dmd --workdir {workdir} --steps {max(config.dmd_steps, args.dmd_step + 1)}`")

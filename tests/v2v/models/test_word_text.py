@@ -42,3 +42,15 @@ def test_unknown_words_warn_once_listing_them():
         out = enc.encode(["a purple castle", "purple"])
     assert len(record) == 1
     assert out.shape == (2, 6, 16) and torch.isfinite(out).all()
+
+
+def test_with_vocab_keeps_every_known_prompt_and_starts_new_words_as_unknown():
+    enc = _encoder()
+    wider = enc.with_vocab(("a", "realistic", "blocky", "red", "house", "purple")).eval()
+    torch.testing.assert_close(wider.encode(["a red house", "blocky"]), enc.encode(["a red house", "blocky"]))
+    with pytest.warns(UserWarning):
+        before = enc.encode(["a purple house"])
+    torch.testing.assert_close(wider.encode(["a purple house"]), before)  # <unk> until training moves it
+    assert wider.tokenizer.words[-1] == "purple"
+    with pytest.raises(ValueError, match="drops known words: house"):
+        enc.with_vocab(("a", "realistic", "blocky", "red"))

@@ -71,3 +71,32 @@ def test_pack_leaves_out_unfinished_stages_and_a_seeded_run_trains_the_rest(tmp_
     assert main(["decoder", "--workdir", str(again)]) == 0
     assert load_ckpt(again / "decoder" / "ckpt.pt")["step"] == 2
     assert "decoder: start at step 1" in (again / "decoder" / "log.txt").read_text()
+
+
+def test_seed_conditional_starts_the_source_recipe_from_a_plain_bundle_exactly(run, tmp_path, capsys):
+    """`train seed --conditional` from a plain bundle: the run's switch on, the teacher at step 0 with a zero
+    source embedding (so it is the bundle's teacher, exactly), no plain student left to resume, and a
+    prompt encoder that knows today's vocabulary; `train teacher` then fine-tunes it."""
+    from v2v.train.common import TrainConfig, build_dit
+    from v2v.train.data import VOCAB
+    from v2v.train.seed import main as seed
+
+    _, bundle = run
+    new = tmp_path / "cond"
+    assert seed(["--from", str(bundle), "--workdir", str(new), "--preset", "tiny", "--conditional"]) == 0
+    assert "source-conditioned recipe" in capsys.readouterr().out
+    config = TrainConfig.from_json(json.loads((new / "run.json").read_text()))
+    assert config.conditional.source and set(VOCAB) <= set(config.text.vocab)
+    state = load_ckpt(new / "teacher" / "ckpt.pt")
+    assert state["step"] == 0 and not (new / "ode" / "ckpt.pt").exists() and not (new / "dmd" / "ckpt.pt").exists()
+    weights = {k[len("dit."):]: v for k, v in state["model"].items() if k.startswith("dit.")}
+    assert (weights["source_embedding.weight"] == 0).all()
+    from safetensors.torch import load_file
+
+    plain = load_file(str(bundle / "teacher.safetensors"))
+    assert all(torch.equal(weights[k], v) for k, v in plain.items())
+    dit = build_dit(config, causal=False)
+    dit.load_state_dict(weights)
+    assert dit.config.source_channels == config.vae.z_dim
+    assert main(["teacher", "--workdir", str(new), "--steps", "2"]) == 0
+    assert load_ckpt(new / "teacher" / "ckpt.pt")["step"] == 2
