@@ -166,18 +166,35 @@ def _steady_fps(times: list[float]) -> float:
 def _soak(samples: list[tuple[int, float, float]]) -> dict[str, Any]:
     """Growth of RSS and p95 latency from the first sample to the last."""
     first, last = samples[0], samples[-1]
-    return {"every_frames": SOAK_EVERY, "samples": [{"frames": n, "rss_mb": r, "latency_p95_ms": p}
-                                                   for n, r, p in samples],
-            "rss_growth": last[1] / first[1] - 1.0, "latency_p95_growth": last[2] / max(first[2], 1e-9) - 1.0}
+    return {
+        "every_frames": SOAK_EVERY,
+        "samples": [{"frames": n, "rss_mb": r, "latency_p95_ms": p} for n, r, p in samples],
+        "rss_growth": last[1] / first[1] - 1.0,
+        "latency_p95_growth": last[2] / max(first[2], 1e-9) - 1.0,
+    }
 
 
-def run_live_bench(engine: Any, model: str, device: str, size: tuple[int, int], source_spec: str = "pattern",
-                   frames: int = 240, fps: float = 30.0, soak: bool = False) -> LiveBench:
+def run_live_bench(
+    engine: Any,
+    model: str,
+    device: str,
+    size: tuple[int, int],
+    source_spec: str = "pattern",
+    frames: int = 240,
+    fps: float = 30.0,
+    soak: bool = False,
+) -> LiveBench:
     """Run `frames` frames of `source_spec` paced at `fps` through the live pipeline and time them.
     `engine` is a StreamEngine (or anything with its push/flush/metrics); `size` is the working size."""
     capture_ms = _capture_cost(source_spec, size, fps)
-    source = _TimedSource(open_source(source_spec if source_spec != "pattern" else f"pattern:{size[0]}x{size[1]}",
-                                      realtime=True, frames=frames, fps=fps))
+    source = _TimedSource(
+        open_source(
+            source_spec if source_spec != "pattern" else f"pattern:{size[0]}x{size[1]}",
+            realtime=True,
+            frames=frames,
+            fps=fps,
+        )
+    )
     recorder = _RecordingEngine(engine)
     restyler = Restyler(recorder, size, size)
     samples: list[tuple[int, float, float]] = []
@@ -206,21 +223,35 @@ def run_live_bench(engine: Any, model: str, device: str, size: tuple[int, int], 
     if len(costs) > 205:
         ratio = float(np.median(costs[195:206]) / np.median(costs[5:16]))
     first = min(source.taken.values()) if source.taken else 0.0
-    p50, p95, p99 = (np.percentile(latencies, (50, 95, 99)).tolist() if latencies.size else (0.0, 0.0, 0.0))
+    p50, p95, p99 = np.percentile(latencies, (50, 95, 99)).tolist() if latencies.size else (0.0, 0.0, 0.0)
     return LiveBench(
-        model=model, device=device, size=size, source=source.describe(), source_fps=fps,
-        frames_in=result.frames_in, frames_out=result.frames_out, fps=_steady_fps(arrived),
+        model=model,
+        device=device,
+        size=size,
+        source=source.describe(),
+        source_fps=fps,
+        frames_in=result.frames_in,
+        frames_out=result.frames_out,
+        fps=_steady_fps(arrived),
         first_frame_s=(arrived[0] - first) if arrived else 0.0,
-        latency_p50_ms=p50, latency_p95_ms=p95, latency_p99_ms=p99, dropped=result.dropped,
+        latency_p50_ms=p50,
+        latency_p95_ms=p95,
+        latency_p99_ms=p99,
+        dropped=result.dropped,
         model_fps=1000.0 / compute_per_frame if compute_per_frame else 0.0,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, peak_gpu_mb=_gpu_peak(gpu),
-        kv_chunk_cost_ratio=ratio, stages_ms=stages, soak=_soak(samples) if len(samples) >= 2 else None)
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_gpu_mb=_gpu_peak(gpu),
+        kv_chunk_cost_ratio=ratio,
+        stages_ms=stages,
+        soak=_soak(samples) if len(samples) >= 2 else None,
+    )
 
 
 def _capture_cost(spec: str, size: tuple[int, int], fps: float, n: int = 30) -> float:
     """Milliseconds to produce one frame of the source, unpaced (its own cost, without waiting)."""
-    source = open_source(spec if spec != "pattern" else f"pattern:{size[0]}x{size[1]}", realtime=False,
-                         frames=n, fps=fps)
+    source = open_source(
+        spec if spec != "pattern" else f"pattern:{size[0]}x{size[1]}", realtime=False, frames=n, fps=fps
+    )
     try:
         start, count = time.perf_counter(), 0
         for _ in source:

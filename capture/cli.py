@@ -37,33 +37,73 @@ class _Parser(argparse.ArgumentParser):
 
 def _model_options(p: argparse.ArgumentParser, bench: bool = False) -> None:
     p.add_argument("--prompt", default="", metavar="TEXT", help="target style, e.g. 'realistic sunny hills'")
-    p.add_argument("--strength", default="0.7", metavar="S",
-                   help="how far from the input, in (0, 1]: low keeps structure, 1 ignores the input (default 0.7)")
-    p.add_argument("--model", default="default", metavar="default|PATH" + ("|random:NAME" if bench else ""),
-                   help="'default' (the embedded model) or a model folder" + (
-                       "; random:causvid-1.3b, random:causvid-1.3b-tinyvae, random:sdv2-1.3b-tinyvae or random:tiny time an "
-                       "architecture with random weights (nothing to download; see docs/benchmarks.md)" if bench else "") + " (default: default)")
-    p.add_argument("--size", default=None, metavar="WxH",
-                   help="working size, multiples of 16 (default: " + ("the model's training size)" if bench else
-                        "the model's pixel count at the input's aspect)"))
-    p.add_argument("--steps", default=None, metavar="N",
-                   help="denoising steps per chunk, 1 to the model's schedule length (default: all)")
+    p.add_argument(
+        "--strength",
+        default="0.7",
+        metavar="S",
+        help="how far from the input, in (0, 1]: low keeps structure, 1 ignores the input (default 0.7)",
+    )
+    p.add_argument(
+        "--model",
+        default="default",
+        metavar="default|PATH" + ("|random:NAME" if bench else ""),
+        help="'default' (the embedded model) or a model folder"
+        + (
+            "; random:causvid-1.3b, random:causvid-1.3b-tinyvae, random:sdv2-1.3b-tinyvae or random:tiny time an "
+            "architecture with random weights (nothing to download; see docs/benchmarks.md)"
+            if bench
+            else ""
+        )
+        + " (default: default)",
+    )
+    p.add_argument(
+        "--size",
+        default=None,
+        metavar="WxH",
+        help="working size, multiples of 16 (default: "
+        + ("the model's training size)" if bench else "the model's pixel count at the input's aspect)"),
+    )
+    p.add_argument(
+        "--steps",
+        default=None,
+        metavar="N",
+        help="denoising steps per chunk, 1 to the model's schedule length (default: all)",
+    )
     p.add_argument("--seed", default="0", metavar="N", help="noise seed (default 0)")
-    p.add_argument("--noise-refresh", default=None, metavar="R",
-                   help="share of fresh noise per chunk in [0, 1]: 1 = new noise every chunk (CausVid), 0 = one "
-                        "fixed noise (steadiest on still shots) (default: the model's, see `doctor`)")
-    p.add_argument("--sink-refresh", default=None, metavar="COS",
-                   help="adaptive attention sinks: a sink whose keys/values' cosine similarity to the newest frame "
-                        "falls below COS in [-1, 1] takes that frame (StreamDiffusionV2 uses 0.2; -1 = never) "
-                        "(default: the model's, see `doctor`)")
-    p.add_argument("--no-clean-pass", dest="clean_pass", action="store_false",
-                   help="cache the last denoising step's keys/values instead of re-running the clean "
-                        "output at t = 0 (one DiT pass less per chunk; see docs/benchmarks.md)")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile the DiT's blocks: faster on a GPU once compiled, but the first chunks "
-                        "wait seconds for it (see docs/benchmarks.md)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                   help="where the model runs: auto = cuda when available, else cpu (default auto)")
+    p.add_argument(
+        "--noise-refresh",
+        default=None,
+        metavar="R",
+        help="share of fresh noise per chunk in [0, 1]: 1 = new noise every chunk (CausVid), 0 = one "
+        "fixed noise (steadiest on still shots) (default: the model's, see `doctor`)",
+    )
+    p.add_argument(
+        "--sink-refresh",
+        default=None,
+        metavar="COS",
+        help="adaptive attention sinks: a sink whose keys/values' cosine similarity to the newest frame "
+        "falls below COS in [-1, 1] takes that frame (StreamDiffusionV2 uses 0.2; -1 = never) "
+        "(default: the model's, see `doctor`)",
+    )
+    p.add_argument(
+        "--no-clean-pass",
+        dest="clean_pass",
+        action="store_false",
+        help="cache the last denoising step's keys/values instead of re-running the clean "
+        "output at t = 0 (one DiT pass less per chunk; see docs/benchmarks.md)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the DiT's blocks: faster on a GPU once compiled, but the first chunks "
+        "wait seconds for it (see docs/benchmarks.md)",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="where the model runs: auto = cuda when available, else cpu (default auto)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -75,14 +115,30 @@ def _obs_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("with --output obs (OBS Studio through obs-websocket 5, see docs/obs.md)")
     g.add_argument("--obs-host", default=None, metavar="HOST", help="where OBS runs (default 127.0.0.1)")
     g.add_argument("--obs-port", default=None, metavar="N", help="obs-websocket's port (default 4455)")
-    g.add_argument("--obs-password", default=None, metavar="PASSWORD",
-                   help="obs-websocket's password (default: $V2V_OBS_PASSWORD, which other users cannot see)")
-    g.add_argument("--obs-scene", default=None, metavar="NAME",
-                   help="the scene that gets the 'V2V Output' source (default: the current program scene)")
-    g.add_argument("--obs-styles", default=None, metavar="FILE",
-                   help="a TOML file of scene name -> prompt and strength: switching scenes switches the style")
-    g.add_argument("--obs-prompt-source", default=None, metavar="NAME",
-                   help="take the prompt from the text of this OBS text source, live")
+    g.add_argument(
+        "--obs-password",
+        default=None,
+        metavar="PASSWORD",
+        help="obs-websocket's password (default: $V2V_OBS_PASSWORD, which other users cannot see)",
+    )
+    g.add_argument(
+        "--obs-scene",
+        default=None,
+        metavar="NAME",
+        help="the scene that gets the 'V2V Output' source (default: the current program scene)",
+    )
+    g.add_argument(
+        "--obs-styles",
+        default=None,
+        metavar="FILE",
+        help="a TOML file of scene name -> prompt and strength: switching scenes switches the style",
+    )
+    g.add_argument(
+        "--obs-prompt-source",
+        default=None,
+        metavar="NAME",
+        help="take the prompt from the text of this OBS text source, live",
+    )
 
 
 def _check_obs_options(args: argparse.Namespace) -> None:
@@ -95,67 +151,119 @@ def _check_obs_options(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (also used to generate docs/usage.md's option lists)."""
-    p = _Parser(prog=PROG, description="Real-time video-to-video restyling. Live form: "
-                f"{PROG} --input SRC --output SINK [options]; see also the commands below.",
-                epilog="SRC = camera[:N] | screen[:N] | window:TITLE | game_window | pattern[:WxH] | a video "
-                       "or image file.  SINK = vcam[:DEVICE] | obs | preview | null | udp://HOST:PORT | "
-                       "srt://HOST:PORT | a video file (.mp4 .m4v .mov .mkv).")
+    p = _Parser(
+        prog=PROG,
+        description="Real-time video-to-video restyling. Live form: "
+        f"{PROG} --input SRC --output SINK [options]; see also the commands below.",
+        epilog="SRC = camera[:N] | screen[:N] | window:TITLE | game_window | pattern[:WxH] | a video "
+        "or image file.  SINK = vcam[:DEVICE] | obs | preview | null | udp://HOST:PORT | "
+        "srt://HOST:PORT | a video file (.mp4 .m4v .mov .mkv).",
+    )
     p.add_argument("--input", metavar="SRC", help="where frames come from")
-    p.add_argument("--output", metavar="SINK", action="append",
-                   help="where restyled frames go; repeat it to send them to several sinks")
+    p.add_argument(
+        "--output",
+        metavar="SINK",
+        action="append",
+        help="where restyled frames go; repeat it to send them to several sinks",
+    )
     p.add_argument("--max-frames", default=None, metavar="N", help="stop after N input frames")
-    p.add_argument("--game-titles", default=None, metavar="A,B",
-                   help="with --input game_window: more window titles (or classes) to take for games, "
-                        "before the built-in list")
-    p.add_argument("--camera-size", default=None, metavar="WxH",
-                   help="with --input camera: the capture size to ask the camera for (default: its own)")
-    p.add_argument("--camera-fps", default=None, metavar="F",
-                   help="with --input camera: the frame rate to ask the camera for (default: its own)")
+    p.add_argument(
+        "--game-titles",
+        default=None,
+        metavar="A,B",
+        help="with --input game_window: more window titles (or classes) to take for games, before the built-in list",
+    )
+    p.add_argument(
+        "--camera-size",
+        default=None,
+        metavar="WxH",
+        help="with --input camera: the capture size to ask the camera for (default: its own)",
+    )
+    p.add_argument(
+        "--camera-fps",
+        default=None,
+        metavar="F",
+        help="with --input camera: the frame rate to ask the camera for (default: its own)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.add_argument("--control-port", default=None, metavar="N",
-                   help="steer the run over HTTP on port N (0: a free one): GET /status, POST /control")
-    p.add_argument("--control-host", default=None, metavar="HOST",
-                   help="the address --control-port listens on (default 127.0.0.1); any other needs the "
-                        "token in V2V_CONTROL_TOKEN")
-    p.add_argument("--parent-pid", default=None, metavar="PID",
-                   help="stop (as Ctrl-C does) when process PID ends: for programs that start v2v, such as the "
-                        "OBS script")
+    p.add_argument(
+        "--control-port",
+        default=None,
+        metavar="N",
+        help="steer the run over HTTP on port N (0: a free one): GET /status, POST /control",
+    )
+    p.add_argument(
+        "--control-host",
+        default=None,
+        metavar="HOST",
+        help="the address --control-port listens on (default 127.0.0.1); any other needs the "
+        "token in V2V_CONTROL_TOKEN",
+    )
+    p.add_argument(
+        "--parent-pid",
+        default=None,
+        metavar="PID",
+        help="stop (as Ctrl-C does) when process PID ends: for programs that start v2v, such as the OBS script",
+    )
     _obs_options(p)
     _model_options(p)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    r = sub.add_parser("restyle", help="offline file → file (or folder → folder), audio kept",
-                       description="Restyle a video file (or every video in a folder). Every frame is "
-                       "kept with its timestamp; audio is copied unchanged. Ctrl-C finishes the output "
-                       "with the frames done so far and exits 130.")
+    r = sub.add_parser(
+        "restyle",
+        help="offline file → file (or folder → folder), audio kept",
+        description="Restyle a video file (or every video in a folder). Every frame is "
+        "kept with its timestamp; audio is copied unchanged. Ctrl-C finishes the output "
+        "with the frames done so far and exits 130.",
+    )
     r.add_argument("input", metavar="IN", help="a video file, or a folder of videos")
     r.add_argument("output", metavar="OUT", help="a video file (.mp4 .m4v .mov .mkv), or a folder")
     r.add_argument("--overwrite", action="store_true", help="replace existing output files")
     _model_options(r)
 
-    b = sub.add_parser("bench", help="speed and latency end to end, through the live pipeline",
-                       description="Time the whole live path: a source paced at --fps (the test pattern, or a "
-                       "video file) through the engine into a sink that only keeps times. Reports fps, the first "
-                       "frame's wait, capture-to-output latency percentiles, drops, stage times, the model's own "
-                       "fps and memory (see docs/benchmarks.md).")
+    b = sub.add_parser(
+        "bench",
+        help="speed and latency end to end, through the live pipeline",
+        description="Time the whole live path: a source paced at --fps (the test pattern, or a "
+        "video file) through the engine into a sink that only keeps times. Reports fps, the first "
+        "frame's wait, capture-to-output latency percentiles, drops, stage times, the model's own "
+        "fps and memory (see docs/benchmarks.md).",
+    )
     b.add_argument("--json", action="store_true", help="print the result as one JSON object")
     b.add_argument("--frames", default="240", metavar="N", help="frames the source gives (default 240)")
-    b.add_argument("--source", default="pattern", metavar="pattern|FILE",
-                   help="the paced source: the moving test pattern at the working size, or a video file (default pattern)")
+    b.add_argument(
+        "--source",
+        default="pattern",
+        metavar="pattern|FILE",
+        help="the paced source: the moving test pattern at the working size, or a video file (default pattern)",
+    )
     b.add_argument("--fps", default="30", metavar="F", help="the source's frame rate (default 30)")
-    b.add_argument("--soak", default=None, metavar="N",
-                   help="a long run of N frames: RSS and p95 latency sampled every 500 frames, with their growth")
-    b.add_argument("--compare", action="store_true",
-                   help="also time, on the same model and frames, the stream without a KV cache (the window "
-                        "recomputed every chunk) and a per-frame img2img loop (StreamDiffusion's way)")
-    b.add_argument("--warmup", default="5", metavar="N",
-                   help="frames through an untimed stream first, so one-time costs (CUDA start-up) are not timed "
-                        "(default 5)")
+    b.add_argument(
+        "--soak",
+        default=None,
+        metavar="N",
+        help="a long run of N frames: RSS and p95 latency sampled every 500 frames, with their growth",
+    )
+    b.add_argument(
+        "--compare",
+        action="store_true",
+        help="also time, on the same model and frames, the stream without a KV cache (the window "
+        "recomputed every chunk) and a per-frame img2img loop (StreamDiffusion's way)",
+    )
+    b.add_argument(
+        "--warmup",
+        default="5",
+        metavar="N",
+        help="frames through an untimed stream first, so one-time costs (CUDA start-up) are not timed (default 5)",
+    )
     _model_options(b, bench=True)
 
-    d = sub.add_parser("doctor", help="what works on this machine, and how to fix what does not",
-                       description="Check torch, the device, the default model, attention backends, "
-                       "video encoders, capture backends and virtual cameras.")
+    d = sub.add_parser(
+        "doctor",
+        help="what works on this machine, and how to fix what does not",
+        description="Check torch, the device, the default model, attention backends, "
+        "video encoders, capture backends and virtual cameras.",
+    )
     d.add_argument("--model", default="default", metavar="default|PATH", help="the model to check")
     d.add_argument("--debug", action="store_true", help="show tracebacks")
     sub.add_parser("train", help="the training and distillation stages (see `train --help`)", add_help=False)
@@ -172,8 +280,9 @@ def parse_size(text: str | None, option: str = "--size") -> tuple[int, int] | No
         raise CaptureError(f"{option} {text!r} is not WxH: write it like 512x320")
     w, h = int(match[1]), int(match[2])
     if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
-        raise CaptureError(f"{option} {text} is impossible: width and height must be 1 to {MAX_SIDE}, "
-                           "multiples of 16, e.g. 512x320")
+        raise CaptureError(
+            f"{option} {text} is impossible: width and height must be 1 to {MAX_SIDE}, multiples of 16, e.g. 512x320"
+        )
     return w, h
 
 
@@ -195,16 +304,19 @@ def parse_titles(text: str | None, spec: str | None) -> tuple[str, ...]:
     if text is None:
         return ()
     if spec != "game_window":
-        raise CaptureError(f"--game-titles applies only to --input game_window, not {spec}: drop it, or "
-                           "name one window with --input window:TITLE")
+        raise CaptureError(
+            f"--game-titles applies only to --input game_window, not {spec}: drop it, or "
+            "name one window with --input window:TITLE"
+        )
     titles = tuple(title.strip() for title in text.split(",") if title.strip())
     if not titles:
         raise CaptureError(f"--game-titles {text!r} names no title: write it like --game-titles 'My Game,Other'")
     return titles
 
 
-def parse_camera_mode(size: str | None, fps: str | None,
-                      spec: str | None) -> tuple[tuple[int, int] | None, float | None]:
+def parse_camera_mode(
+    size: str | None, fps: str | None, spec: str | None
+) -> tuple[tuple[int, int] | None, float | None]:
     """--camera-size 'WxH' and --camera-fps 'F' -> ((W, H) or None, F or None); only with --input camera."""
     if size is None and fps is None:
         return None, None
@@ -215,16 +327,15 @@ def parse_camera_mode(size: str | None, fps: str | None,
     if size is not None:
         match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", size)
         if not match or not (0 < int(match[1]) <= MAX_SIDE and 0 < int(match[2]) <= MAX_SIDE):
-            raise CaptureError(f"--camera-size {size!r} is not WxH with sides 1 to {MAX_SIDE}: "
-                               "write it like 1280x720")
+            raise CaptureError(f"--camera-size {size!r} is not WxH with sides 1 to {MAX_SIDE}: write it like 1280x720")
         mode = int(match[1]), int(match[2])
-    rate = None if fps is None else parse_in_range(fps, "--camera-fps", 0.0, 240.0, False,
-                                                   "frames per second", "30")
+    rate = None if fps is None else parse_in_range(fps, "--camera-fps", 0.0, 240.0, False, "frames per second", "30")
     return mode, rate
 
 
-def parse_in_range(text: str, option: str, low: float, high: float, low_inclusive: bool, meaning: str,
-                   example: str) -> float:
+def parse_in_range(
+    text: str, option: str, low: float, high: float, low_inclusive: bool, meaning: str, example: str
+) -> float:
     """A number in [low, high] ((low, high] unless low_inclusive); the errors name the option, the range and
     what the ends mean."""
     span = f"{'[' if low_inclusive else '('}{low:g}, {high:g}]"
@@ -271,8 +382,10 @@ def resolve_device(name: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
-        raise CaptureError(f"--device cuda: torch {torch.__version__} ({build}) sees no CUDA GPU: "
-                           "use --device cpu, or install a CUDA build of torch and the NVIDIA driver")
+        raise CaptureError(
+            f"--device cuda: torch {torch.__version__} ({build}) sees no CUDA GPU: "
+            "use --device cpu, or install a CUDA build of torch and the NVIDIA driver"
+        )
     return name
 
 
@@ -292,8 +405,11 @@ def load_model(spec: str, device: str) -> ModelBundle:
             dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
             bundle = load_bundle(spec, device=device, dtype=dtype)
         except CheckpointError as e:  # the error says it all; torch's warnings about the same file would not
-            hint = ("; the default model is built by `python -m v2v train all` (or pass --model PATH)"
-                    if spec == "default" and "train" not in str(e) else "")
+            hint = (
+                "; the default model is built by `python -m v2v train all` (or pass --model PATH)"
+                if spec == "default" and "train" not in str(e)
+                else ""
+            )
             raise CaptureError(f"cannot load model {spec}: {e}{hint}") from e
     for w in caught:  # a model that loads keeps its warnings
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -322,10 +438,19 @@ def prepare_model(args: argparse.Namespace, size: tuple[int, int] | None) -> tup
         raise CaptureError(f"--steps {steps} is more than model {bundle.name} has: give 1 to {schedule}")
     m = size_multiple(bundle)
     if size is not None and (size[0] % m or size[1] % m):
-        raise CaptureError(f"--size {size[0]}x{size[1]} does not suit model {bundle.name}: width and height "
-                           f"must be multiples of {m}, e.g. {max(m, size[0] // m * m)}x{max(m, size[1] // m * m)}")
-    return bundle, EngineConfig(prompt=args.prompt, strength=strength, steps=steps, seed=seed,
-                                clean_pass=args.clean_pass, noise_refresh=refresh, sink_refresh=sink_refresh)
+        raise CaptureError(
+            f"--size {size[0]}x{size[1]} does not suit model {bundle.name}: width and height "
+            f"must be multiples of {m}, e.g. {max(m, size[0] // m * m)}x{max(m, size[1] // m * m)}"
+        )
+    return bundle, EngineConfig(
+        prompt=args.prompt,
+        strength=strength,
+        steps=steps,
+        seed=seed,
+        clean_pass=args.clean_pass,
+        noise_refresh=refresh,
+        sink_refresh=sink_refresh,
+    )
 
 
 def make_engine(args: argparse.Namespace, size: tuple[int, int] | None) -> tuple[ModelBundle, StreamEngine]:
@@ -339,8 +464,10 @@ def make_engine(args: argparse.Namespace, size: tuple[int, int] | None) -> tuple
 def _check_values(args: argparse.Namespace) -> tuple[int, int] | None:
     """Check the model options that need no model, before anything is opened."""
     if args.model.startswith("random:") and args.command != "bench":
-        raise CaptureError(f"--model {args.model}: random weights restyle nothing; they only time an architecture "
-                           f"with `{PROG} bench --model {args.model}`. Pass --model default or a model folder")
+        raise CaptureError(
+            f"--model {args.model}: random weights restyle nothing; they only time an architecture "
+            f"with `{PROG} bench --model {args.model}`. Pass --model default or a model folder"
+        )
     parse_strength(args.strength)
     parse_int(args.steps, "--steps", 1)
     parse_int(args.seed, "--seed", 0)
@@ -366,8 +493,9 @@ def open_controls(args: argparse.Namespace, port: int | None) -> Controls:
     steering = Steering(args.prompt, parse_strength(args.strength))
     server = None
     if port is not None:
-        server = ControlServer(steering, port, args.control_host or "127.0.0.1",
-                               token=os.environ.get("V2V_CONTROL_TOKEN") or None)
+        server = ControlServer(
+            steering, port, args.control_host or "127.0.0.1", token=os.environ.get("V2V_CONTROL_TOKEN") or None
+        )
     return Controls(steering, server, stdin=stdin_takes_commands(sys.stdin))
 
 
@@ -382,8 +510,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     from capture.sources.file import VideoFileSource
 
     if not args.input or not args.output:
-        build_parser().error("--input and --output are required (or give a command: restyle, bench, "
-                             "doctor, train)")
+        build_parser().error("--input and --output are required (or give a command: restyle, bench, doctor, train)")
     size = _check_values(args)
     max_frames = parse_int(args.max_frames, "--max-frames", 1)
     control_port = _check_control_port(args)
@@ -394,17 +521,28 @@ def cmd_live(args: argparse.Namespace) -> int:
     # a live sink may drop frames at the mailbox, so there the runtime counts what went in
     game_titles = parse_titles(args.game_titles, args.input)
     camera_size, camera_fps = parse_camera_mode(args.camera_size, args.camera_fps, args.input)
-    source = open_source(args.input, realtime=not to_file, frames=max_frames if to_file else None,
-                         game_titles=game_titles, camera_size=camera_size, camera_fps=camera_fps)
+    source = open_source(
+        args.input,
+        realtime=not to_file,
+        frames=max_frames if to_file else None,
+        game_titles=game_titles,
+        camera_size=camera_size,
+        camera_fps=camera_fps,
+    )
     sink = controls = None
     try:  # the sinks and the endpoint open before the model loads: a missing device or a bad path costs nothing
         if to_file and not source.live and source.frame_count is None and not isinstance(source, VideoFileSource):
-            raise CaptureError(f"input {args.input} never ends, so the file would grow forever: "
-                               "pass --max-frames N")
-        sink = open_sinks(args.output, size=source.size, fps=source.fps,
-                          time_base=getattr(source, "time_base", None),
-                          audio_from=args.input if source.has_audio and to_file else None,
-                          overwrite=args.overwrite, inputs=[args.input], options=args)
+            raise CaptureError(f"input {args.input} never ends, so the file would grow forever: pass --max-frames N")
+        sink = open_sinks(
+            args.output,
+            size=source.size,
+            fps=source.fps,
+            time_base=getattr(source, "time_base", None),
+            audio_from=args.input if source.has_audio and to_file else None,
+            overwrite=args.overwrite,
+            inputs=[args.input],
+            options=args,
+        )
         controls = open_controls(args, control_port)
         bundle, engine = make_engine(args, size)
     except BaseException:
@@ -418,11 +556,13 @@ def cmd_live(args: argparse.Namespace) -> int:
     with stop_on_signals() as stop:  # run_stream closes the source, the sinks and the endpoint, whatever happens
         if parent_pid is not None:
             watch_parent(parent_pid, stop)
-        result = run_stream(source, sink, restyler, stop, file_sink=to_file, max_frames=max_frames,
-                            controls=controls)
+        result = run_stream(source, sink, restyler, stop, file_sink=to_file, max_frames=max_frames, controls=controls)
     dropped = f", {result.dropped} dropped" if result.dropped else ""
-    print(f"{result.frames_out} frames to {', '.join(args.output)} in {result.seconds:.1f} s{dropped}"
-          + (" (interrupted)" if result.interrupted else ""), file=sys.stderr)
+    print(
+        f"{result.frames_out} frames to {', '.join(args.output)} in {result.seconds:.1f} s{dropped}"
+        + (" (interrupted)" if result.interrupted else ""),
+        file=sys.stderr,
+    )
     return 130 if result.interrupted else 0
 
 
@@ -447,9 +587,11 @@ def cmd_restyle(args: argparse.Namespace) -> int:
             restyler = Restyler(engine, bundle.size, size, size_multiple(bundle))
             result = restyle_file(path, out, restyler, stop, overwrite=args.overwrite)
             if result.frames_out:
-                print(f"{out}: {result.frames_out} frames in {result.seconds:.1f} s"
-                      + (" (interrupted: the file has the frames done so far)" if result.interrupted else ""),
-                      file=sys.stderr)
+                print(
+                    f"{out}: {result.frames_out} frames in {result.seconds:.1f} s"
+                    + (" (interrupted: the file has the frames done so far)" if result.interrupted else ""),
+                    file=sys.stderr,
+                )
             else:
                 print(f"interrupted before the first frame of {path}: {out} not written", file=sys.stderr)
             if stop.is_set():
@@ -475,30 +617,46 @@ def cmd_bench(args: argparse.Namespace) -> int:
     size = size or bundle.size
     if warmup:
         run_bench(bundle, size, warmup, config)
-    result = run_live_bench(StreamEngine(bundle, config), bundle.name, str(bundle.device), size, args.source,
-                            frames=soak or frames, fps=fps, soak=soak is not None)
+    result = run_live_bench(
+        StreamEngine(bundle, config),
+        bundle.name,
+        str(bundle.device),
+        size,
+        args.source,
+        frames=soak or frames,
+        fps=fps,
+        soak=soak is not None,
+    )
     if args.compare:
         result.compare = compare(bundle, synthetic_frames(min(frames, 65), size, bundle.device), config).to_dict()
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
     w, h = result.size
-    print(f"model {result.model} on {result.device}, {w}x{h}, {result.source}, "
-          f"{result.frames_in} frames in, {result.frames_out} out, {result.dropped} dropped")
+    print(
+        f"model {result.model} on {result.device}, {w}x{h}, {result.source}, "
+        f"{result.frames_in} frames in, {result.frames_out} out, {result.dropped} dropped"
+    )
     print(f"  fps                  {result.fps:9.1f} frames/s (the model alone: {result.model_fps:.1f})")
     print(f"  first frame          {result.first_frame_s * 1000:9.1f} ms")
-    print(f"  latency p50/p95/p99  {result.latency_p50_ms:9.1f} / {result.latency_p95_ms:.1f} / "
-          f"{result.latency_p99_ms:.1f} ms")
+    print(
+        f"  latency p50/p95/p99  {result.latency_p50_ms:9.1f} / {result.latency_p95_ms:.1f} / "
+        f"{result.latency_p99_ms:.1f} ms"
+    )
     for name, ms in result.stages_ms.items():
         unit = "ms/frame" if name.endswith("per_frame") else "ms/chunk"
         print(f"  {name.removesuffix('_per_frame').removesuffix('_ms'):<20} {ms:9.1f} {unit}")
-    print(f"  peak RSS             {result.peak_rss_mb:9.1f} MB"
-          + (f", GPU {result.peak_gpu_mb:.0f} MB" if result.peak_gpu_mb is not None else ""))
+    print(
+        f"  peak RSS             {result.peak_rss_mb:9.1f} MB"
+        + (f", GPU {result.peak_gpu_mb:.0f} MB" if result.peak_gpu_mb is not None else "")
+    )
     if result.kv_chunk_cost_ratio is not None:
         print(f"  chunk 200 / chunk 10 {result.kv_chunk_cost_ratio:9.2f}")
     if result.soak is not None:
-        print(f"  soak: RSS {result.soak['rss_growth']:+.1%}, p95 latency {result.soak['latency_p95_growth']:+.1%} "
-              f"from the first sample to the last ({len(result.soak['samples'])} samples)")
+        print(
+            f"  soak: RSS {result.soak['rss_growth']:+.1%}, p95 latency {result.soak['latency_p95_growth']:+.1%} "
+            f"from the first sample to the last ({len(result.soak['samples'])} samples)"
+        )
     if result.compare is not None:
         for name, ms in result.compare["ms_per_frame"].items():
             print(f"  {name:<20} {ms:9.1f} ms/frame  ({result.compare['ratio_to_kv_cache'][name]:.2f}x ours)")

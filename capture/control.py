@@ -121,7 +121,9 @@ def run_command(line: str, steering: Steering) -> str | None:
         try:
             value = float(rest)
         except ValueError:
-            raise ControlError(f"write strength S with S a number in (0, 1], e.g. strength 0.5 (got {rest!r})") from None
+            raise ControlError(
+                f"write strength S with S a number in (0, 1], e.g. strength 0.5 (got {rest!r})"
+            ) from None
         return f"strength {steering.update(strength=value)['strength']:g} from the next chunk"
     if word in ("pause", "resume") and not rest:
         steering.update(paused=word == "pause")
@@ -212,17 +214,21 @@ class ControlServer:
 
     def __init__(self, steering: Steering, port: int, host: str = "127.0.0.1", token: str | None = None) -> None:
         if not is_loopback(host) and not token:
-            raise CaptureError(f"--control-host {host} opens the control endpoint beyond this machine: set "
-                               "V2V_CONTROL_TOKEN to a secret (clients send 'Authorization: Bearer TOKEN'), "
-                               "or leave --control-host out to listen on 127.0.0.1 only")
+            raise CaptureError(
+                f"--control-host {host} opens the control endpoint beyond this machine: set "
+                "V2V_CONTROL_TOKEN to a secret (clients send 'Authorization: Bearer TOKEN'), "
+                "or leave --control-host out to listen on 127.0.0.1 only"
+            )
         self.steering, self.host, self.token = steering, host, token
         self.status: Callable[[], dict] = steering.snapshot
         server_class = _Server6 if ":" in host else _Server
         try:
             self._server = server_class((host, port), _Handler)
         except OSError as e:
-            raise CaptureError(f"--control-port {port}: cannot listen on {host}:{port} ({e.strerror or e}): "
-                               "choose another port (0 picks a free one)") from e
+            raise CaptureError(
+                f"--control-port {port}: cannot listen on {host}:{port} ({e.strerror or e}): "
+                "choose another port (0 picks a free one)"
+            ) from e
         self._server.control = self
         self.port = self._server.server_address[1]
         self._thread: threading.Thread | None = None
@@ -235,8 +241,9 @@ class ControlServer:
     def start(self, status: Callable[[], dict]) -> ControlServer:
         """Answer requests in a daemon thread; `status()` gives the body of GET /status."""
         self.status = status
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="v2v-control", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="v2v-control", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -260,7 +267,7 @@ class ControlServer:
         try:
             fields = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ControlError(f"the body is not JSON ({e}): send e.g. {{\"prompt\": \"sunny hills\"}}") from None
+            raise ControlError(f'the body is not JSON ({e}): send e.g. {{"prompt": "sunny hills"}}') from None
         if not isinstance(fields, dict):
             raise ControlError(f"the body must be a JSON object with {', '.join(FIELDS)}, got {json.dumps(fields)}")
         unknown = sorted(set(fields) - set(FIELDS))
@@ -303,8 +310,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _refused(self) -> bool:
         if self.server.control.authorised(self.headers.get("Authorization")):
             return False
-        self._send(401, {"error": "send the token of V2V_CONTROL_TOKEN as 'Authorization: Bearer TOKEN'"},
-                   {"WWW-Authenticate": 'Bearer realm="v2v"'})
+        self._send(
+            401,
+            {"error": "send the token of V2V_CONTROL_TOKEN as 'Authorization: Bearer TOKEN'"},
+            {"WWW-Authenticate": 'Bearer realm="v2v"'},
+        )
         return True
 
     def _send(self, code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:

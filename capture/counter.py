@@ -69,7 +69,7 @@ def encode_counter(image: np.ndarray, n: int) -> np.ndarray:
     block = counter_block((w, h))
     levels = np.where(_bits(n), LIGHT, DARK).astype(np.uint8)  # [ROWS, COLS]
     blocks = np.repeat(np.repeat(levels, block, axis=0), block, axis=1)  # [ROWS*b, COLS*b]
-    image[:ROWS * block, :COLS * block] = blocks[..., None]
+    image[: ROWS * block, : COLS * block] = blocks[..., None]
     return image
 
 
@@ -81,7 +81,7 @@ def decode_counter(image: np.ndarray) -> int | None:
         return None
     block = counter_block((w, h))
     inner = slice(block // 4, block - block // 4)  # the centre of a block: its edges blur into the next
-    grey = image[:ROWS * block, :COLS * block].astype(np.float32).mean(axis=-1)  # [ROWS*b, COLS*b]
+    grey = image[: ROWS * block, : COLS * block].astype(np.float32).mean(axis=-1)  # [ROWS*b, COLS*b]
     cells = grey.reshape(ROWS, block, COLS, block)[:, inner, :, inner].mean(axis=(1, 3))  # [ROWS, COLS]
     marker = cells[:, :2]
     light, dark = marker[MARKER].mean(), marker[~MARKER].mean()

@@ -29,8 +29,14 @@ class Check:
 def check_python() -> list[Check]:
     version = platform.python_version()
     status = "ok" if sys.version_info >= (3, 10) else "fail"
-    return [Check("python", status, f"{version} on {platform.system()} {platform.machine()}",
-                  "" if status == "ok" else "use Python 3.10 or newer")]
+    return [
+        Check(
+            "python",
+            status,
+            f"{version} on {platform.system()} {platform.machine()}",
+            "" if status == "ok" else "use Python 3.10 or newer",
+        )
+    ]
 
 
 def check_torch() -> list[Check]:
@@ -40,13 +46,16 @@ def check_torch() -> list[Check]:
     checks = [Check("torch", "ok", f"{torch.__version__} ({build}), {torch.get_num_threads()} CPU threads")]
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        checks.append(Check("device", "ok", f"cuda: {props.name}, {props.total_memory / 2**30:.0f} GiB "
-                                            "(--device auto uses it)"))
+        checks.append(
+            Check("device", "ok", f"cuda: {props.name}, {props.total_memory / 2**30:.0f} GiB (--device auto uses it)")
+        )
     else:
-        fix = ("install a CUDA build of torch (pytorch.org lists the pip command for your CUDA version)"
-               if torch.version.cuda is None else "install the NVIDIA driver, or check CUDA_VISIBLE_DEVICES")
-        checks.append(Check("device", "warn", "no CUDA GPU: the model runs on the CPU (slow for large "
-                                              "models)", fix))
+        fix = (
+            "install a CUDA build of torch (pytorch.org lists the pip command for your CUDA version)"
+            if torch.version.cuda is None
+            else "install the NVIDIA driver, or check CUDA_VISIBLE_DEVICES"
+        )
+        checks.append(Check("device", "warn", "no CUDA GPU: the model runs on the CPU (slow for large models)", fix))
     return checks
 
 
@@ -58,17 +67,26 @@ def check_model(model: str) -> list[Check]:
     try:
         bundle = load_bundle(model)
     except CheckpointError as e:
-        fix = ("build it: python -m v2v train all" if model == "default"
-               else "pass --model default or a folder written by v2v or a Wan/CausVid checkpoint folder")
+        fix = (
+            "build it: python -m v2v train all"
+            if model == "default"
+            else "pass --model default or a folder written by v2v or a Wan/CausVid checkpoint folder"
+        )
         return [Check("model", "fail", f"{model} ({where}) does not load: {e}", fix)]
     w, h = bundle.size
     params = sum(p.numel() for p in bundle.dit.parameters())
-    return [Check("model", "ok", f"{model}: {bundle.name}, {params / 1e6:.1f} M DiT parameters, trained at "
-                                 f"{w}x{h}, {len(bundle.sampling.timesteps)} steps, KV window {bundle.window_frames} + "
-                                 f"{bundle.sink_frames} sink frame(s)"
-                                 f"{' (kept adjacent)' if bundle.sink_adjacent else ''}, sink refresh "
-                                 f"{'off' if bundle.sink_refresh <= -1 else f'below cosine {bundle.sink_refresh:g}'}, "
-                                 f"noise refresh {bundle.noise_refresh:g}")]
+    return [
+        Check(
+            "model",
+            "ok",
+            f"{model}: {bundle.name}, {params / 1e6:.1f} M DiT parameters, trained at "
+            f"{w}x{h}, {len(bundle.sampling.timesteps)} steps, KV window {bundle.window_frames} + "
+            f"{bundle.sink_frames} sink frame(s)"
+            f"{' (kept adjacent)' if bundle.sink_adjacent else ''}, sink refresh "
+            f"{'off' if bundle.sink_refresh <= -1 else f'below cosine {bundle.sink_refresh:g}'}, "
+            f"noise refresh {bundle.noise_refresh:g}",
+        )
+    ]
 
 
 def check_attention() -> list[Check]:
@@ -76,8 +94,9 @@ def check_attention() -> list[Check]:
 
     checks = []
     for name, reason in attention.available_backends().items():
-        checks.append(Check(f"attention {name}", "ok" if reason is None else "warn",
-                            "available" if reason is None else reason))
+        checks.append(
+            Check(f"attention {name}", "ok" if reason is None else "warn", "available" if reason is None else reason)
+        )
     return checks
 
 
@@ -85,15 +104,24 @@ def check_video_files() -> list[Check]:
     import av
 
     checks = []
-    for codec, use, needed in (("libx264", "H.264 output files", True), ("aac", "audio", False),
-                               ("h264", "H.264 input files", True)):
+    for codec, use, needed in (
+        ("libx264", "H.264 output files", True),
+        ("aac", "audio", False),
+        ("h264", "H.264 input files", True),
+    ):
         mode = "r" if codec == "h264" else "w"
         try:
             av.codec.Codec(codec, mode)
             checks.append(Check(f"PyAV {codec}", "ok", f"{use} (PyAV {av.__version__})"))
         except av.codec.codec.UnknownCodecError:
-            checks.append(Check(f"PyAV {codec}", "fail" if needed else "warn", f"no {codec}: no {use}",
-                                "pip install --force-reinstall av (the PyPI wheels include it)"))
+            checks.append(
+                Check(
+                    f"PyAV {codec}",
+                    "fail" if needed else "warn",
+                    f"no {codec}: no {use}",
+                    "pip install --force-reinstall av (the PyPI wheels include it)",
+                )
+            )
     return checks
 
 
@@ -120,9 +148,14 @@ def check_capture() -> list[Check]:
     checks.append(Check("window capture", "ok" if works else "warn", detail))
     if sys.platform.startswith("linux"):
         devices = sorted(glob.glob("/dev/video*"))
-        checks.append(Check("camera", "ok" if devices else "warn",
-                            f"devices: {', '.join(devices)}" if devices else "no /dev/video* device",
-                            "" if devices else "plug in a camera (and check the 'video' group)"))
+        checks.append(
+            Check(
+                "camera",
+                "ok" if devices else "warn",
+                f"devices: {', '.join(devices)}" if devices else "no /dev/video* device",
+                "" if devices else "plug in a camera (and check the 'video' group)",
+            )
+        )
     else:
         checks.append(Check("camera", "ok", "OpenCV VideoCapture (not probed: it would switch the camera on)"))
     reason = preview_unavailable()
@@ -143,8 +176,14 @@ def check_virtual_camera() -> list[Check]:
         return [Check("virtual camera", "warn", f"(backends: {backends}) {why_unavailable(e)}")]
 
 
-CHECKS: tuple[Callable[[], list[Check]], ...] = (check_python, check_torch, check_attention,
-                                                 check_video_files, check_capture, check_virtual_camera)
+CHECKS: tuple[Callable[[], list[Check]], ...] = (
+    check_python,
+    check_torch,
+    check_attention,
+    check_video_files,
+    check_capture,
+    check_virtual_camera,
+)
 
 
 def run_doctor(model: str = "default", out=sys.stdout) -> int:

@@ -42,14 +42,12 @@ class Frame:
 
 def check_image(image: np.ndarray) -> None:
     """Assert the edge layout: uint8 [H, W, 3]."""
-    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
-            and image.shape[2] == 3):
+    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
         got = f"{type(image).__name__} {getattr(image, 'dtype', '?')} {getattr(image, 'shape', '?')}"
         raise ValueError(f"expected a uint8 RGB image [H, W, 3], got {got}")
 
 
-def fit_size(in_size: tuple[int, int], budget: tuple[int, int],
-             multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
+def fit_size(in_size: tuple[int, int], budget: tuple[int, int], multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
     """The working size (W, H) for an input of `in_size` (W, H): the input's aspect, about the pixel
     count of `budget` (W, H), both sides multiples of `multiple` and at least `multiple`.
 
@@ -60,8 +58,7 @@ def fit_size(in_size: tuple[int, int], budget: tuple[int, int],
         raise ValueError(f"sizes must be positive, got input {in_size} and budget {budget}")
     fw = math.sqrt(bw * bh * w / h)
     fh = bw * bh / fw
-    return (max(multiple, round(fw / multiple) * multiple),
-            max(multiple, round(fh / multiple) * multiple))
+    return (max(multiple, round(fw / multiple) * multiple), max(multiple, round(fh / multiple) * multiple))
 
 
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

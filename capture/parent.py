@@ -46,8 +46,7 @@ def _alive_windows(pid: int) -> bool:
         kernel32.CloseHandle(handle)
 
 
-def watch_parent(pid: int, stop: threading.Event,
-                 say: Callable[[str], None] | None = None) -> threading.Thread:
+def watch_parent(pid: int, stop: threading.Event, say: Callable[[str], None] | None = None) -> threading.Thread:
     """Set `stop` once process `pid` has ended (checked every POLL_S in a daemon thread)."""
     report = say or (lambda text: print(text, file=sys.stderr, flush=True))
 

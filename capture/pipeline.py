@@ -115,8 +115,14 @@ class Stats:
             frames_out, frames_in = self.frames_out, self.frames_in
         span = recent[-1] - recent[0] if len(recent) > 1 else 0.0
         p50, p95 = np.percentile(latency, (50, 95)).tolist() if latency.size else (None, None)
-        return {"fps": (len(recent) - 1) / span if span > 0 else 0.0, "latency_p50_ms": p50,
-                "latency_p95_ms": p95, "dropped": self.dropped, "frames": frames_out, "frames_in": frames_in}
+        return {
+            "fps": (len(recent) - 1) / span if span > 0 else 0.0,
+            "latency_p50_ms": p50,
+            "latency_p95_ms": p95,
+            "dropped": self.dropped,
+            "frames": frames_out,
+            "frames_in": frames_in,
+        }
 
 
 class Reporter(Protocol):
@@ -152,9 +158,17 @@ class _Pacer:
 class _Run:
     """What the stages of one run share."""
 
-    def __init__(self, source: Source, sink: Sink, restyler: Restyler, stop: threading.Event,
-                 config: PipelineConfig, steering: Steering | None, reporter: Reporter | None,
-                 stats: Stats | None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        sink: Sink,
+        restyler: Restyler,
+        stop: threading.Event,
+        config: PipelineConfig,
+        steering: Steering | None,
+        reporter: Reporter | None,
+        stats: Stats | None,
+    ) -> None:
         self.source, self.restyler, self.stop, self.config = source, restyler, stop, config
         self.sink = sink if isinstance(sink, FanOut) else FanOut([sink])
         self.steering, self.reporter = steering, reporter
@@ -295,13 +309,26 @@ def _finish(run: _Run) -> RunResult:
     stopped = run.stop.is_set()
     run.sink.close(source_ended=run.source_ended and not stopped)
     s = run.stats
-    return RunResult(frames_in=s.frames_in, frames_out=s.frames_out, dropped=s.dropped, interrupted=stopped,
-                     source_ended=run.source_ended, seconds=time.monotonic() - run.start)
+    return RunResult(
+        frames_in=s.frames_in,
+        frames_out=s.frames_out,
+        dropped=s.dropped,
+        interrupted=stopped,
+        source_ended=run.source_ended,
+        seconds=time.monotonic() - run.start,
+    )
 
 
-def run_pipeline(source: Source, sink: Sink, restyler: Restyler, stop: threading.Event,
-                 config: PipelineConfig = PipelineConfig(), steering: Steering | None = None,
-                 reporter: Reporter | None = None, stats: Stats | None = None) -> RunResult:
+def run_pipeline(
+    source: Source,
+    sink: Sink,
+    restyler: Restyler,
+    stop: threading.Event,
+    config: PipelineConfig = PipelineConfig(),
+    steering: Steering | None = None,
+    reporter: Reporter | None = None,
+    stats: Stats | None = None,
+) -> RunResult:
     """Run `source` through `restyler` into `sink` (see the module docstring). Closes the source and
     the sink; raises the first error of any stage after aborting the sink."""
     run = _Run(source, sink, restyler, stop, config, steering, reporter, stats)
@@ -332,8 +359,7 @@ def stop_on_signals() -> Iterator[threading.Event]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        print("\nstopping: finishing the output with the frames done so far (Ctrl-C again to abort)",
-              file=sys.stderr)
+        print("\nstopping: finishing the output with the frames done so far (Ctrl-C again to abort)", file=sys.stderr)
 
     signals = (signal.SIGINT, signal.SIGTERM)
     previous = [signal.signal(s, handler) for s in signals]
@@ -342,4 +368,3 @@ def stop_on_signals() -> Iterator[threading.Event]:
     finally:
         for s, handler_before in zip(signals, previous):
             signal.signal(s, handler_before)
-

@@ -26,9 +26,17 @@ from capture.status import ProgressBar
 FOLDER_INPUTS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 
 
-def process_all(source: Source, sink: Sink, restyler: Restyler, stop: threading.Event,
-                total: int | None = None, max_frames: int | None = None, desc: str = "restyle",
-                progress: bool = True, batch: int = 4) -> RunResult:
+def process_all(
+    source: Source,
+    sink: Sink,
+    restyler: Restyler,
+    stop: threading.Event,
+    total: int | None = None,
+    max_frames: int | None = None,
+    desc: str = "restyle",
+    progress: bool = True,
+    batch: int = 4,
+) -> RunResult:
     """Every frame of `source` through `restyler` into `sink`, no dropping (the lossless pipeline of
     capture/pipeline.py); stops early on `stop` or after `max_frames`. Closes the source and the sink
     (a file gets audio to the end only when the source ended)."""
@@ -49,12 +57,12 @@ def plan_jobs(input_path: str, output_path: str, overwrite: bool) -> list[tuple[
         check_output_path(output_path, overwrite, inputs=[input_path])
         return [(input_path, output_path)]
     if os.path.exists(output_path) and not os.path.isdir(output_path):
-        raise CaptureError(f"input {input_path} is a folder, so the output must be a folder too, but "
-                           f"{output_path} is a file")
+        raise CaptureError(
+            f"input {input_path} is a folder, so the output must be a folder too, but {output_path} is a file"
+        )
     if os.path.abspath(input_path) == os.path.abspath(output_path):
         raise CaptureError(f"output folder {output_path} is the input folder: choose another folder")
-    names = sorted(n for n in os.listdir(input_path) if n.lower().endswith(FOLDER_INPUTS)
-                   and not n.startswith("."))
+    names = sorted(n for n in os.listdir(input_path) if n.lower().endswith(FOLDER_INPUTS) and not n.startswith("."))
     if not names:
         raise CaptureError(f"input folder {input_path} has no video files ({', '.join(FOLDER_INPUTS)})")
     parent = os.path.dirname(os.path.abspath(output_path))
@@ -71,16 +79,29 @@ def plan_jobs(input_path: str, output_path: str, overwrite: bool) -> list[tuple[
     return jobs
 
 
-def restyle_file(input_path: str, output_path: str, restyler: Restyler, stop: threading.Event,
-                 overwrite: bool = False, progress: bool = True) -> RunResult:
+def restyle_file(
+    input_path: str,
+    output_path: str,
+    restyler: Restyler,
+    stop: threading.Event,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> RunResult:
     """Restyle one video file into `output_path` (see the module docstring for Ctrl-C)."""
     source = VideoFileSource(input_path)
     try:
-        sink = VideoFileSink(output_path, source.size, source.fps, time_base=source.time_base,
-                             audio_from=input_path if source.has_audio else None, overwrite=overwrite,
-                             inputs=[input_path])
-        result = process_all(source, sink, restyler, stop, total=source.frame_count,
-                             desc=os.path.basename(input_path), progress=progress)
+        sink = VideoFileSink(
+            output_path,
+            source.size,
+            source.fps,
+            time_base=source.time_base,
+            audio_from=input_path if source.has_audio else None,
+            overwrite=overwrite,
+            inputs=[input_path],
+        )
+        result = process_all(
+            source, sink, restyler, stop, total=source.frame_count, desc=os.path.basename(input_path), progress=progress
+        )
     finally:
         source.close()
     return result

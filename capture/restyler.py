@@ -30,8 +30,13 @@ class Restyler:
     aspect at about the model's pixel count (see capture/frame.py).
     """
 
-    def __init__(self, engine: Engine, budget: tuple[int, int], size: tuple[int, int] | None = None,
-                 multiple: int = SIZE_MULTIPLE) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        budget: tuple[int, int],
+        size: tuple[int, int] | None = None,
+        multiple: int = SIZE_MULTIPLE,
+    ) -> None:
         self.engine = engine
         self.budget = budget
         self.size = size

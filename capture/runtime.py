@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from capture.control import ControlServer, Steering, StdinCommands
+from capture.control import ControlServer, StdinCommands, Steering
 from capture.pipeline import PipelineConfig, Reporter, RunResult, Stats, run_pipeline
 from capture.restyler import Restyler
 from capture.sinks import Sink, Steers
@@ -52,8 +52,9 @@ def _say(reporter: Reporter | None) -> Callable[[str], None]:
     return lambda text: print(text, file=sys.stderr, flush=True)
 
 
-def _start_controls(controls: Controls | None, stats: Stats, source: Source, sink: Sink,
-                    reporter: Reporter | None) -> StdinCommands | None:
+def _start_controls(
+    controls: Controls | None, stats: Stats, source: Source, sink: Sink, reporter: Reporter | None
+) -> StdinCommands | None:
     if controls is None:
         return None
     say = _say(reporter)
@@ -68,8 +69,15 @@ def _start_controls(controls: Controls | None, stats: Stats, source: Source, sin
     return StdinCommands(controls.steering, say, controls.stdin_fd).start()
 
 
-def _run(source: Source, sink: Sink, restyler: Restyler, stop: threading.Event, config: PipelineConfig,
-         controls: Controls | None, reporter: Reporter | None) -> RunResult:
+def _run(
+    source: Source,
+    sink: Sink,
+    restyler: Restyler,
+    stop: threading.Event,
+    config: PipelineConfig,
+    controls: Controls | None,
+    reporter: Reporter | None,
+) -> RunResult:
     stats = Stats()
     stdin = None
     try:
@@ -87,9 +95,16 @@ def _run(source: Source, sink: Sink, restyler: Restyler, stop: threading.Event, 
             controls.server.close()
 
 
-def run_live(source: Source, sink: Sink, restyler: Restyler, stop: threading.Event,
-             max_frames: int | None = None, pace: bool = True, progress: bool = True,
-             controls: Controls | None = None) -> RunResult:
+def run_live(
+    source: Source,
+    sink: Sink,
+    restyler: Restyler,
+    stop: threading.Event,
+    max_frames: int | None = None,
+    pace: bool = True,
+    progress: bool = True,
+    controls: Controls | None = None,
+) -> RunResult:
     """Run source → mailbox → engine → sink with the status line (see the module docstring). Closes
     the source and the sink (and the control endpoint)."""
     steering = controls.steering if controls is not None else None
@@ -98,9 +113,15 @@ def run_live(source: Source, sink: Sink, restyler: Restyler, stop: threading.Eve
     return _run(source, sink, restyler, stop, config, controls, reporter)
 
 
-def run_lossless(source: Source, sink: Sink, restyler: Restyler, stop: threading.Event,
-                 max_frames: int | None = None, progress: bool = True,
-                 controls: Controls | None = None) -> RunResult:
+def run_lossless(
+    source: Source,
+    sink: Sink,
+    restyler: Restyler,
+    stop: threading.Event,
+    max_frames: int | None = None,
+    progress: bool = True,
+    controls: Controls | None = None,
+) -> RunResult:
     """Every frame of `source` into `sink`, with a progress bar. Closes the source and the sink."""
     total = source.frame_count
     if max_frames is not None:
@@ -110,11 +131,19 @@ def run_lossless(source: Source, sink: Sink, restyler: Restyler, stop: threading
     return _run(source, sink, restyler, stop, config, controls, reporter)
 
 
-def run_stream(source: Source, sink: Sink, restyler: Restyler, stop: threading.Event, file_sink: bool,
-               max_frames: int | None = None, progress: bool = True,
-               controls: Controls | None = None) -> RunResult:
+def run_stream(
+    source: Source,
+    sink: Sink,
+    restyler: Restyler,
+    stop: threading.Event,
+    file_sink: bool,
+    max_frames: int | None = None,
+    progress: bool = True,
+    controls: Controls | None = None,
+) -> RunResult:
     """A source that is not live into file sinks only drops nothing; everything else is live."""
     if not source.live and file_sink:
         return run_lossless(source, sink, restyler, stop, max_frames, progress, controls)
-    return run_live(source, sink, restyler, stop, max_frames=max_frames, pace=not file_sink, progress=progress,
-                    controls=controls)
+    return run_live(
+        source, sink, restyler, stop, max_frames=max_frames, pace=not file_sink, progress=progress, controls=controls
+    )

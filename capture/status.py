@@ -21,8 +21,10 @@ def _ms(value: float | None) -> str:
 
 def status_text(stats: dict, steering: dict | None) -> str:
     """One line from `Stats.snapshot()` and `Steering.snapshot()` (None: no controls)."""
-    text = (f"frames {stats['frames']} · {stats['fps']:.1f} fps · latency p50 {_ms(stats['latency_p50_ms'])} ms "
-            f"p95 {_ms(stats['latency_p95_ms'])} ms · dropped {stats['dropped']}")
+    text = (
+        f"frames {stats['frames']} · {stats['fps']:.1f} fps · latency p50 {_ms(stats['latency_p50_ms'])} ms "
+        f"p95 {_ms(stats['latency_p95_ms'])} ms · dropped {stats['dropped']}"
+    )
     if steering is not None:
         text += f" · prompt {steering['prompt']!r} · strength {steering['strength']:g}"
         if steering["paused"]:
@@ -35,8 +37,13 @@ class StatusLine:
     file, a pipe) a plain line when the first frame is out, then every `plain_every_s`. `extra()` gives
     the steering's snapshot for the line (None: no controls)."""
 
-    def __init__(self, extra: Callable[[], dict | None] = lambda: None, stream: IO[str] | None = None,
-                 tty_every_s: float = 0.5, plain_every_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        extra: Callable[[], dict | None] = lambda: None,
+        stream: IO[str] | None = None,
+        tty_every_s: float = 0.5,
+        plain_every_s: float = 5.0,
+    ) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.every = tty_every_s if self.tty else plain_every_s
@@ -85,8 +92,7 @@ class ProgressBar:
     """The offline progress bar (tqdm): frames in, frames/s and the time left when `total` is known."""
 
     def __init__(self, total: int | None, desc: str) -> None:
-        self._bar = tqdm(total=total, unit="frame", desc=desc, file=sys.stderr, dynamic_ncols=True,
-                         smoothing=0.1)
+        self._bar = tqdm(total=total, unit="frame", desc=desc, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
     def step(self, stats: Stats) -> None:
         """Move the bar to the frames that went in."""

@@ -1,7 +1,7 @@
 """Render the contact sheet of the procedural data: every scene kind in every style.
 
-    python scripts/make_data_sheet.py                 # -> docs/data_scenes.png
-    python scripts/make_data_sheet.py out.png --frame 40
+python scripts/make_data_sheet.py                 # -> docs/data_scenes.png
+python scripts/make_data_sheet.py out.png --frame 40
 """
 
 from __future__ import annotations

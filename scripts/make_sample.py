@@ -1,7 +1,7 @@
 """Render the README demo clip: a held-out procedural scene as an H.264 mp4.
 
-    python scripts/make_sample.py                     # -> assets/sample_blocky.mp4
-    python scripts/make_sample.py out.mp4 --style toon --frames 96
+python scripts/make_sample.py                     # -> assets/sample_blocky.mp4
+python scripts/make_sample.py out.mp4 --style toon --frames 96
 """
 
 from __future__ import annotations
@@ -15,12 +15,18 @@ import av
 from v2v.train.data import HELDOUT_SEED, STYLES, render_clip, sample_scene
 
 SAMPLE_SEED = HELDOUT_SEED + 59  # held out from training: a village by a lake, camera walking
-SAMPLE_KIND = "side"             # the side view of that seed (sample_scene draws the voxel world for it)
+SAMPLE_KIND = "side"  # the side view of that seed (sample_scene draws the voxel world for it)
 
 
-def write_sample(path: str | Path, style: str = "blocky", frames: int = 48,
-                 size: tuple[int, int] = (448, 256), fps: int = 12, seed: int = SAMPLE_SEED,
-                 crf: int = 23) -> Path:
+def write_sample(
+    path: str | Path,
+    style: str = "blocky",
+    frames: int = 48,
+    size: tuple[int, int] = (448, 256),
+    fps: int = 12,
+    seed: int = SAMPLE_SEED,
+    crf: int = 23,
+) -> Path:
     """Render `frames` frames of scene `seed` in `style` at size (W, H) to an H.264 (yuv420p) mp4."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

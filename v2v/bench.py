@@ -50,8 +50,8 @@ class BenchResult:
         the same however long the stream has run (the rolling cache's promise). None for shorter runs."""
         if len(self.chunk_ms) <= late + 5:
             return None
-        a = sorted(self.chunk_ms[late - 5:late + 6])[5]
-        b = sorted(self.chunk_ms[early - 5:early + 6])[5]
+        a = sorted(self.chunk_ms[late - 5 : late + 6])[5]
+        b = sorted(self.chunk_ms[early - 5 : early + 6])[5]
         return a / b
 
     def to_dict(self) -> dict:
@@ -77,12 +77,17 @@ def synthetic_frames(n: int, size: tuple[int, int], device: torch.device | str =
     side = max(1, h // 4)
     for i in range(n):
         x, y = (4 * i) % max(1, w - side), h // 2 - side // 2
-        clip[i, :, y:y + side, x:x + side] = 1.0
+        clip[i, :, y : y + side, x : x + side] = 1.0
     return clip
 
 
-def run_bench(bundle: ModelBundle, size: tuple[int, int] | None = None, frames: int = 48,
-              config: EngineConfig = EngineConfig(prompt="a landscape"), warmup: int = 0) -> BenchResult:
+def run_bench(
+    bundle: ModelBundle,
+    size: tuple[int, int] | None = None,
+    frames: int = 48,
+    config: EngineConfig = EngineConfig(prompt="a landscape"),
+    warmup: int = 0,
+) -> BenchResult:
     """Time a StreamEngine on `frames` synthetic frames at `size` (W, H; default the model's own).
 
     `warmup` frames first go through a stream of their own, untimed, so that one-time costs (CUDA's
@@ -107,7 +112,7 @@ def run_bench(bundle: ModelBundle, size: tuple[int, int] | None = None, frames: 
     sync(device)
     start = time.perf_counter()
     for i in range(frames + 1):
-        out = (engine.push(clip[i:i + 1]) if i < frames else engine.flush()).cpu()  # host copy, as a sink needs
+        out = (engine.push(clip[i : i + 1]) if i < frames else engine.flush()).cpu()  # host copy, as a sink needs
         metrics.extend(engine.metrics)
         if out.numel():
             sync(device)
@@ -118,7 +123,11 @@ def run_bench(bundle: ModelBundle, size: tuple[int, int] | None = None, frames: 
     span = outputs[-1][0] - outputs[0][0]
     after_first = sum(n for _, n in outputs[1:])
     return BenchResult(
-        model=bundle.name, device=str(device), size=tuple(size), frames=frames, chunks=len(metrics),
+        model=bundle.name,
+        device=str(device),
+        size=tuple(size),
+        frames=frames,
+        chunks=len(metrics),
         first_frame_latency_ms=(outputs[0][0] - start) * 1000.0,
         first_chunk_ms=metrics[0].total_ms,
         sustained_fps=after_first / span if span > 0 else frames / (end - start),

@@ -36,8 +36,15 @@ class CompareResult:
         return {"ms_per_frame": self.ms_per_frame, "ratio_to_kv_cache": self.ratio_to_kv_cache}
 
 
-def _denoise(bundle: ModelBundle, x: Tensor, z: Tensor, context: Tensor, steps: list[float],
-             past: list[Tensor], gen: torch.Generator) -> Tensor:
+def _denoise(
+    bundle: ModelBundle,
+    x: Tensor,
+    z: Tensor,
+    context: Tensor,
+    steps: list[float],
+    past: list[Tensor],
+    gen: torch.Generator,
+) -> Tensor:
     """Few-step denoising of x [1, C, F, h, w] with the clean `past` latent frames in front of it, without a
     cache: every step is one block-causal DiT call over past + chunk. -> x0 [1, C, F, h, w]."""
     dit = bundle.dit
@@ -69,7 +76,7 @@ def _recompute(bundle: ModelBundle, clip: Tensor, config: EngineConfig) -> None:
     i = 0
     while i < clip.shape[0]:
         n = first if i == 0 else vae.temporal_factor * fpb
-        chunk = clip[i:i + n]
+        chunk = clip[i : i + n]
         if chunk.shape[0] < n:
             break
         z = enc(chunk.transpose(0, 1)[None])  # [1, C, F, h, w]

@@ -29,15 +29,23 @@ class EngineConfig:
     steps: int | None = None  # cap on denoising steps per chunk (None: every student step below the start)
     timestep_offset: float | None = None  # first model timestep = 1000·s − offset (None: the model's own)
     seed: int = 0  # noise seed: the same seed and input give the same output
-    noise_refresh: float | None = None  # share of fresh noise per chunk: 1 = new every chunk (CausVid), 0 = fixed (StreamDiffusion); None: the model's
+    noise_refresh: float | None = (
+        None  # share of fresh noise per chunk: 1 = new every chunk (CausVid), 0 = fixed (StreamDiffusion); None: the model's
+    )
     clean_pass: bool = True  # re-run the clean output at t = 0 to write the cache (CausVid); else cache the last step
     window_frames: int | None = None  # latent frames of recent context in the rolling KV cache (None: the model's)
-    sink_frames: int | None = None  # latent frames from the stream's start kept forever, attention sinks (None: the model's)
+    sink_frames: int | None = (
+        None  # latent frames from the stream's start kept forever, attention sinks (None: the model's)
+    )
     sink_adjacent: bool | None = None  # keep the sinks' RoPE positions right before the window (None: the model's)
-    sink_refresh: float | None = None  # adaptive sinks: replace a sink whose K/V cosine to the newest frame is below this (-1 never; None: the model's)
+    sink_refresh: float | None = (
+        None  # adaptive sinks: replace a sink whose K/V cosine to the newest frame is below this (-1 never; None: the model's)
+    )
     motion_k: float = 0.1  # motion-aware strength: s = s0 − k·motion (0 disables)
     motion_momentum: float = 0.1  # weight of the previous chunk's strength in the smoothed strength
-    skip_threshold: float = 0.0  # static-input skip: mean |Δpixel| (in [-1, 1] units) below which a chunk is re-emitted (0 disables)
+    skip_threshold: float = (
+        0.0  # static-input skip: mean |Δpixel| (in [-1, 1] units) below which a chunk is re-emitted (0 disables)
+    )
     max_skips: int = 4  # at most this many chunks in a row are skipped
     prompt_blend_chunks: int = 3  # a new prompt is blended in over this many chunks
 
@@ -68,8 +76,12 @@ class StreamEngine:
     on_latents: called with each computed chunk's denoised latents [1, C, F, h, w] just before they are
     decoded (the `adapt` training stage records the student's latents this way)."""
 
-    def __init__(self, bundle: ModelBundle, config: EngineConfig = EngineConfig(),
-                 on_latents: Callable[[Tensor], None] | None = None) -> None:
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        config: EngineConfig = EngineConfig(),
+        on_latents: Callable[[Tensor], None] | None = None,
+    ) -> None:
         self.bundle = bundle
         self.config = config
         self.on_latents = on_latents
@@ -199,8 +211,14 @@ class StreamEngine:
         # 4. the clean pass: the output at t = 0 becomes the context of later chunks
         if cfg.clean_pass:
             t = time.perf_counter()
-            dit(x0, torch.zeros(x0.shape[0], x0.shape[2], device=x0.device), context, cache=cache, write_cache=True,
-                source=source)
+            dit(
+                x0,
+                torch.zeros(x0.shape[0], x0.shape[2], device=x0.device),
+                context,
+                cache=cache,
+                write_cache=True,
+                source=source,
+            )
             m.cache_ms = self._ms(t)
 
         # 5. decode (the stream decoder keeps its caches too)
@@ -241,7 +259,7 @@ class StreamEngine:
         i, r = self._noise_calls, self.noise_refresh
         self._noise_calls += 1
         if r < 1.0 and i < len(self._noises) and self._noises[i].shape == fresh.shape:
-            fresh = (1.0 - r) ** 0.5 * self._noises[i] + r ** 0.5 * fresh
+            fresh = (1.0 - r) ** 0.5 * self._noises[i] + r**0.5 * fresh
         if i < len(self._noises):
             self._noises[i] = fresh
         else:
@@ -254,11 +272,15 @@ class StreamEngine:
             _, ph, pw = self.bundle.dit.config.patch_size
             cfg, b = self.config, self.bundle
             self._cache = b.dit.new_cache(
-                batch=z.shape[0], frame_tokens=(h // ph) * (w // pw),
+                batch=z.shape[0],
+                frame_tokens=(h // ph) * (w // pw),
                 window_frames=b.window_frames if cfg.window_frames is None else cfg.window_frames,
                 sink_frames=b.sink_frames if cfg.sink_frames is None else cfg.sink_frames,
                 sink_adjacent=b.sink_adjacent if cfg.sink_adjacent is None else cfg.sink_adjacent,
-                sink_refresh=self.sink_refresh, device=z.device, dtype=b.dtype)
+                sink_refresh=self.sink_refresh,
+                device=z.device,
+                dtype=b.dtype,
+            )
         return self._cache
 
     @property
@@ -340,7 +362,9 @@ class StreamEngine:
             raise ValueError(f"sink_refresh is a cosine similarity in [-1, 1] (-1: never), got {cfg.sink_refresh}")
         if cfg.steps is not None and cfg.steps < 1:
             raise ValueError(f"steps must be at least 1, got {cfg.steps}")
-        if (cfg.window_frames is not None and cfg.window_frames < 1) or (cfg.sink_frames is not None and cfg.sink_frames < 0):
+        if (cfg.window_frames is not None and cfg.window_frames < 1) or (
+            cfg.sink_frames is not None and cfg.sink_frames < 0
+        ):
             raise ValueError(f"the KV window needs ≥ 1 frame and ≥ 0 sinks, got {cfg.window_frames}/{cfg.sink_frames}")
 
     def _cat(self, out: list[Tensor], like: Tensor) -> Tensor:

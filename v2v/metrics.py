@@ -24,8 +24,7 @@ def _cv2() -> Any:
     try:
         import cv2
     except ImportError as e:
-        raise ImportError("v2v.metrics needs OpenCV for this metric: pip install "
-                          "opencv-python-headless") from e
+        raise ImportError("v2v.metrics needs OpenCV for this metric: pip install opencv-python-headless") from e
     return cv2
 
 
@@ -39,8 +38,7 @@ def as_uint8_video(video: Any) -> np.ndarray:
             raise ValueError(f"expected uint8 video [T, H, W, 3], got shape {video.shape}")
         return video
     if video.ndim != 4 or video.shape[1] != 3:
-        raise ValueError(f"expected float video [T, 3, H, W] in [-1, 1], got {video.dtype} "
-                         f"shape {video.shape}")
+        raise ValueError(f"expected float video [T, 3, H, W] in [-1, 1], got {video.dtype} shape {video.shape}")
     x = (np.clip(video, -1.0, 1.0) + 1.0) * 127.5 + 0.5
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).astype(np.uint8)
 
@@ -87,12 +85,12 @@ def warp_terms(frames: Any, flow_from: Any | None = None, fb_tolerance: float = 
     terms = []
     gray = [_gray(f) for f in guide]
     for t in range(1, T):
-        back = dis.calc(gray[t], gray[t - 1], None)   # [H, W, 2]: pixel of t -> its place in t-1
-        fwd = dis.calc(gray[t - 1], gray[t], None)    # pixel of t-1 -> its place in t
+        back = dis.calc(gray[t], gray[t - 1], None)  # [H, W, 2]: pixel of t -> its place in t-1
+        fwd = dis.calc(gray[t - 1], gray[t], None)  # pixel of t-1 -> its place in t
         mx, my = gx + back[..., 0], gy + back[..., 1]
         fwd_at = cv2.remap(fwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         diff = ((back + fwd_at) ** 2).sum(-1)
-        mag = (back ** 2).sum(-1) + (fwd_at ** 2).sum(-1)
+        mag = (back**2).sum(-1) + (fwd_at**2).sum(-1)
         inside = (mx >= 0) & (mx <= W - 1) & (my >= 0) & (my <= H - 1)
         valid = inside & (diff < 0.01 * mag + fb_tolerance)
         warped = cv2.remap(video[t - 1], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -108,8 +106,7 @@ def flicker(output: Any, input: Any) -> float:
     out = as_uint8_video(output).astype(np.float32)
     inp = as_uint8_video(input).astype(np.float32)
     if out.shape[0] != inp.shape[0] or out.shape[0] < 2:
-        raise ValueError(f"need two videos of the same length >= 2, got {out.shape} and "
-                         f"{inp.shape}")
+        raise ValueError(f"need two videos of the same length >= 2, got {out.shape} and {inp.shape}")
     d_out = float(np.abs(np.diff(out, axis=0)).mean())
     d_in = float(np.abs(np.diff(inp, axis=0)).mean())
     return d_out / max(d_in, 1.0)
@@ -217,12 +214,15 @@ def structure(output: Any, input: Any, tolerance: int = 1) -> dict[str, float]:
             f1s.append(float(2 * p * r / max(p + r, 1e-12)))
         xa, xb = ga.ravel() - ga.mean(), gb.ravel() - gb.mean()
         den = float(np.sqrt((xa * xa).sum() * (xb * xb).sum()))
-        corrs.append(1.0 if den == 0.0 and np.array_equal(ga, gb) else float((xa * xb).sum())
-                     / max(den, 1e-12))
+        corrs.append(1.0 if den == 0.0 and np.array_equal(ga, gb) else float((xa * xb).sum()) / max(den, 1e-12))
     lo = np.stack([_gray(f) for f in out])
     li = np.stack([_gray(f) for f in inp])
-    return {"edge_f1": float(np.mean(f1s)), "edge_corr": float(np.mean(corrs)),
-            "ssim": ssim(lo, li), "psnr": psnr(lo, li)}
+    return {
+        "edge_f1": float(np.mean(f1s)),
+        "edge_corr": float(np.mean(corrs)),
+        "ssim": ssim(lo, li),
+        "psnr": psnr(lo, li),
+    }
 
 
 def sharpness(output: Any, reference: Any) -> float:
@@ -244,9 +244,9 @@ def sharpness(output: Any, reference: Any) -> float:
 
 @dataclass(frozen=True)
 class Drift:
-    first: float    # metric over the first window
-    last: float     # metric over the last window
-    change: float   # relative change (last - first) / |first|
+    first: float  # metric over the first window
+    last: float  # metric over the last window
+    change: float  # relative change (last - first) / |first|
 
 
 def drift(metric_first: float, metric_last: float) -> float:
@@ -262,8 +262,12 @@ def frame_stats(frames: Any) -> dict[str, float]:
     v = as_uint8_video(frames).astype(np.float32) / 255.0
     luma = v[..., 0] * 0.299 + v[..., 1] * 0.587 + v[..., 2] * 0.114
     grad = np.abs(np.diff(luma, axis=1)).mean() + np.abs(np.diff(luma, axis=2)).mean()
-    return {"brightness": float(luma.mean()), "contrast": float(luma.std()),
-            "colorfulness": float((v.max(-1) - v.min(-1)).mean()), "sharpness": float(grad)}
+    return {
+        "brightness": float(luma.mean()),
+        "contrast": float(luma.std()),
+        "colorfulness": float((v.max(-1) - v.min(-1)).mean()),
+        "sharpness": float(grad),
+    }
 
 
 def stream_drift(frames: Any, window: int = 100, with_warp: bool = True) -> dict[str, Drift]:

@@ -11,8 +11,8 @@ Shape letters: B batch, C channels, F latent frames, h/w latent height/width.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -104,9 +104,15 @@ def flow_target(x0: Tensor, noise: Tensor) -> Tensor:
     return noise - x0
 
 
-def sample_train_timesteps(shape: Sequence[int], shift: float, generator: torch.Generator | None = None,
-                           low: float = 0.0, high: float = float(NUM_TRAIN_TIMESTEPS),
-                           device: torch.device | str | None = None, truncate: bool = False) -> Tensor:
+def sample_train_timesteps(
+    shape: Sequence[int],
+    shift: float,
+    generator: torch.Generator | None = None,
+    low: float = 0.0,
+    high: float = float(NUM_TRAIN_TIMESTEPS),
+    device: torch.device | str | None = None,
+    truncate: bool = False,
+) -> Tensor:
     """Training timesteps: u ~ U(0, 1), shifted like the grid, scaled to 0..1000, clamped to [low, high], so the
     draws outside the range pile up at its ends. truncate: u is drawn inside the range of u whose t is in
     [low, high] instead, the same law restricted to the range with nothing piled at its ends.
@@ -127,8 +133,9 @@ def strength_to_timestep(strength: float, offset: float = 100.0) -> float:
     return float(min(max(NUM_TRAIN_TIMESTEPS * strength - offset, 1.0), NUM_TRAIN_TIMESTEPS))
 
 
-def v2v_timesteps(student: Sequence[float], strength: float, offset: float = 100.0,
-                  steps: int | None = None) -> list[float]:
+def v2v_timesteps(
+    student: Sequence[float], strength: float, offset: float = 100.0, steps: int | None = None
+) -> list[float]:
     """The denoising steps for video-to-video at strength s: start at 1000·s − offset, then the student's
     steps below it. `steps` caps the count (at least 1). E.g. student [1000, 750, 500, 250], s 0.8 ->
     [700, 500, 250]."""
@@ -142,8 +149,9 @@ def v2v_timesteps(student: Sequence[float], strength: float, offset: float = 100
     return out
 
 
-def sample_chunk(model: FlowModel, x_t: Tensor, timesteps: Sequence[float],
-                 noise_fn: Callable[[Tensor], Tensor]) -> Tensor:
+def sample_chunk(
+    model: FlowModel, x_t: Tensor, timesteps: Sequence[float], noise_fn: Callable[[Tensor], Tensor]
+) -> Tensor:
     """Few-step sampling of one chunk (CausVid Alg. 1 inner loop): for each t_i, x0 = x_t − σ_i·G(x_t, t_i);
     re-noise x0 with fresh noise to t_{i+1}; the last x0 is the output.
     x_t [B, C, F, h, w] already at σ = timesteps[0]/1000; noise_fn(like) -> fresh ε of that shape."""
@@ -157,8 +165,9 @@ def sample_chunk(model: FlowModel, x_t: Tensor, timesteps: Sequence[float],
     return x0
 
 
-def euler_sample(model: FlowModel, x_t: Tensor, num_steps: int, shift: float, t_start: float = 1000.0,
-                 keep: Sequence[float] = ()) -> tuple[Tensor, dict[float, Tensor]]:
+def euler_sample(
+    model: FlowModel, x_t: Tensor, num_steps: int, shift: float, t_start: float = 1000.0, keep: Sequence[float] = ()
+) -> tuple[Tensor, dict[float, Tensor]]:
     """Many-step Euler solve of the probability-flow ODE dx/dσ = v from t_start down to 0 on the shifted
     grid (the teacher's sampler). The timesteps in `keep` are inserted into the grid, so the returned
     states sit exactly on them (CausVid's ODE pairs: the trajectory at the student's timesteps).

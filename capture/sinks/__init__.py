@@ -25,11 +25,14 @@ from capture.frame import Frame
 if TYPE_CHECKING:
     from capture.control import Steering
 
-SINK_FORMS = ("vcam[:DEVICE], obs, preview, null, udp://HOST:PORT, srt://HOST:PORT, or a video file "
-              "(.mp4, .m4v, .mov, .mkv)")
-OBS_UNAVAILABLE = ("--output obs needs the OBS plugin (plugins/obs), which was not loaded: run v2v as "
-                   "`python -m v2v` (or the `v2v` command) from an install that has the plugins package, or use "
-                   "--output vcam, which OBS shows as a Video Capture Device")
+SINK_FORMS = (
+    "vcam[:DEVICE], obs, preview, null, udp://HOST:PORT, srt://HOST:PORT, or a video file (.mp4, .m4v, .mov, .mkv)"
+)
+OBS_UNAVAILABLE = (
+    "--output obs needs the OBS plugin (plugins/obs), which was not loaded: run v2v as "
+    "`python -m v2v` (or the `v2v` command) from an install that has the plugins package, or use "
+    "--output vcam, which OBS shows as a Video Capture Device"
+)
 # a plugin's sink factory: factory(spec, size=(W, H), fps=F, options=the parsed command line or None) -> Sink
 SinkFactory = Callable[..., "Sink"]
 _REGISTERED: dict[str, SinkFactory] = {}
@@ -70,9 +73,17 @@ def is_file_sink(spec: str) -> bool:
     return kind not in ("vcam", "obs", "preview", "null", "udp", "srt") and kind not in _REGISTERED
 
 
-def open_sinks(specs: Sequence[str], *, size: tuple[int, int], fps: float, time_base: Fraction | None = None,
-               audio_from: str | None = None, overwrite: bool = False, inputs: Sequence[str] = (),
-               options: Any = None) -> Sink:
+def open_sinks(
+    specs: Sequence[str],
+    *,
+    size: tuple[int, int],
+    fps: float,
+    time_base: Fraction | None = None,
+    audio_from: str | None = None,
+    overwrite: bool = False,
+    inputs: Sequence[str] = (),
+    options: Any = None,
+) -> Sink:
     """Open every sink of `specs` (`--output` may repeat) with `open_sink`'s options: the sink itself
     for one, a FanOut that writes each frame to all of them for several. When one cannot open, those
     already open are aborted."""
@@ -86,8 +97,18 @@ def open_sinks(specs: Sequence[str], *, size: tuple[int, int], fps: float, time_
     sinks: list[Sink] = []
     try:
         for spec in specs:
-            sinks.append(open_sink(spec, size=size, fps=fps, time_base=time_base, audio_from=audio_from,
-                                   overwrite=overwrite, inputs=inputs, options=options))
+            sinks.append(
+                open_sink(
+                    spec,
+                    size=size,
+                    fps=fps,
+                    time_base=time_base,
+                    audio_from=audio_from,
+                    overwrite=overwrite,
+                    inputs=inputs,
+                    options=options,
+                )
+            )
     except BaseException:
         if sinks:
             FanOut(sinks).abort()
@@ -95,9 +116,17 @@ def open_sinks(specs: Sequence[str], *, size: tuple[int, int], fps: float, time_
     return sinks[0] if len(sinks) == 1 else FanOut(sinks)
 
 
-def open_sink(spec: str, *, size: tuple[int, int], fps: float, time_base: Fraction | None = None,
-              audio_from: str | None = None, overwrite: bool = False,
-              inputs: Sequence[str] = (), options: Any = None) -> Sink:
+def open_sink(
+    spec: str,
+    *,
+    size: tuple[int, int],
+    fps: float,
+    time_base: Fraction | None = None,
+    audio_from: str | None = None,
+    overwrite: bool = False,
+    inputs: Sequence[str] = (),
+    options: Any = None,
+) -> Sink:
     """Open the sink that `spec` names for frames of `size` (W, H) at `fps`.
 
     time_base, audio_from, overwrite and inputs are for files: the source's time base (frames keep
@@ -129,5 +158,6 @@ def open_sink(spec: str, *, size: tuple[int, int], fps: float, time_base: Fracti
 
     if not (spec.lower().endswith(VIDEO_EXTENSIONS) or os.path.splitext(spec)[1] or os.path.isdir(spec)):
         raise CaptureError(f"output {spec!r} is neither a sink name nor a video file: use {SINK_FORMS}")
-    return VideoFileSink(spec, size, fps, time_base=time_base, audio_from=audio_from,
-                         overwrite=overwrite, inputs=inputs)
+    return VideoFileSink(
+        spec, size, fps, time_base=time_base, audio_from=audio_from, overwrite=overwrite, inputs=inputs
+    )

@@ -40,7 +40,7 @@ class FanOut:
                 else:
                     sink.close()
             except BaseException:
-                _abort_all(self.sinks[i + 1:])
+                _abort_all(self.sinks[i + 1 :])
                 raise
 
     def abort(self) -> None:

@@ -36,11 +36,9 @@ def check_output_path(path: str, overwrite: bool = False, inputs: Sequence[str] 
     if not os.path.isdir(folder):
         raise CaptureError(f"output folder {folder} does not exist: create it first")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise CaptureError(f"output folder {folder} is not writable: check its permissions or "
-                           "choose another folder")
+        raise CaptureError(f"output folder {folder} is not writable: check its permissions or choose another folder")
     if os.path.exists(path) and not overwrite:
-        raise CaptureError(f"output {path} already exists: pass --overwrite to replace it, or choose "
-                           "another name")
+        raise CaptureError(f"output {path} already exists: pass --overwrite to replace it, or choose another name")
 
 
 def partial_path(path: str) -> str:
@@ -65,9 +63,18 @@ class VideoFileSink:
     the video as it is written.
     """
 
-    def __init__(self, path: str, size: tuple[int, int], fps: float | Fraction, time_base: Fraction | None = None,
-                 audio_from: str | None = None, overwrite: bool = False, inputs: Sequence[str] = (),
-                 crf: int = 18, preset: str = "veryfast") -> None:
+    def __init__(
+        self,
+        path: str,
+        size: tuple[int, int],
+        fps: float | Fraction,
+        time_base: Fraction | None = None,
+        audio_from: str | None = None,
+        overwrite: bool = False,
+        inputs: Sequence[str] = (),
+        crf: int = 18,
+        preset: str = "veryfast",
+    ) -> None:
         check_output_path(path, overwrite, inputs)
         self.path = path
         self.name = path
@@ -102,8 +109,10 @@ class VideoFileSink:
             return
         template = self._audio_in.streams.audio[0]
         if template.codec_context.name not in self._out.supported_codecs:
-            raise CaptureError(f"the audio of {audio_from} ({template.codec_context.name}) cannot go into a "
-                               f"{os.path.splitext(self.path)[1]} file: write a .mkv instead")
+            raise CaptureError(
+                f"the audio of {audio_from} ({template.codec_context.name}) cannot go into a "
+                f"{os.path.splitext(self.path)[1]} file: write a .mkv instead"
+            )
         self._audio_out = self._out.add_stream_from_template(template)
         self._audio = _audio_packets(self._audio_in, template)
 

@@ -27,5 +27,5 @@ class NullSink:
         self.close()
 
     def describe(self) -> str:
-        """"null"."""
+        """ "null"."""
         return "null"

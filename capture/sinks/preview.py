@@ -16,14 +16,18 @@ WINDOW = "v2v preview (q to quit)"
 def why_unavailable() -> str | None:
     """Why a preview window cannot open here, or None when it may."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return ("the preview window needs a display but DISPLAY is not set: run it in a desktop "
-                "session, or use --output vcam, null or a video file")
+        return (
+            "the preview window needs a display but DISPLAY is not set: run it in a desktop "
+            "session, or use --output vcam, null or a video file"
+        )
     build = cv2.getBuildInformation()
     gui = build.split("GUI:", 1)[1].split("\n", 1)[0].strip() if "GUI:" in build else ""
     if gui.upper() == "NONE":
-        return ("the preview window needs OpenCV with a GUI, but this is opencv-python-headless: "
-                "`pip uninstall opencv-python-headless && pip install opencv-python`, or use "
-                "--output vcam, null or a video file")
+        return (
+            "the preview window needs OpenCV with a GUI, but this is opencv-python-headless: "
+            "`pip uninstall opencv-python-headless && pip install opencv-python`, or use "
+            "--output vcam, null or a video file"
+        )
     return None
 
 
@@ -37,8 +41,10 @@ class PreviewSink:
         try:
             cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
         except cv2.error as e:
-            raise SinkUnavailable(f"the preview window could not open ({' '.join(str(e).split())}): "
-                                  "use --output vcam, null or a video file") from e
+            raise SinkUnavailable(
+                f"the preview window could not open ({' '.join(str(e).split())}): "
+                "use --output vcam, null or a video file"
+            ) from e
         self.name = "preview"
         self.count = 0
         self.wants_stop = False
@@ -60,5 +66,5 @@ class PreviewSink:
         self.close()
 
     def describe(self) -> str:
-        """"preview window"."""
+        """ "preview window"."""
         return "preview window"

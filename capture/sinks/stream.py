@@ -48,8 +48,10 @@ def parse_stream_url(url: str) -> tuple[str, str, int, str]:
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     except socket.gaierror as e:
-        raise CaptureError(f"output {url}: cannot find host {host!r} ({e.strerror}): check the address, or "
-                           f"write {scheme}://:{port} to send to this machine") from None
+        raise CaptureError(
+            f"output {url}: cannot find host {host!r} ({e.strerror}): check the address, or "
+            f"write {scheme}://:{port} to send to this machine"
+        ) from None
     return scheme, host, port, parts.query
 
 
@@ -61,16 +63,20 @@ def _how_to_watch(scheme: str, host: str, port: int) -> str:
     """One line on where the stream goes and how to show it."""
     where = _netloc(host, port)
     if scheme == "srt":
-        return (f"streaming H.264 MPEG-TS as an SRT caller to srt://{where}: start the listener first, e.g. "
-                f"`ffplay 'srt://{where}?mode=listener'` or an OBS Media Source with input "
-                f"srt://{where}?mode=listener and input format mpegts")
+        return (
+            f"streaming H.264 MPEG-TS as an SRT caller to srt://{where}: start the listener first, e.g. "
+            f"`ffplay 'srt://{where}?mode=listener'` or an OBS Media Source with input "
+            f"srt://{where}?mode=listener and input format mpegts"
+        )
     if is_loopback(host):
         on, seen_at = "", f"udp://{where}"
     else:  # the receiving machine listens on its own port
         on, seen_at = f" on {host}", f"udp://0.0.0.0:{port}"
-    return (f"streaming H.264 MPEG-TS to udp://{where}: watch{on} with `ffplay -fflags nobuffer {seen_at}`, "
-            f"VLC (Open Network Stream udp://@{seen_at[6:]}) or an OBS Media Source "
-            f"(Local File off, input {seen_at}, input format mpegts)")
+    return (
+        f"streaming H.264 MPEG-TS to udp://{where}: watch{on} with `ffplay -fflags nobuffer {seen_at}`, "
+        f"VLC (Open Network Stream udp://@{seen_at[6:]}) or an OBS Media Source "
+        f"(Local File off, input {seen_at}, input format mpegts)"
+    )
 
 
 class StreamSink:
@@ -99,11 +105,13 @@ class StreamSink:
             self._out.start_encoding()  # opens the connection now: errors come before the model loads
         except av.error.ProtocolNotFoundError:
             self.abort()
-            raise SinkUnavailable(f"this PyAV's FFmpeg has no {scheme} protocol: use udp://HOST:PORT, or "
-                                  f"install a PyAV built with {scheme} support") from None
+            raise SinkUnavailable(
+                f"this PyAV's FFmpeg has no {scheme} protocol: use udp://HOST:PORT, or "
+                f"install a PyAV built with {scheme} support"
+            ) from None
         except av.FFmpegError as e:
             self.abort()
-            hint = ("start the SRT listener first" if scheme == "srt" else "check the address and the network")
+            hint = "start the SRT listener first" if scheme == "srt" else "check the address and the network"
             raise CaptureError(f"cannot open {self.name} ({' '.join(str(e).split())}): {hint}") from None
         if announce:
             print(_how_to_watch(scheme, host, port), file=sys.stderr)
@@ -138,8 +146,9 @@ class StreamSink:
             for packet in self._video.encode(video_frame):
                 self._out.mux(packet)
         except av.FFmpegError as e:
-            raise CaptureError(f"sending to {self.name} failed ({' '.join(str(e).split())}): "
-                               "check the address and the network") from None
+            raise CaptureError(
+                f"sending to {self.name} failed ({' '.join(str(e).split())}): check the address and the network"
+            ) from None
         self.count += 1
 
     def close(self) -> None:

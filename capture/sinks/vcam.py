@@ -12,8 +12,10 @@ from capture.frame import Frame, resize
 def how_to_fix() -> str:
     """What makes a virtual camera device appear on this operating system."""
     if sys.platform.startswith("linux"):
-        return ("load v4l2loopback: `sudo modprobe v4l2loopback devices=1 exclusive_caps=1 "
-                "card_label=v2v` (package v4l2loopback-dkms)")
+        return (
+            "load v4l2loopback: `sudo modprobe v4l2loopback devices=1 exclusive_caps=1 "
+            "card_label=v2v` (package v4l2loopback-dkms)"
+        )
     if sys.platform == "darwin":
         return "install OBS Studio 30+ and start its virtual camera once (macOS 13+)"
     return "install OBS Studio and start its virtual camera once, or install Unity Capture"
@@ -22,27 +24,32 @@ def how_to_fix() -> str:
 def why_unavailable(error: BaseException) -> str:
     """pyvirtualcam's per-backend errors, one line, with the fix."""
     reasons = "; ".join(line.strip().rstrip(".") for line in str(error).splitlines() if line.strip())
-    return (f"no virtual camera: {reasons or 'no backend for this platform'}. To fix: {how_to_fix()}; "
-            "or use --output preview, null or a video file")
+    return (
+        f"no virtual camera: {reasons or 'no backend for this platform'}. To fix: {how_to_fix()}; "
+        "or use --output preview, null or a video file"
+    )
 
 
 class VirtualCameraSink:
     """Sends RGB frames of `size` (W, H) to a virtual camera; `backend` and `device` as pyvirtualcam's
     (None: the first that works)."""
 
-    def __init__(self, size: tuple[int, int], fps: float, backend: str | None = None,
-                 device: str | None = None) -> None:
+    def __init__(
+        self, size: tuple[int, int], fps: float, backend: str | None = None, device: str | None = None
+    ) -> None:
         import pyvirtualcam
 
         if backend is not None and backend not in pyvirtualcam.camera.BACKENDS:
             known = ", ".join(sorted(pyvirtualcam.camera.BACKENDS)) or "none"
-            raise SinkUnavailable(f"no virtual camera backend {backend!r} here (known: {known}). To fix: "
-                                  f"{how_to_fix()}")
+            raise SinkUnavailable(
+                f"no virtual camera backend {backend!r} here (known: {known}). To fix: {how_to_fix()}"
+            )
         if not pyvirtualcam.camera.BACKENDS:
             raise SinkUnavailable(why_unavailable(RuntimeError("")))
         try:
-            self._camera = pyvirtualcam.Camera(size[0], size[1], fps, fmt=pyvirtualcam.PixelFormat.RGB,
-                                               backend=backend, device=device)
+            self._camera = pyvirtualcam.Camera(
+                size[0], size[1], fps, fmt=pyvirtualcam.PixelFormat.RGB, backend=backend, device=device
+            )
         except RuntimeError as e:
             raise SinkUnavailable(why_unavailable(e)) from e
         self.size = size

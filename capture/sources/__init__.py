@@ -54,9 +54,16 @@ def _pattern_size(spec: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def open_source(spec: str, *, realtime: bool = False, frames: int | None = None,
-                fps: float = 30.0, game_titles: tuple[str, ...] = (),
-                camera_size: tuple[int, int] | None = None, camera_fps: float | None = None) -> Source:
+def open_source(
+    spec: str,
+    *,
+    realtime: bool = False,
+    frames: int | None = None,
+    fps: float = 30.0,
+    game_titles: tuple[str, ...] = (),
+    camera_size: tuple[int, int] | None = None,
+    camera_fps: float | None = None,
+) -> Source:
     """Open the source that `spec` names.
 
     realtime: files, images and the pattern sleep to play at their frame rate (for live sinks);

@@ -59,11 +59,15 @@ def _open_capture(device: int, size: tuple[int, int] | None, fps: float | None) 
 
 def _why_unavailable(device: int) -> str:
     if sys.platform.startswith("linux"):
-        return (f"camera {device} could not be opened: no readable /dev/video{device} "
-                "(check `ls /dev/video*`, that you are in the 'video' group, and that no other "
-                "program holds it), or use --input screen, pattern or a file")
-    return (f"camera {device} could not be opened: check that it is connected, that this program "
-            "may use the camera, and that no other program holds it")
+        return (
+            f"camera {device} could not be opened: no readable /dev/video{device} "
+            "(check `ls /dev/video*`, that you are in the 'video' group, and that no other "
+            "program holds it), or use --input screen, pattern or a file"
+        )
+    return (
+        f"camera {device} could not be opened: check that it is connected, that this program "
+        "may use the camera, and that no other program holds it"
+    )
 
 
 class CameraSource:
@@ -73,8 +77,14 @@ class CameraSource:
     gives its nearest one, and a line says so. `reconnect`: what happens when it goes away.
     """
 
-    def __init__(self, device: int = 0, size: tuple[int, int] | None = None, fps: float | None = None,
-                 timeout_s: float = 5.0, reconnect: Reconnect = Reconnect()) -> None:
+    def __init__(
+        self,
+        device: int = 0,
+        size: tuple[int, int] | None = None,
+        fps: float | None = None,
+        timeout_s: float = 5.0,
+        reconnect: Reconnect = Reconnect(),
+    ) -> None:
         self.name = f"camera:{device}"
         self.device = device
         self.live = True
@@ -96,19 +106,28 @@ class CameraSource:
         self._first = self._newest.get(timeout_s)
         if self._first is None:
             self.close()
-            raise SourceUnavailable(self._error or f"camera {device} opened but sent no frame in {timeout_s:g} s: "
-                                    "check that it is not in use by another program")
+            raise SourceUnavailable(
+                self._error
+                or f"camera {device} opened but sent no frame in {timeout_s:g} s: "
+                "check that it is not in use by another program"
+            )
         self.size = (self._first.shape[1], self._first.shape[0])
         self._report_mode(size, fps)
 
     def _report_mode(self, size: tuple[int, int] | None, fps: float | None) -> None:
         """One line when the camera did not take the size or frame rate asked for."""
         if size is not None and size != self.size:
-            print(f"{self.name} gives {self.size[0]}x{self.size[1]}, not the {size[0]}x{size[1]} asked for: "
-                  "it has no such mode (`v4l2-ctl --list-formats-ext` lists them on Linux)", file=sys.stderr)
+            print(
+                f"{self.name} gives {self.size[0]}x{self.size[1]}, not the {size[0]}x{size[1]} asked for: "
+                "it has no such mode (`v4l2-ctl --list-formats-ext` lists them on Linux)",
+                file=sys.stderr,
+            )
         if fps is not None and abs(self.fps - fps) > 0.5:
-            print(f"{self.name} runs at {self.fps:g} fps, not the {fps:g} asked for: it has no such mode "
-                  f"at {self.size[0]}x{self.size[1]}", file=sys.stderr)
+            print(
+                f"{self.name} runs at {self.fps:g} fps, not the {fps:g} asked for: it has no such mode "
+                f"at {self.size[0]}x{self.size[1]}",
+                file=sys.stderr,
+            )
 
     def _publish(self, bgr: np.ndarray) -> None:
         self._newest.put(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
@@ -130,16 +149,21 @@ class CameraSource:
                 self._fail(f"{self.name} stopped sending frames (unplugged or taken by another program)")
                 return
             elif not self._reopen():
-                self._fail(f"{self.name} went away and did not come back within {self.reconnect.give_up_s:g} s: "
-                           "check its cable and that no other program holds it, then start again")
+                self._fail(
+                    f"{self.name} went away and did not come back within {self.reconnect.give_up_s:g} s: "
+                    "check its cable and that no other program holds it, then start again"
+                )
                 return
 
     def _reopen(self) -> bool:
         """After the camera went away: reopen it with back-off until it gives a frame (True), or until
         `reconnect.give_up_s` passed or the source was closed (False)."""
         policy = self.reconnect
-        print(f"{self.name} stopped sending frames (unplugged or taken by another program): reconnecting "
-              f"for up to {policy.give_up_s:g} s", file=sys.stderr)
+        print(
+            f"{self.name} stopped sending frames (unplugged or taken by another program): reconnecting "
+            f"for up to {policy.give_up_s:g} s",
+            file=sys.stderr,
+        )
         self._capture.release()
         deadline = time.monotonic() + policy.give_up_s
         for wait in policy.waits():

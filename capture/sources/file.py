@@ -54,8 +54,10 @@ class VideoFileSource:
         try:
             self._container = av.open(path)
         except (av.FFmpegError, UnicodeDecodeError) as e:
-            raise CaptureError(f"{path} is not a video that FFmpeg can read ({_one_line(e)}): "
-                               "give an .mp4, .mkv, .mov, .webm or .avi file") from e
+            raise CaptureError(
+                f"{path} is not a video that FFmpeg can read ({_one_line(e)}): "
+                "give an .mp4, .mkv, .mov, .webm or .avi file"
+            ) from e
         if not self._container.streams.video:
             self._container.close()
             raise CaptureError(f"{path} has no video stream: give a file with video in it")
@@ -70,8 +72,9 @@ class VideoFileSource:
         self._first = next(self._decoded, None)
         if self._first is None:
             self._container.close()
-            raise CaptureError(f"{path} has no decodable video frames (empty or damaged): "
-                               "re-export it or give another file")
+            raise CaptureError(
+                f"{path} has no decodable video frames (empty or damaged): re-export it or give another file"
+            )
         self.size = self._first.size
 
     @property
@@ -96,8 +99,9 @@ class VideoFileSource:
                 yield Frame(np.ascontiguousarray(image), float(pts * self.time_base), index, pts)
                 index += 1
         except av.FFmpegError as e:
-            raise CaptureError(f"{self.path} is damaged after frame {index} ({_one_line(e)}): "
-                               "re-export it or give another file") from e
+            raise CaptureError(
+                f"{self.path} is damaged after frame {index} ({_one_line(e)}): re-export it or give another file"
+            ) from e
 
     def __iter__(self) -> Iterator[Frame]:
         if self._first is None:
@@ -123,13 +127,13 @@ class VideoFileSource:
 class ImageSource(GeneratedSource):
     """A still image as a video: the same frame `frames` times (None: endless) at `fps`."""
 
-    def __init__(self, path: str, frames: int | None = None, fps: float = 30.0,
-                 realtime: bool = False) -> None:
+    def __init__(self, path: str, frames: int | None = None, fps: float = 30.0, realtime: bool = False) -> None:
         check_input_file(path)
         image = cv2.imread(path, cv2.IMREAD_COLOR)
         if image is None:
-            raise CaptureError(f"{path} is not an image that OpenCV can read: give a .png, .jpg, "
-                               ".bmp, .webp or .tiff file")
+            raise CaptureError(
+                f"{path} is not an image that OpenCV can read: give a .png, .jpg, .bmp, .webp or .tiff file"
+            )
         self.image = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         self.path = path
         super().__init__(path, (self.image.shape[1], self.image.shape[0]), fps, frames, realtime)

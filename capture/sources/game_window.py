@@ -16,8 +16,15 @@ from dataclasses import dataclass
 from capture.errors import CaptureError
 from capture.sinks.preview import WINDOW as PREVIEW_TITLE
 from capture.sources.games import GAME_PATTERNS, NOT_GAME_PATTERNS, word_pattern
-from capture.sources.window import (REAPPEAR_S, WindowBackend, WindowInfo, WindowSource, current_windows,
-                                    list_titles, open_backend)
+from capture.sources.window import (
+    REAPPEAR_S,
+    WindowBackend,
+    WindowInfo,
+    WindowSource,
+    current_windows,
+    list_titles,
+    open_backend,
+)
 
 MIN_SIDE = 64  # pixels: a smaller window is an icon, a tray or a splash, not something to restyle
 
@@ -71,17 +78,25 @@ def choose(windows: list[WindowInfo], extra: tuple[str, ...] = ()) -> Choice:
         return Choice(window, reason, name, tuple(g[2] for g in games[1:]))
     apps = sorted((w for w in usable if w.kind == "normal"), key=lambda w: -w.area)
     if apps:
-        return Choice(apps[0], "no known game is open, and it is the largest application window that is not a "
-                               "terminal, a browser, OBS or the v2v preview", None, ())
+        return Choice(
+            apps[0],
+            "no known game is open, and it is the largest application window that is not a "
+            "terminal, a browser, OBS or the v2v preview",
+            None,
+            (),
+        )
     hidden = [w for w in windows if not w.visible and recognise(w, extra)]
     hint = f" ({hidden[0].label()} is not on the screen: restore it)" if hidden else ""
-    raise CaptureError(f"game_window found no game or application window to capture{hint}; the windows are "
-                       f"{list_titles(windows)}: start the game, or name it with --input window:TITLE "
-                       "or --game-titles NAME")
+    raise CaptureError(
+        f"game_window found no game or application window to capture{hint}; the windows are "
+        f"{list_titles(windows)}: start the game, or name it with --input window:TITLE "
+        "or --game-titles NAME"
+    )
 
 
 def _same_game(choice: Choice, extra: tuple[str, ...]) -> Callable[[WindowInfo], bool]:
     """What a replacement window must be when the chosen one closes: the same game, or the same app."""
+
     def matches(other: WindowInfo) -> bool:
         if choice.game is not None:
             found = recognise(other, extra)
@@ -99,8 +114,13 @@ def _quote(title: str) -> str:
     return spec if re.fullmatch(r"[\w:.,+-]+", spec) else "'" + spec.replace("'", "'\\''") + "'"
 
 
-def open_game_window(extra_titles: tuple[str, ...] = (), *, fps: float = 30.0, reappear_s: float = REAPPEAR_S,
-                     backend: Callable[[], WindowBackend] = open_backend) -> WindowSource:
+def open_game_window(
+    extra_titles: tuple[str, ...] = (),
+    *,
+    fps: float = 30.0,
+    reappear_s: float = REAPPEAR_S,
+    backend: Callable[[], WindowBackend] = open_backend,
+) -> WindowSource:
     """`game_window`: the window `choose` picks; says which and why on stderr."""
     windows, _ = current_windows(backend)
     choice = choose(windows, extra_titles)
@@ -108,8 +128,14 @@ def open_game_window(extra_titles: tuple[str, ...] = (), *, fps: float = 30.0, r
     if choice.others:
         other = choice.others[0]
         more = f" (and {len(choice.others) - 1} more)" if len(choice.others) > 1 else ""
-        message += (f"; also open: {other.label()}{more}, to capture it instead pass "
-                    f"--input {_quote(other.title)}")
+        message += f"; also open: {other.label()}{more}, to capture it instead pass --input {_quote(other.title)}"
     print(message, file=sys.stderr, flush=True)
-    return WindowSource("game_window", choice.window, _same_game(choice, extra_titles), fps=fps,
-                        reappear_s=reappear_s, what="game window", open_backend=backend)
+    return WindowSource(
+        "game_window",
+        choice.window,
+        _same_game(choice, extra_titles),
+        fps=fps,
+        reappear_s=reappear_s,
+        what="game window",
+        open_backend=backend,
+    )

@@ -36,9 +36,9 @@ def pattern_image(index: int, size: tuple[int, int]) -> np.ndarray:
     image[..., 2] = 64
     side = max(1, h // 4)
     x, y = pattern_square_x(index, size), h // 2 - side // 2
-    image[y:y + side, x:x + side] = 255
+    image[y : y + side, x : x + side] = 255
     bar = max(1, h // 32)
-    image[h - bar:, : index % w] = 0
+    image[h - bar :, : index % w] = 0
     if counter_fits(size):
         encode_counter(image, index)
     return image
@@ -91,8 +91,9 @@ class PatternSource(GeneratedSource):
     """The test pattern as a source: `frames` frames (None: endless) at `fps`; with `realtime` it
     sleeps so frames come at that rate, like a camera."""
 
-    def __init__(self, size: tuple[int, int] = (640, 360), fps: float = 30.0,
-                 frames: int | None = None, realtime: bool = False) -> None:
+    def __init__(
+        self, size: tuple[int, int] = (640, 360), fps: float = 30.0, frames: int | None = None, realtime: bool = False
+    ) -> None:
         if min(size) < 16:
             raise ValueError(f"the pattern needs at least 16x16 pixels, got {size[0]}x{size[1]}")
         super().__init__(f"pattern:{size[0]}x{size[1]}", size, fps, frames, realtime)

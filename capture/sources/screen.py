@@ -17,10 +17,14 @@ def why_unavailable() -> str | None:
     """Why screen capture cannot work here, or None when it may."""
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         if os.environ.get("WAYLAND_DISPLAY"):
-            return ("screen capture needs X11 but this is a Wayland session without DISPLAY: "
-                    "run the program under XWayland (set DISPLAY) or log in to an X11 session")
-        return ("screen capture needs an X display but DISPLAY is not set: run it in a desktop "
-                "session, or under Xvfb (`Xvfb :99 & DISPLAY=:99 ...`)")
+            return (
+                "screen capture needs X11 but this is a Wayland session without DISPLAY: "
+                "run the program under XWayland (set DISPLAY) or log in to an X11 session"
+            )
+        return (
+            "screen capture needs an X display but DISPLAY is not set: run it in a desktop "
+            "session, or under Xvfb (`Xvfb :99 & DISPLAY=:99 ...`)"
+        )
     return None
 
 
@@ -44,11 +48,15 @@ class ScreenSource:
         try:
             monitors = list_monitors()
         except mss.exception.ScreenShotError as e:
-            raise SourceUnavailable(f"screen capture failed to start ({' '.join(str(e).split())}): "
-                                    "check that DISPLAY points to a running X server") from e
+            raise SourceUnavailable(
+                f"screen capture failed to start ({' '.join(str(e).split())}): "
+                "check that DISPLAY points to a running X server"
+            ) from e
         if not 0 <= monitor < len(monitors):
-            raise SourceUnavailable(f"there is no screen {monitor}: this machine has screens 1 to "
-                                    f"{len(monitors) - 1} (0 is all of them together)")
+            raise SourceUnavailable(
+                f"there is no screen {monitor}: this machine has screens 1 to "
+                f"{len(monitors) - 1} (0 is all of them together)"
+            )
         self.region = monitors[monitor]
         self.name = f"screen:{monitor}"
         self.size = (self.region["width"], self.region["height"])

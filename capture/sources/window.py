@@ -28,8 +28,11 @@ POLL_S = 0.1  # seconds between looks for a window that went away
 MAX_LISTED = 12  # window titles an error message lists before "and N more"
 
 # sys.platform prefix -> the module of its backend (imported only on that OS)
-BACKEND_MODULES = {"linux": "capture.sources.window_x11", "win32": "capture.sources.window_windows",
-                   "darwin": "capture.sources.window_macos"}
+BACKEND_MODULES = {
+    "linux": "capture.sources.window_x11",
+    "win32": "capture.sources.window_windows",
+    "darwin": "capture.sources.window_macos",
+}
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     w_fit, h_fit = max(1, round(w * scale)), max(1, round(h * scale))
     out = np.zeros((h_out, w_out, 3), np.uint8)
     x, y = (w_out - w_fit) // 2, (h_out - h_fit) // 2
-    out[y:y + h_fit, x:x + w_fit] = resize(image, (w_fit, h_fit))
+    out[y : y + h_fit, x : x + w_fit] = resize(image, (w_fit, h_fit))
     return out
 
 
@@ -163,7 +166,7 @@ class ScreenGrabber:
         out = np.zeros((h, w, 3), np.uint8)
         if x1 > x0 and y1 > y0:
             shot = np.asarray(self._mss.grab({"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}))
-            out[y0 - top:y1 - top, x0 - left:x1 - left] = shot[..., 2::-1]
+            out[y0 - top : y1 - top, x0 - left : x1 - left] = shot[..., 2::-1]
         return out
 
     def close(self) -> None:
@@ -183,10 +186,18 @@ class WindowSource:
     that iterates (X11 connections belong to the thread that opens them).
     """
 
-    def __init__(self, name: str, window: WindowInfo, matches: Callable[[WindowInfo], bool], *,
-                 fps: float = 30.0, reappear_s: float = REAPPEAR_S, what: str = "window",
-                 open_backend: Callable[[], WindowBackend] = open_backend,
-                 open_grabber: Callable[[], ScreenGrabber] = ScreenGrabber) -> None:
+    def __init__(
+        self,
+        name: str,
+        window: WindowInfo,
+        matches: Callable[[WindowInfo], bool],
+        *,
+        fps: float = 30.0,
+        reappear_s: float = REAPPEAR_S,
+        what: str = "window",
+        open_backend: Callable[[], WindowBackend] = open_backend,
+        open_grabber: Callable[[], ScreenGrabber] = ScreenGrabber,
+    ) -> None:
         self.name = name
         self.window = window
         self.size = window.size
@@ -219,8 +230,7 @@ class WindowSource:
                 if other.visible and self._matches(other):
                     return other
         if not self._closed:
-            _say(f"{self._what} {self.window.title!r} did not come back within {self.reappear_s:g} s: "
-                 "the stream ends")
+            _say(f"{self._what} {self.window.title!r} did not come back within {self.reappear_s:g} s: the stream ends")
         return None
 
     def __iter__(self) -> Iterator[Frame]:
@@ -267,29 +277,39 @@ def find_window(windows: list[WindowInfo], title: str) -> list[WindowInfo]:
     return sorted(found, key=lambda w: (not w.visible, w.title.casefold() != wanted, -w.area))
 
 
-def open_window(title: str, *, fps: float = 30.0, reappear_s: float = REAPPEAR_S,
-                backend: Callable[[], WindowBackend] = open_backend) -> WindowSource:
+def open_window(
+    title: str,
+    *,
+    fps: float = 30.0,
+    reappear_s: float = REAPPEAR_S,
+    backend: Callable[[], WindowBackend] = open_backend,
+) -> WindowSource:
     """`window:TITLE`: the window whose title contains `title` (any case)."""
     if not title.strip():
-        raise CaptureError("bad input 'window:': write window:TITLE with part of the window's title, "
-                           "e.g. window:Minetest")
+        raise CaptureError(
+            "bad input 'window:': write window:TITLE with part of the window's title, e.g. window:Minetest"
+        )
     windows, connection = current_windows(backend)
     found = find_window(windows, title)
     if not found:
         note = f" ({connection.note})" if connection.note else ""
-        raise CaptureError(f"no window title contains {title!r} on {connection.where}{note}; the visible "
-                           f"windows are {list_titles(windows)}: use --input window:PART-OF-ONE-OF-THEM")
+        raise CaptureError(
+            f"no window title contains {title!r} on {connection.where}{note}; the visible "
+            f"windows are {list_titles(windows)}: use --input window:PART-OF-ONE-OF-THEM"
+        )
     window = found[0]
     if not window.visible:
-        raise SourceUnavailable(f"window {window.title!r} is {window.state}: show it on the screen "
-                                "(restore it) and start again")
+        raise SourceUnavailable(
+            f"window {window.title!r} is {window.state}: show it on the screen (restore it) and start again"
+        )
     if len(found) > 1:
         others = ", ".join(w.label() for w in found[1:4])
-        _say(f"window: {len(found)} windows match {title!r}; capturing {window.label()}, not {others} "
-             "(give more of the title to pick another)")
+        _say(
+            f"window: {len(found)} windows match {title!r}; capturing {window.label()}, not {others} "
+            "(give more of the title to pick another)"
+        )
 
     def same_title(other: WindowInfo) -> bool:
         return title.casefold() in other.title.casefold()
 
-    return WindowSource(f"window:{title}", window, same_title, fps=fps, reappear_s=reappear_s,
-                        open_backend=backend)
+    return WindowSource(f"window:{title}", window, same_title, fps=fps, reappear_s=reappear_s, open_backend=backend)

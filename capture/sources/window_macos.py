@@ -13,8 +13,10 @@ import sys
 from capture.sources.window import WindowInfo
 
 NORMAL_LAYER = 0  # kCGWindowLayer of application windows (menus, the Dock and overlays are above it)
-PERMISSION = ("grant this terminal the Screen Recording permission (System Settings > Privacy & Security > "
-              "Screen Recording) so that window titles can be read")
+PERMISSION = (
+    "grant this terminal the Screen Recording permission (System Settings > Privacy & Security > "
+    "Screen Recording) so that window titles can be read"
+)
 
 
 # ---- the OS calls ----------------------------------------------------------------------------------
@@ -52,13 +54,19 @@ def _info(entry: dict) -> WindowInfo | None:
     if not title:
         return None
     bounds = entry.get("kCGWindowBounds") or {}
-    rect = (int(bounds.get("X", 0)), int(bounds.get("Y", 0)), int(bounds.get("Width", 0)),
-            int(bounds.get("Height", 0)))
+    rect = (int(bounds.get("X", 0)), int(bounds.get("Y", 0)), int(bounds.get("Width", 0)), int(bounds.get("Height", 0)))
     layer = int(entry.get("kCGWindowLayer", NORMAL_LAYER))
     state = "visible" if entry.get("kCGWindowIsOnscreen") else "hidden"  # minimised windows are off screen
     pid = entry.get("kCGWindowOwnerPID")
-    return WindowInfo(int(entry["kCGWindowNumber"]), title.strip(), owner, rect, state,
-                      "normal" if layer == NORMAL_LAYER else "popup", int(pid) if pid is not None else None)
+    return WindowInfo(
+        int(entry["kCGWindowNumber"]),
+        title.strip(),
+        owner,
+        rect,
+        state,
+        "normal" if layer == NORMAL_LAYER else "popup",
+        int(pid) if pid is not None else None,
+    )
 
 
 class Backend:

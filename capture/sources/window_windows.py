@@ -79,13 +79,19 @@ def window_flags(hwnd: int) -> dict[str, bool]:
         return {"exists": False}
     cloaked = wintypes.DWORD(0)
     try:
-        ctypes.WinDLL("dwmapi").DwmGetWindowAttribute(hwnd, DWMWA_CLOAKED, ctypes.byref(cloaked),
-                                                      ctypes.sizeof(cloaked))
+        ctypes.WinDLL("dwmapi").DwmGetWindowAttribute(
+            hwnd, DWMWA_CLOAKED, ctypes.byref(cloaked), ctypes.sizeof(cloaked)
+        )
     except OSError:  # no desktop window manager (Windows 7 with DWM off): nothing is cloaked
         cloaked.value = 0
-    return {"exists": True, "visible": bool(user32.IsWindowVisible(hwnd)), "iconic": bool(user32.IsIconic(hwnd)),
-            "cloaked": bool(cloaked.value), "tool": bool(user32.GetWindowLongW(hwnd, GWL_EXSTYLE) & WS_EX_TOOLWINDOW),
-            "owned": bool(user32.GetWindow(hwnd, GW_OWNER))}
+    return {
+        "exists": True,
+        "visible": bool(user32.IsWindowVisible(hwnd)),
+        "iconic": bool(user32.IsIconic(hwnd)),
+        "cloaked": bool(cloaked.value),
+        "tool": bool(user32.GetWindowLongW(hwnd, GWL_EXSTYLE) & WS_EX_TOOLWINDOW),
+        "owned": bool(user32.GetWindow(hwnd, GW_OWNER)),
+    }
 
 
 def client_rect(hwnd: int) -> tuple[int, int, int, int]:

@@ -15,20 +15,40 @@ from capture.errors import SourceUnavailable
 from capture.sources.window import WindowInfo
 
 WINDOW_TYPES = {  # _NET_WM_WINDOW_TYPE_* -> WindowInfo.kind
-    "NORMAL": "normal", "DESKTOP": "desktop", "DOCK": "dock", "DIALOG": "dialog", "TOOLBAR": "tool",
-    "MENU": "tool", "UTILITY": "tool", "SPLASH": "tool", "NOTIFICATION": "popup", "TOOLTIP": "popup",
-    "DROPDOWN_MENU": "popup", "POPUP_MENU": "popup", "COMBO": "popup", "DND": "popup",
+    "NORMAL": "normal",
+    "DESKTOP": "desktop",
+    "DOCK": "dock",
+    "DIALOG": "dialog",
+    "TOOLBAR": "tool",
+    "MENU": "tool",
+    "UTILITY": "tool",
+    "SPLASH": "tool",
+    "NOTIFICATION": "popup",
+    "TOOLTIP": "popup",
+    "DROPDOWN_MENU": "popup",
+    "POPUP_MENU": "popup",
+    "COMBO": "popup",
+    "DND": "popup",
 }
 ICONIC_STATE = 3  # ICCCM WM_STATE value of a minimised window
-ATOMS = ("_NET_WM_NAME", "UTF8_STRING", "_NET_WM_STATE", "_NET_WM_STATE_HIDDEN", "_NET_WM_WINDOW_TYPE",
-         "_NET_WM_PID", *(f"_NET_WM_WINDOW_TYPE_{name}" for name in WINDOW_TYPES))
+ATOMS = (
+    "_NET_WM_NAME",
+    "UTF8_STRING",
+    "_NET_WM_STATE",
+    "_NET_WM_STATE_HIDDEN",
+    "_NET_WM_WINDOW_TYPE",
+    "_NET_WM_PID",
+    *(f"_NET_WM_WINDOW_TYPE_{name}" for name in WINDOW_TYPES),
+)
 
 
 def wayland_note() -> str:
     """A limitation to name on a Wayland session (empty elsewhere)."""
     if os.environ.get("WAYLAND_DISPLAY") or os.environ.get("XDG_SESSION_TYPE") == "wayland":
-        return ("this is a Wayland session: only X11/XWayland windows can be captured (start the game "
-                "under XWayland, e.g. SDL_VIDEODRIVER=x11, or log in to an X11 session)")
+        return (
+            "this is a Wayland session: only X11/XWayland windows can be captured (start the game "
+            "under XWayland, e.g. SDL_VIDEODRIVER=x11, or log in to an X11 session)"
+        )
     return ""
 
 
@@ -36,11 +56,15 @@ def why_unavailable() -> str | None:
     """Why X11 window capture cannot work here (without connecting), or None when it may."""
     if not os.environ.get("DISPLAY"):
         if wayland_note():
-            return ("window capture needs X11 but this Wayland session has no DISPLAY (no XWayland): only "
-                    "X11/XWayland windows can be captured; enable XWayland and set DISPLAY, or log in to an "
-                    "X11 session")
-        return ("window capture needs an X display but DISPLAY is not set: run it in a desktop session, "
-                "or under Xvfb (`Xvfb :99 & DISPLAY=:99 ...`)")
+            return (
+                "window capture needs X11 but this Wayland session has no DISPLAY (no XWayland): only "
+                "X11/XWayland windows can be captured; enable XWayland and set DISPLAY, or log in to an "
+                "X11 session"
+            )
+        return (
+            "window capture needs an X display but DISPLAY is not set: run it in a desktop session, "
+            "or under Xvfb (`Xvfb :99 & DISPLAY=:99 ...`)"
+        )
     try:
         import Xlib  # noqa: F401
     except ImportError:
@@ -59,8 +83,10 @@ class Backend:
         try:
             self._display = display.Display(display_name)
         except error.DisplayError as e:
-            raise SourceUnavailable(f"window capture cannot connect to X display {name!r} ({e}): check that "
-                                    "the X server is running and DISPLAY (and XAUTHORITY) point to it") from e
+            raise SourceUnavailable(
+                f"window capture cannot connect to X display {name!r} ({e}): check that "
+                "the X server is running and DISPLAY (and XAUTHORITY) point to it"
+            ) from e
         self.where = f"X display {name}"
         self.note = wayland_note()
         self._root = self._display.screen().root
@@ -110,8 +136,15 @@ class Backend:
         origin = self._root.translate_coords(window, 0, 0)  # the window's (0, 0) in root coordinates
         wm_class = " ".join(window.get_wm_class() or ())
         pid = self._cardinals(window, self._atoms["_NET_WM_PID"])
-        return WindowInfo(window.id, title, wm_class, (origin.x, origin.y, geometry.width, geometry.height),
-                          self._state(window, attributes), self._kind(window, attributes), pid[0] if pid else None)
+        return WindowInfo(
+            window.id,
+            title,
+            wm_class,
+            (origin.x, origin.y, geometry.width, geometry.height),
+            self._state(window, attributes),
+            self._kind(window, attributes),
+            pid[0] if pid else None,
+        )
 
     # ---- the backend -------------------------------------------------------------------------------
     def list_windows(self) -> list[WindowInfo]:

@@ -48,8 +48,9 @@ logging.getLogger("obswebsocket").addHandler(logging.NullHandler())
 
 def how_to_enable(port: int) -> str:
     """Where OBS turns its WebSocket server on."""
-    return (f"in OBS open Tools → WebSocket Server Settings, tick 'Enable WebSocket server' and set the server "
-            f"port {port}")
+    return (
+        f"in OBS open Tools → WebSocket Server Settings, tick 'Enable WebSocket server' and set the server port {port}"
+    )
 
 
 class ObsError(CaptureError):
@@ -128,17 +129,26 @@ def probe(host: str, port: int, timeout: float) -> None:
             pass
     except OSError as e:
         reason = e.strerror or str(e) or type(e).__name__
-        raise ObsConnectionError(f"no OBS at {host}:{port} ({reason}): start OBS and enable its WebSocket server "
-                                 f"(Tools → WebSocket Server Settings → Enable WebSocket server, port {port}), or "
-                                 "point --obs-host / --obs-port at it") from None
+        raise ObsConnectionError(
+            f"no OBS at {host}:{port} ({reason}): start OBS and enable its WebSocket server "
+            f"(Tools → WebSocket Server Settings → Enable WebSocket server, port {port}), or "
+            "point --obs-host / --obs-port at it"
+        ) from None
 
 
 class ObsClient:
     """A connection to obs-websocket 5 at host:port (see the module docstring). Connects on construction
     and raises ObsConnectionError when it cannot; `close()` ends it (and the reconnecting)."""
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, password: str = "",
-                 timeout: float = 5.0, request_timeout: float = 5.0, reconnect_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        password: str = "",
+        timeout: float = 5.0,
+        request_timeout: float = 5.0,
+        reconnect_s: float = 1.0,
+    ) -> None:
         self.host, self.port = host, port
         self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.timeout, self.reconnect_s = timeout, reconnect_s
@@ -180,9 +190,11 @@ class ObsClient:
         if not done.wait(self.timeout):
             if self._ws.ws is not None:
                 self._ws.ws.abort()  # wakes the handshake, which then fails and ends
-            raise ObsConnectionError(f"the server at {self.address} accepted a connection but did not answer as "
-                                     f"obs-websocket 5 within {self.timeout:g} s: check --obs-port (OBS 28+ has "
-                                     f"obs-websocket 5 built in; {how_to_enable(self.port)})")
+            raise ObsConnectionError(
+                f"the server at {self.address} accepted a connection but did not answer as "
+                f"obs-websocket 5 within {self.timeout:g} s: check --obs-port (OBS 28+ has "
+                f"obs-websocket 5 built in; {how_to_enable(self.port)})"
+            )
         if failure:
             raise self._connect_error(failure[0]) from None
 
@@ -190,14 +202,20 @@ class ObsClient:
         reason = self._scrub(" ".join(str(error).split()) or type(error).__name__)
         if isinstance(error, obs_exceptions.ConnectionFailure) and "Identify" in str(error):
             if not self._has_password:
-                return ObsConnectionError(f"OBS at {self.address} asks for a password: set {PASSWORD_ENV} (or pass "
-                                          "--obs-password); OBS shows it in Tools → WebSocket Server Settings → "
-                                          "Show Connect Info")
-            return ObsConnectionError(f"OBS at {self.address} refused the password: check {PASSWORD_ENV} or "
-                                      "--obs-password against Tools → WebSocket Server Settings → Show Connect Info")
+                return ObsConnectionError(
+                    f"OBS at {self.address} asks for a password: set {PASSWORD_ENV} (or pass "
+                    "--obs-password); OBS shows it in Tools → WebSocket Server Settings → "
+                    "Show Connect Info"
+                )
+            return ObsConnectionError(
+                f"OBS at {self.address} refused the password: check {PASSWORD_ENV} or "
+                "--obs-password against Tools → WebSocket Server Settings → Show Connect Info"
+            )
         if isinstance(error, (obs_exceptions.ConnectionFailure, websocket.WebSocketException)):
-            return ObsConnectionError(f"the server at {self.address} is not obs-websocket 5 ({reason}): check "
-                                      f"--obs-port (OBS 28+ has it built in; {how_to_enable(self.port)})")
+            return ObsConnectionError(
+                f"the server at {self.address} is not obs-websocket 5 ({reason}): check "
+                f"--obs-port (OBS 28+ has it built in; {how_to_enable(self.port)})"
+            )
         return ObsConnectionError(f"cannot connect to OBS at {self.address} ({reason}): {how_to_enable(self.port)}")
 
     @property
@@ -243,11 +261,19 @@ class ObsClient:
             try:
                 reply = self._ws.call(getattr(requests, request)(**data))
             except obs_exceptions.MessageTimeout:
-                raise ObsRequestError(f"OBS at {self.address} did not answer {request} within "
-                                      f"{self._ws.timeout:g} s", request, None, "no answer") from None
+                raise ObsRequestError(
+                    f"OBS at {self.address} did not answer {request} within {self._ws.timeout:g} s",
+                    request,
+                    None,
+                    "no answer",
+                ) from None
             except (websocket.WebSocketException, OSError) as e:
-                lost = ObsDisconnected(self._scrub(f"{request}: the connection to OBS at {self.address} broke "
-                                                   f"({' '.join(str(e).split()) or type(e).__name__})"))
+                lost = ObsDisconnected(
+                    self._scrub(
+                        f"{request}: the connection to OBS at {self.address} broke "
+                        f"({' '.join(str(e).split()) or type(e).__name__})"
+                    )
+                )
             else:
                 lost = None
             status = self._answers.last_status or {}
@@ -288,4 +314,3 @@ class ObsClient:
 
     def __repr__(self) -> str:
         return f"ObsClient({self.address}, {'connected' if self.connected else 'not connected'})"
-

@@ -21,8 +21,11 @@ from plugins.obs.client import ObsClient, ObsError, ObsRequestError
 OUTPUT_NAME = "V2V Output"
 STREAM_KIND = "ffmpeg_source"
 # the input kind of a camera device per OS, and the setting that names the device
-DEVICE_KINDS = {"linux": ("v4l2_input", "device_id"), "win32": ("dshow_input", "video_device_id"),
-                "darwin": ("macos-avcapture", "device")}
+DEVICE_KINDS = {
+    "linux": ("v4l2_input", "device_id"),
+    "win32": ("dshow_input", "video_device_id"),
+    "darwin": ("macos-avcapture", "device"),
+}
 OLD_MACOS_KIND = ("av_capture_input", "device")  # before OBS 30
 FIT = "OBS_BOUNDS_SCALE_INNER"  # the whole picture inside the canvas, aspect kept
 TOP_LEFT = 5  # OBS_ALIGN_LEFT | OBS_ALIGN_TOP
@@ -42,9 +45,16 @@ class OutputPlan:
 def stream_plan(port: int) -> OutputPlan:
     """A Media Source playing udp://127.0.0.1:PORT (MPEG-TS), with as little buffering as it allows."""
     url = f"udp://127.0.0.1:{port}"
-    settings = {"is_local_file": False, "input": url, "input_format": "mpegts", "buffering_mb": 1,
-                "hw_decode": False, "close_when_inactive": False, "restart_on_activate": False,
-                "clear_on_media_end": False}
+    settings = {
+        "is_local_file": False,
+        "input": url,
+        "input_format": "mpegts",
+        "buffering_mb": 1,
+        "hw_decode": False,
+        "close_when_inactive": False,
+        "restart_on_activate": False,
+        "clear_on_media_end": False,
+    }
     return OutputPlan(STREAM_KIND, settings, f"a Media Source playing {url}")
 
 
@@ -94,9 +104,11 @@ def pick_scene(client: ObsClient, wanted: str | None) -> str:
         return current_scene(client)
     names = scene_names(client)
     if wanted not in names:
-        raise ObsError(f"--obs-scene {wanted!r}: OBS has no such scene (scenes: "
-                       f"{', '.join(repr(n) for n in names) or 'none'}): give one of those, or leave it out "
-                       "for the current program scene")
+        raise ObsError(
+            f"--obs-scene {wanted!r}: OBS has no such scene (scenes: "
+            f"{', '.join(repr(n) for n in names) or 'none'}): give one of those, or leave it out "
+            "for the current program scene"
+        )
     return wanted
 
 
@@ -116,22 +128,37 @@ def ensure_output(client: ObsClient, scene: str, plan: OutputPlan) -> int:
         client.call("RemoveInput", inputName=OUTPUT_NAME)
         kind = None
     if kind is None:
-        item = int(client.call("CreateInput", sceneName=scene, inputName=OUTPUT_NAME, inputKind=plan.kind,
-                               inputSettings=plan.settings, sceneItemEnabled=True)["sceneItemId"])
+        item = int(
+            client.call(
+                "CreateInput",
+                sceneName=scene,
+                inputName=OUTPUT_NAME,
+                inputKind=plan.kind,
+                inputSettings=plan.settings,
+                sceneItemEnabled=True,
+            )["sceneItemId"]
+        )
     else:
         client.call("SetInputSettings", inputName=OUTPUT_NAME, inputSettings=plan.settings, overlay=True)
-        items = [i for i in client.call("GetSceneItemList", sceneName=scene).get("sceneItems", [])
-                 if i.get("sourceName") == OUTPUT_NAME]
+        items = [
+            i
+            for i in client.call("GetSceneItemList", sceneName=scene).get("sceneItems", [])
+            if i.get("sourceName") == OUTPUT_NAME
+        ]
         if not items:
-            item = int(client.call("CreateSceneItem", sceneName=scene, sourceName=OUTPUT_NAME,
-                                   sceneItemEnabled=True)["sceneItemId"])
+            item = int(
+                client.call("CreateSceneItem", sceneName=scene, sourceName=OUTPUT_NAME, sceneItemEnabled=True)[
+                    "sceneItemId"
+                ]
+            )
         else:
             item = int(items[0]["sceneItemId"])
             for extra in items[1:]:
                 client.call("RemoveSceneItem", sceneName=scene, sceneItemId=int(extra["sceneItemId"]))
         if plan.kind == STREAM_KIND:  # start reading again: the previous stream ended
-            client.call("TriggerMediaInputAction", inputName=OUTPUT_NAME,
-                        mediaAction="OBS_WEBSOCKET_MEDIA_INPUT_ACTION_RESTART")
+            client.call(
+                "TriggerMediaInputAction", inputName=OUTPUT_NAME, mediaAction="OBS_WEBSOCKET_MEDIA_INPUT_ACTION_RESTART"
+            )
     fit_to_canvas(client, scene, item)
     return item
 
@@ -140,16 +167,29 @@ def fit_to_canvas(client: ObsClient, scene: str, item: int) -> None:
     """Scale scene item `item` of `scene` to fit OBS's canvas, aspect kept, centred."""
     video = client.call("GetVideoSettings")
     w, h = float(video["baseWidth"]), float(video["baseHeight"])
-    client.call("SetSceneItemTransform", sceneName=scene, sceneItemId=item, sceneItemTransform={
-        "positionX": 0.0, "positionY": 0.0, "alignment": TOP_LEFT, "rotation": 0.0,
-        "boundsType": FIT, "boundsWidth": w, "boundsHeight": h, "boundsAlignment": CENTER})
+    client.call(
+        "SetSceneItemTransform",
+        sceneName=scene,
+        sceneItemId=item,
+        sceneItemTransform={
+            "positionX": 0.0,
+            "positionY": 0.0,
+            "alignment": TOP_LEFT,
+            "rotation": 0.0,
+            "boundsType": FIT,
+            "boundsWidth": w,
+            "boundsHeight": h,
+            "boundsAlignment": CENTER,
+        },
+    )
 
 
 def point_device_input(client: ObsClient, setting: str, device: str) -> bool:
     """Set `V2V Output`'s device to the one OBS lists as `device` (its path or its name); False when OBS
     does not list it (then the caller falls back to the stream)."""
-    items = client.call("GetInputPropertiesListPropertyItems", inputName=OUTPUT_NAME,
-                        propertyName=setting).get("propertyItems", [])
+    items = client.call("GetInputPropertiesListPropertyItems", inputName=OUTPUT_NAME, propertyName=setting).get(
+        "propertyItems", []
+    )
     for entry in items:
         value, name = str(entry.get("itemValue", "")), str(entry.get("itemName", ""))
         if device in (value, name) or (device and device in name):

@@ -29,10 +29,29 @@ from capture.errors import CaptureError, SinkUnavailable
 from capture.frame import Frame
 from capture.net import is_loopback
 from capture.sinks.stream import StreamSink
-from plugins.obs.client import (CONNECTED, DEFAULT_HOST, DEFAULT_PORT, DISCONNECTED, ObsClient, ObsDisconnected,
-                                ObsError, ObsEvent, resolve_password)
-from plugins.obs.setup import (OUTPUT_NAME, OutputPlan, current_scene, device_kind, ensure_output, pick_scene,
-                               point_device_input, scene_names, stream_plan, stream_port)
+from plugins.obs.client import (
+    CONNECTED,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DISCONNECTED,
+    ObsClient,
+    ObsDisconnected,
+    ObsError,
+    ObsEvent,
+    resolve_password,
+)
+from plugins.obs.setup import (
+    OUTPUT_NAME,
+    OutputPlan,
+    current_scene,
+    device_kind,
+    ensure_output,
+    pick_scene,
+    point_device_input,
+    scene_names,
+    stream_plan,
+    stream_port,
+)
 from plugins.obs.styles import Style, has_settings_events, load_styles, prompt_from_text, read_prompt_source
 
 if TYPE_CHECKING:
@@ -41,6 +60,7 @@ if TYPE_CHECKING:
 
 STEER = "V2VSteer"  # the sink's own event: steering arrived, apply what OBS shows now
 SETUP_RETRY_S = 1.0  # after a reconnect, how often setting V2V Output up is tried until it works
+
 
 @dataclass(frozen=True)
 class ObsSinkConfig:
@@ -73,11 +93,13 @@ def config_from_options(options: Any) -> ObsSinkConfig:
     if options is None:
         return ObsSinkConfig()
     styles = getattr(options, "obs_styles", None)
-    return ObsSinkConfig(host=getattr(options, "obs_host", None) or DEFAULT_HOST,
-                         port=parse_port(getattr(options, "obs_port", None)),
-                         scene=getattr(options, "obs_scene", None),
-                         styles=load_styles(styles) if styles else {},
-                         prompt_source=getattr(options, "obs_prompt_source", None))
+    return ObsSinkConfig(
+        host=getattr(options, "obs_host", None) or DEFAULT_HOST,
+        port=parse_port(getattr(options, "obs_port", None)),
+        scene=getattr(options, "obs_scene", None),
+        styles=load_styles(styles) if styles else {},
+        prompt_source=getattr(options, "obs_prompt_source", None),
+    )
 
 
 def open_obs_sink(spec: str, *, size: tuple[int, int], fps: float, options: Any = None) -> ObsSink:
@@ -93,9 +115,11 @@ class ObsSink:
 
     def __init__(self, config: ObsSinkConfig, password: str, size: tuple[int, int], fps: float) -> None:
         if not is_loopback(config.host):
-            raise CaptureError(f"--obs-host {config.host}: the picture reaches OBS on this machine only (a "
-                               "virtual camera or a loopback stream): run v2v where OBS runs, or use "
-                               f"--output udp://{config.host}:PORT and an OBS Media Source there")
+            raise CaptureError(
+                f"--obs-host {config.host}: the picture reaches OBS on this machine only (a "
+                "virtual camera or a loopback stream): run v2v where OBS runs, or use "
+                f"--output udp://{config.host}:PORT and an OBS Media Source there"
+            )
         self.config, self.size, self.fps = config, size, fps
         self.name = "obs"
         self.wants_stop = False
@@ -130,8 +154,10 @@ class ObsSink:
         self.item = ensure_output(client, self.scene, self.plan)
         if self.plan.kind != "ffmpeg_source":
             self._point_device()
-        self._say(f"OBS {client.obs_version} (obs-websocket {client.websocket_version}) at {client.address}: "
-                  f"{OUTPUT_NAME!r} in scene {self.scene!r} shows the picture through {self.plan.describe}")
+        self._say(
+            f"OBS {client.obs_version} (obs-websocket {client.websocket_version}) at {client.address}: "
+            f"{OUTPUT_NAME!r} in scene {self.scene!r} shows the picture through {self.plan.describe}"
+        )
 
     def _open_transport(self) -> OutputPlan:
         """A virtual camera OBS can show, else the loopback stream."""
@@ -156,8 +182,10 @@ class ObsSink:
         """Point the device input at our camera; when OBS does not list it, use the stream instead."""
         if point_device_input(self.client, self._device_setting, self._device):
             return
-        self._say(f"OBS: OBS does not list the virtual camera {self._device}, so the picture goes through a "
-                  "loopback stream instead")
+        self._say(
+            f"OBS: OBS does not list the virtual camera {self._device}, so the picture goes through a "
+            "loopback stream instead"
+        )
         self._transport.close()
         port = stream_port(self.client)
         self._transport = StreamSink(f"udp://127.0.0.1:{port}", self.size, self.fps, announce=False)
@@ -241,8 +269,10 @@ class ObsSink:
 
     def _handle(self, event: ObsEvent) -> None:
         if event.name == DISCONNECTED:
-            self._say(f"OBS: lost the connection to {self.client.address}; reconnecting every "
-                      f"{self.client.reconnect_s:g} s (the stream goes on)")
+            self._say(
+                f"OBS: lost the connection to {self.client.address}; reconnecting every "
+                f"{self.client.reconnect_s:g} s (the stream goes on)"
+            )
         elif event.name == CONNECTED:
             self._setup_due = time.monotonic()
         elif event.name == STEER:
@@ -267,7 +297,8 @@ class ObsSink:
             return
         self._steering.update(prompt=style.prompt, strength=style.strength)
         parts = ([f"prompt {style.prompt!r}"] if style.prompt is not None else []) + (
-            [f"strength {style.strength:g}"] if style.strength is not None else [])
+            [f"strength {style.strength:g}"] if style.strength is not None else []
+        )
         self._say(f"OBS: scene {scene!r}: {', '.join(parts)}")
 
     def _follow_prompt_source(self) -> None:
@@ -288,10 +319,18 @@ class ObsSink:
         if self._status is None or not self.client.connected:
             return
         status = self._status()
-        self.client.call("BroadcastCustomEvent", eventData={
-            "source": "v2v", "fps": status.get("fps"), "latency_ms": status.get("latency_p50_ms"),
-            "prompt": status.get("prompt"), "strength": status.get("strength"), "frames": status.get("frames"),
-            "dropped": status.get("dropped")})
+        self.client.call(
+            "BroadcastCustomEvent",
+            eventData={
+                "source": "v2v",
+                "fps": status.get("fps"),
+                "latency_ms": status.get("latency_p50_ms"),
+                "prompt": status.get("prompt"),
+                "strength": status.get("strength"),
+                "frames": status.get("frames"),
+                "dropped": status.get("dropped"),
+            },
+        )
 
 
 def _stderr(text: str) -> None:

@@ -45,8 +45,9 @@ class Style:
 def _style(path: str, scene: str, table: Any) -> Style:
     where = f"--obs-styles {path}: scene {scene!r}"
     if not isinstance(table, dict):
-        raise CaptureError(f"{where} must be a table, e.g. [{scene!r}] then prompt = \"...\" and strength = 0.6 "
-                           "on the lines below")
+        raise CaptureError(
+            f'{where} must be a table, e.g. [{scene!r}] then prompt = "..." and strength = 0.6 on the lines below'
+        )
     unknown = sorted(set(table) - set(KEYS))
     if unknown:
         raise CaptureError(f"{where} has {unknown[0]!r}: a scene's table takes only prompt and strength")
@@ -56,8 +57,11 @@ def _style(path: str, scene: str, table: Any) -> Style:
     if prompt is not None and not isinstance(prompt, str):
         raise CaptureError(f"{where}: prompt must be text in quotes, got {prompt!r}")
     if strength is not None:
-        if isinstance(strength, bool) or not isinstance(strength, (int, float)) \
-                or not (math.isfinite(strength) and 0 < strength <= 1):
+        if (
+            isinstance(strength, bool)
+            or not isinstance(strength, (int, float))
+            or not (math.isfinite(strength) and 0 < strength <= 1)
+        ):
             raise CaptureError(f"{where}: strength must be a number in (0, 1], got {strength!r}")
         strength = float(strength)
     return Style(prompt, strength)
@@ -69,16 +73,21 @@ def load_styles(path: str) -> dict[str, Style]:
         with open(path, "rb") as file:
             tables = tomllib.load(file)
     except FileNotFoundError:
-        raise CaptureError(f"--obs-styles {path} does not exist: give a TOML file with one table per scene, "
-                           "see docs/obs.md") from None
+        raise CaptureError(
+            f"--obs-styles {path} does not exist: give a TOML file with one table per scene, see docs/obs.md"
+        ) from None
     except OSError as e:
         raise CaptureError(f"--obs-styles {path} cannot be read ({e.strerror or e})") from None
     except tomllib.TOMLDecodeError as e:
-        raise CaptureError(f"--obs-styles {path} is not valid TOML ({e}): write one table per scene, e.g. "
-                           "[Gameplay] then prompt = \"realistic sunny hills\"") from None
+        raise CaptureError(
+            f"--obs-styles {path} is not valid TOML ({e}): write one table per scene, e.g. "
+            '[Gameplay] then prompt = "realistic sunny hills"'
+        ) from None
     if not tables:
-        raise CaptureError(f"--obs-styles {path} names no scene: add a table per scene, e.g. [Gameplay] then "
-                           "prompt = \"realistic sunny hills\"")
+        raise CaptureError(
+            f"--obs-styles {path} names no scene: add a table per scene, e.g. [Gameplay] then "
+            'prompt = "realistic sunny hills"'
+        )
     return {scene: _style(path, scene, table) for scene, table in tables.items()}
 
 
@@ -106,13 +115,17 @@ def read_prompt_source(client: ObsClient, name: str) -> str:
         if e.code != NOT_FOUND:
             raise
         inputs = [str(i.get("inputName")) for i in client.call("GetInputList").get("inputs", [])]
-        raise ObsError(f"--obs-prompt-source {name!r}: OBS has no source of that name (inputs: "
-                       f"{', '.join(repr(n) for n in inputs) or 'none'}): add a Text source named {name!r}, "
-                       "or give the name of one") from None
+        raise ObsError(
+            f"--obs-prompt-source {name!r}: OBS has no source of that name (inputs: "
+            f"{', '.join(repr(n) for n in inputs) or 'none'}): add a Text source named {name!r}, "
+            "or give the name of one"
+        ) from None
     kind = str(answer.get("inputKind", ""))
     if not kind.startswith(TEXT_KINDS):
-        raise ObsError(f"--obs-prompt-source {name!r} is a {kind} source, not a text source: give the name of "
-                       "a Text (FreeType 2) or Text (GDI+) source")
+        raise ObsError(
+            f"--obs-prompt-source {name!r} is a {kind} source, not a text source: give the name of "
+            "a Text (FreeType 2) or Text (GDI+) source"
+        )
     return str(answer.get("inputSettings", {}).get("text", ""))
 
 

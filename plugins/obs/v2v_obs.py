@@ -30,8 +30,17 @@ try:
 except ImportError:  # imported outside OBS (the tests use the Runner): no panel, the rest works
     obs = None
 
-DEFAULTS = {"python": "", "folder": "", "input": "game_window", "prompt": "", "strength": 0.7,
-            "control_port": 8765, "obs_port": 4455, "obs_password": "", "extra": ""}
+DEFAULTS = {
+    "python": "",
+    "folder": "",
+    "input": "game_window",
+    "prompt": "",
+    "strength": 0.7,
+    "control_port": 8765,
+    "obs_port": 4455,
+    "obs_password": "",
+    "extra": "",
+}
 HOTKEYS = (("v2v.start", "v2v: Start"), ("v2v.stop", "v2v: Stop"))
 LOG_NAME = "v2v_obs.log"
 STOP_WAIT_S = 5.0  # after SIGTERM, how long v2v may take to finish before it is killed
@@ -41,10 +50,23 @@ HTTP_TIMEOUT_S = 1.0
 def build_command(settings, parent_pid):
     """The v2v command line for the panel's `settings` (a dict with the keys of DEFAULTS)."""
     python = settings["python"].strip() or ("python" if sys.platform == "win32" else "python3")
-    command = [python, "-m", "v2v", "--input", settings["input"].strip() or DEFAULTS["input"],
-               "--output", "obs", "--control-port", str(int(settings["control_port"])),
-               "--obs-port", str(int(settings["obs_port"])), "--parent-pid", str(parent_pid),
-               "--strength", f"{float(settings['strength']):g}"]
+    command = [
+        python,
+        "-m",
+        "v2v",
+        "--input",
+        settings["input"].strip() or DEFAULTS["input"],
+        "--output",
+        "obs",
+        "--control-port",
+        str(int(settings["control_port"])),
+        "--obs-port",
+        str(int(settings["obs_port"])),
+        "--parent-pid",
+        str(parent_pid),
+        "--strength",
+        f"{float(settings['strength']):g}",
+    ]
     if settings["prompt"].strip():
         command += ["--prompt", settings["prompt"].strip()]
     return command + shlex.split(settings["extra"], posix=sys.platform != "win32")
@@ -53,8 +75,10 @@ def build_command(settings, parent_pid):
 def describe_status(body):
     """One line from v2v's GET /status body."""
     latency = body.get("latency_p50_ms")
-    return (f"running · {body.get('fps', 0.0):.1f} fps · latency {'-' if latency is None else f'{latency:.0f}'} ms"
-            f" · prompt {body.get('prompt', '')!r} · strength {body.get('strength', 0.0):g}")
+    return (
+        f"running · {body.get('fps', 0.0):.1f} fps · latency {'-' if latency is None else f'{latency:.0f}'} ms"
+        f" · prompt {body.get('prompt', '')!r} · strength {body.get('strength', 0.0):g}"
+    )
 
 
 def _last_line(path):
@@ -97,9 +121,15 @@ class Runner:
         flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
         with open(self.log_path, "wb") as log:
             try:
-                self.proc = subprocess.Popen(command, cwd=settings["folder"].strip() or None, env=env,
-                                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                             creationflags=flags)
+                self.proc = subprocess.Popen(
+                    command,
+                    cwd=settings["folder"].strip() or None,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    creationflags=flags,
+                )
             except OSError as e:
                 self.proc = None
                 self.status = f"cannot start {command[0]} ({e.strerror or e}): set the Python of v2v's virtualenv"
@@ -172,8 +202,12 @@ class Runner:
                 continue
             prompt, strength = values
             body = json.dumps({"prompt": prompt, "strength": strength}).encode("utf-8")
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/control", data=body, method="POST",
-                                             headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/control",
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
             try:
                 with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S):
                     self._sent = values
@@ -230,9 +264,11 @@ def _on_event(event):
 
 
 def script_description():
-    return ("<b>v2v</b>: real-time restyling of a game, camera or window, shown in OBS as the source "
-            "'V2V Output'. Set the Python of v2v's virtualenv, press Start. Prompt and strength changes "
-            "go to the running v2v. See docs/obs.md.")
+    return (
+        "<b>v2v</b>: real-time restyling of a game, camera or window, shown in OBS as the source "
+        "'V2V Output'. Set the Python of v2v's virtualenv, press Start. Prompt and strength changes "
+        "go to the running v2v. See docs/obs.md."
+    )
 
 
 def script_defaults(settings):
@@ -255,23 +291,39 @@ def script_properties():
     obs.obs_properties_add_button(props, "start", "Start", lambda props, prop: start() or True)
     obs.obs_properties_add_button(props, "stop", "Stop", lambda props, prop: stop() or True)
     obs.obs_properties_add_text(props, "status", "Status", obs.OBS_TEXT_INFO)
-    _describe(obs.obs_properties_add_path(props, "python", "Python", obs.OBS_PATH_FILE, "", ""),
-              "the python (python.exe) of the virtualenv v2v is installed in")
-    _describe(obs.obs_properties_add_path(props, "folder", "Folder", obs.OBS_PATH_DIRECTORY, "", ""),
-              "optional: where v2v runs (a v2v checkout, when v2v is not installed in that virtualenv)")
-    _describe(obs.obs_properties_add_text(props, "input", "Input", obs.OBS_TEXT_DEFAULT),
-              "game_window, window:TITLE, camera[:N], screen[:N], a video file, pattern")
+    _describe(
+        obs.obs_properties_add_path(props, "python", "Python", obs.OBS_PATH_FILE, "", ""),
+        "the python (python.exe) of the virtualenv v2v is installed in",
+    )
+    _describe(
+        obs.obs_properties_add_path(props, "folder", "Folder", obs.OBS_PATH_DIRECTORY, "", ""),
+        "optional: where v2v runs (a v2v checkout, when v2v is not installed in that virtualenv)",
+    )
+    _describe(
+        obs.obs_properties_add_text(props, "input", "Input", obs.OBS_TEXT_DEFAULT),
+        "game_window, window:TITLE, camera[:N], screen[:N], a video file, pattern",
+    )
     obs.obs_properties_add_text(props, "prompt", "Prompt", obs.OBS_TEXT_DEFAULT)
-    _describe(obs.obs_properties_add_float_slider(props, "strength", "Strength", 0.05, 1.0, 0.05),
-              "low keeps the picture's structure, 1 ignores it")
-    _describe(obs.obs_properties_add_int(props, "control_port", "Control port", 1024, 65535, 1),
-              "the port of v2v's control endpoint on 127.0.0.1")
-    _describe(obs.obs_properties_add_int(props, "obs_port", "WebSocket port", 1, 65535, 1),
-              "Tools → WebSocket Server Settings → Server Port")
-    _describe(obs.obs_properties_add_text(props, "obs_password", "WebSocket password", obs.OBS_TEXT_PASSWORD),
-              "Tools → WebSocket Server Settings → Show Connect Info")
-    _describe(obs.obs_properties_add_text(props, "extra", "More options", obs.OBS_TEXT_DEFAULT),
-              "more v2v options, e.g. --model PATH --size 512x320 --obs-styles styles.toml")
+    _describe(
+        obs.obs_properties_add_float_slider(props, "strength", "Strength", 0.05, 1.0, 0.05),
+        "low keeps the picture's structure, 1 ignores it",
+    )
+    _describe(
+        obs.obs_properties_add_int(props, "control_port", "Control port", 1024, 65535, 1),
+        "the port of v2v's control endpoint on 127.0.0.1",
+    )
+    _describe(
+        obs.obs_properties_add_int(props, "obs_port", "WebSocket port", 1, 65535, 1),
+        "Tools → WebSocket Server Settings → Server Port",
+    )
+    _describe(
+        obs.obs_properties_add_text(props, "obs_password", "WebSocket password", obs.OBS_TEXT_PASSWORD),
+        "Tools → WebSocket Server Settings → Show Connect Info",
+    )
+    _describe(
+        obs.obs_properties_add_text(props, "extra", "More options", obs.OBS_TEXT_DEFAULT),
+        "more v2v options, e.g. --model PATH --size 512x320 --obs-styles styles.toml",
+    )
     return props
 
 

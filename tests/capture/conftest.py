@@ -27,9 +27,24 @@ def xvfb(monkeypatch):
         if not shutil.which("Xvfb"):
             pytest.skip("Xvfb is not installed (apt-get install xvfb; .ci/run installs it)")
         read_end, write_end = os.pipe()  # Xvfb picks a free display and writes its number here
-        server = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{size}x24",
-                                   "+extension", "GLX", "-nolisten", "tcp", "-noreset"], pass_fds=(write_end,),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [
+                "Xvfb",
+                "-displayfd",
+                str(write_end),
+                "-screen",
+                "0",
+                f"{size}x24",
+                "+extension",
+                "GLX",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+            ],
+            pass_fds=(write_end,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         servers.append(server)
         os.close(write_end)
         with os.fdopen(read_end) as numbers:

@@ -18,8 +18,9 @@ from capture.sources.pattern import pattern_image
 REPO = Path(__file__).resolve().parents[2]
 
 
-def make_video(path: str | os.PathLike, frames: int = 12, size: tuple[int, int] = (64, 48), fps: int = 24,
-               audio: bool = False) -> str:
+def make_video(
+    path: str | os.PathLike, frames: int = 12, size: tuple[int, int] = (64, 48), fps: int = 24, audio: bool = False
+) -> str:
     """An H.264 file of the test pattern (frame i = pattern_image(i, size)), with an AAC sine track
     (440 Hz, mono, 44.1 kHz, as long as the video) when `audio`."""
     path = str(path)
@@ -41,8 +42,9 @@ def make_video(path: str | os.PathLike, frames: int = 12, size: tuple[int, int] 
             rate, total = 44100, int(frames / fps * 44100)
             wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(total) / rate)).astype(np.float32)[None]
             for start in range(0, total, 1024):
-                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[:, start:start + 1024]),
-                                                   format="fltp", layout="mono")
+                chunk = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(wave[:, start : start + 1024]), format="fltp", layout="mono"
+                )
                 chunk.sample_rate, chunk.pts = rate, start
                 for packet in sound.encode(chunk):
                     out.mux(packet)
@@ -94,7 +96,7 @@ class IdentityEngine:
     def push(self, frames: torch.Tensor) -> torch.Tensor:
         assert frames.ndim == 4 and frames.shape[1] == 3 and frames.dtype == torch.float32
         assert frames.shape[2] % 16 == 0 and frames.shape[3] % 16 == 0, tuple(frames.shape)
-        assert -1.0 <= float(frames.min()) and float(frames.max()) <= 1.0
+        assert float(frames.min()) >= -1.0 and float(frames.max()) <= 1.0
         self.pushed += frames.shape[0]
         if self.fail_after is not None and self.pushed > self.fail_after:
             raise RuntimeError("engine failure for the test")
@@ -121,5 +123,6 @@ def v2v_env() -> dict[str, str]:
 
 def run_v2v(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """`python -m v2v ARGS` in the repository, with one thread and no display."""
-    return subprocess.run([sys.executable, "-m", "v2v", *args], cwd=REPO, env=v2v_env(), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "v2v", *args], cwd=REPO, env=v2v_env(), capture_output=True, text=True, timeout=timeout
+    )

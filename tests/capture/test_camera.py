@@ -115,8 +115,7 @@ def test_a_camera_that_comes_back_continues_the_stream(device, capsys):
     assert len(lines) == 1 and "camera:0 stopped sending frames" in lines[0] and "reconnecting" in lines[0]
 
 
-@pytest.mark.parametrize("device", [{"unplug_after": 5, "back_after": 1, "back_mode": (320, 240)}],
-                         indirect=True)
+@pytest.mark.parametrize("device", [{"unplug_after": 5, "back_after": 1, "back_mode": (320, 240)}], indirect=True)
 def test_a_camera_back_in_another_mode_keeps_the_stream_size(device):
     source = CameraSource(0, reconnect=FAST)
     frames = []
@@ -178,11 +177,13 @@ def test_camera_options_on_the_command_line():
     assert parse_camera_mode(None, None, "pattern") == (None, None)
     assert parse_camera_mode("1280x720", "30", "camera") == ((1280, 720), 30.0)
     assert parse_camera_mode(None, "60", "camera:1") == (None, 60.0)
-    for size, fps, spec, match in [("1280x720", None, "pattern", "--camera-size applies only to --input camera"),
-                                   (None, "30", "screen", "--camera-fps applies only to --input camera"),
-                                   ("big", None, "camera", "--camera-size 'big' is not WxH"),
-                                   ("0x720", None, "camera", "is not WxH with sides 1 to 4096"),
-                                   (None, "0", "camera", r"--camera-fps must be in \(0, 240\]"),
-                                   (None, "fast", "camera", "--camera-fps 'fast' is not a number")]:
+    for size, fps, spec, match in [
+        ("1280x720", None, "pattern", "--camera-size applies only to --input camera"),
+        (None, "30", "screen", "--camera-fps applies only to --input camera"),
+        ("big", None, "camera", "--camera-size 'big' is not WxH"),
+        ("0x720", None, "camera", "is not WxH with sides 1 to 4096"),
+        (None, "0", "camera", r"--camera-fps must be in \(0, 240\]"),
+        (None, "fast", "camera", "--camera-fps 'fast' is not a number"),
+    ]:
         with pytest.raises(CaptureError, match=match):
             parse_camera_mode(size, fps, spec)

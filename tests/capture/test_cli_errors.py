@@ -52,11 +52,13 @@ def _bad_inputs(tmp_path) -> dict[str, str]:
         frame.sample_rate, frame.pts = 8000, 0
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             out.mux(packet)
-    return {"missing": (str(tmp_path / "nope.mp4"), "does not exist"),
-            "empty": (str(empty), "is empty"),
-            "not a video": (str(text), "not a video"),
-            "truncated": (str(truncated), "not a video|no decodable|damaged"),
-            "audio only": (str(sound), "no video stream")}
+    return {
+        "missing": (str(tmp_path / "nope.mp4"), "does not exist"),
+        "empty": (str(empty), "is empty"),
+        "not a video": (str(text), "not a video"),
+        "truncated": (str(truncated), "not a video|no decodable|damaged"),
+        "audio only": (str(sound), "no video stream"),
+    }
 
 
 def test_restyle_bad_inputs(tmp_path, tiny_model, capsys):
@@ -92,11 +94,14 @@ def test_a_failure_after_the_checks_keeps_the_existing_output(tmp_path, clip, ca
         assert out.read_bytes() == b"keep me" and not os.path.exists(partial_path(str(out)))
 
 
-@pytest.mark.parametrize("output, match", [
-    ("missing/out.mp4", "folder .*missing does not exist: create it first"),
-    ("out.avi", "must end in .mp4"),
-    ("out.gif", "must end in .mp4"),
-])
+@pytest.mark.parametrize(
+    "output, match",
+    [
+        ("missing/out.mp4", "folder .*missing does not exist: create it first"),
+        ("out.avi", "must end in .mp4"),
+        ("out.gif", "must end in .mp4"),
+    ],
+)
 def test_bad_outputs(tmp_path, clip, tiny_model, capsys, output, match):
     rc, err = cli(capsys, "restyle", clip, str(tmp_path / output), "--model", tiny_model)
     one_line_error(rc, err, match)
@@ -115,21 +120,32 @@ def test_unwritable_output_folder(tmp_path, clip, tiny_model, capsys, monkeypatc
 
 
 # ---- values --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("option, value, match", [
-    ("--size", "abc", "is not WxH"), ("--size", "64", "is not WxH"), ("--size", "0x64", "impossible"),
-    ("--size", "100x64", "multiples of 16"), ("--size", "99999x64", "impossible"),
-    ("--strength", "0", r"in \(0, 1\]"), ("--strength", "1.5", r"in \(0, 1\]"),
-    ("--strength", "-0.2", r"in \(0, 1\]"), ("--strength", "lots", "not a number"),
-    ("--steps", "0", "at least 1"), ("--steps", "5", "give 1 to 4"), ("--steps", "two", "not a whole number"),
-    ("--seed", "x", "not a whole number"),
-    ("--noise-refresh", "2", r"in \[0, 1\]"), ("--noise-refresh", "some", "not a number"),
-    ("--sink-refresh", "1.5", r"in \[-1, 1\]"), ("--sink-refresh", "x", "not a number"),
-])
+@pytest.mark.parametrize(
+    "option, value, match",
+    [
+        ("--size", "abc", "is not WxH"),
+        ("--size", "64", "is not WxH"),
+        ("--size", "0x64", "impossible"),
+        ("--size", "100x64", "multiples of 16"),
+        ("--size", "99999x64", "impossible"),
+        ("--strength", "0", r"in \(0, 1\]"),
+        ("--strength", "1.5", r"in \(0, 1\]"),
+        ("--strength", "-0.2", r"in \(0, 1\]"),
+        ("--strength", "lots", "not a number"),
+        ("--steps", "0", "at least 1"),
+        ("--steps", "5", "give 1 to 4"),
+        ("--steps", "two", "not a whole number"),
+        ("--seed", "x", "not a whole number"),
+        ("--noise-refresh", "2", r"in \[0, 1\]"),
+        ("--noise-refresh", "some", "not a number"),
+        ("--sink-refresh", "1.5", r"in \[-1, 1\]"),
+        ("--sink-refresh", "x", "not a number"),
+    ],
+)
 def test_bad_values(tmp_path, clip, tiny_model, capsys, option, value, match):
     out = str(tmp_path / "out.mp4")
     one_line_error(*cli(capsys, "restyle", clip, out, "--model", tiny_model, option, value), match)
-    one_line_error(*cli(capsys, "--input", "pattern", "--output", "null", "--model", tiny_model, option, value),
-                   match)
+    one_line_error(*cli(capsys, "--input", "pattern", "--output", "null", "--model", tiny_model, option, value), match)
     one_line_error(*cli(capsys, "bench", "--model", tiny_model, option, value), match)
     assert not os.path.exists(out)
 
@@ -174,15 +190,23 @@ def _bad_models(tmp_path, tiny_model) -> dict[str, tuple[str, str]]:
     (not_json / "config.json").write_text("{oops")
     a_file = tmp_path / "weights.safetensors"
     a_file.write_bytes(b"\0" * 64)
-    return {"damaged": (str(damaged), "cannot load model"), "foreign": (str(foreign), "cannot load model"),
-            "pickled": (str(pickled), "cannot load model"), "not json": (str(not_json), "cannot load model"),
-            "a file": (str(a_file), "needs a folder"), "missing": (str(tmp_path / "nowhere"), "does not exist")}
+    return {
+        "damaged": (str(damaged), "cannot load model"),
+        "foreign": (str(foreign), "cannot load model"),
+        "pickled": (str(pickled), "cannot load model"),
+        "not json": (str(not_json), "cannot load model"),
+        "a file": (str(a_file), "needs a folder"),
+        "missing": (str(tmp_path / "nowhere"), "does not exist"),
+    }
 
 
 def test_bad_models(tmp_path, clip, tiny_model, capsys):
     for name, (model, match) in _bad_models(tmp_path, tiny_model).items():
-        for argv in (["restyle", clip, str(tmp_path / "out.mp4")], ["--input", "pattern", "--output", "null"],
-                     ["bench"]):
+        for argv in (
+            ["restyle", clip, str(tmp_path / "out.mp4")],
+            ["--input", "pattern", "--output", "null"],
+            ["bench"],
+        ):
             rc, err = cli(capsys, *argv, "--model", model)
             one_line_error(rc, err, match)
     assert not os.path.exists(tmp_path / "exploited"), "a pickle in a checkpoint was executed"
@@ -198,9 +222,13 @@ def test_a_pickled_checkpoint_is_one_line_from_python_m_v2v(tmp_path, tiny_model
 
 
 # ---- sources and sinks that are not available here --------------------------------------------
-@pytest.mark.parametrize("source, match", [
-    ("webcam", "neither a file nor a source name"), ("pattern:1x1", "at least 16"),
-])
+@pytest.mark.parametrize(
+    "source, match",
+    [
+        ("webcam", "neither a file nor a source name"),
+        ("pattern:1x1", "at least 16"),
+    ],
+)
 def test_unavailable_sources(capsys, source, match):
     one_line_error(*cli(capsys, "--input", source, "--output", "null"), match)
 
@@ -211,14 +239,18 @@ def test_devices_missing_here(capsys, monkeypatch, tiny_model):
     one_line_error(*cli(capsys, "--input", "screen", "--output", "null"), "DISPLAY is not set")
     one_line_error(*cli(capsys, "--input", "window:Untitled - Notepad", "--output", "null"), "DISPLAY is not set")
     one_line_error(*cli(capsys, "--input", "game_window", "--output", "null"), "DISPLAY is not set")
-    one_line_error(*cli(capsys, "--input", "screen", "--output", "null", "--game-titles", "Foo"),
-                   "--game-titles applies only to --input game_window")
+    one_line_error(
+        *cli(capsys, "--input", "screen", "--output", "null", "--game-titles", "Foo"),
+        "--game-titles applies only to --input game_window",
+    )
     one_line_error(*cli(capsys, "--input", "pattern", "--output", "preview"), "needs a display")
     one_line_error(*cli(capsys, "--input", "pattern", "--output", "obs"), "needs the OBS plugin")
     if not glob.glob("/dev/video*"):
         one_line_error(*cli(capsys, "--input", "camera:0", "--output", "null"), "camera 0 could not be opened")
-        one_line_error(*cli(capsys, "--input", "pattern", "--output", "vcam", "--model", tiny_model),
-                       "no virtual camera.*modprobe v4l2loopback")
+        one_line_error(
+            *cli(capsys, "--input", "pattern", "--output", "vcam", "--model", tiny_model),
+            "no virtual camera.*modprobe v4l2loopback",
+        )
 
 
 def test_endless_input_into_a_file(tmp_path, capsys):
@@ -237,13 +269,16 @@ def test_python_m_v2v_errors_are_one_line(tmp_path, tiny_model):
         one_line_error(proc.returncode, proc.stderr, "camera 7 could not be opened")  # no OpenCV warnings
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--frobnicate"], "unrecognized arguments"),
-    ([], "--input and --output are required"),
-    (["--input", "pattern"], "--input and --output are required"),
-    (["restyle", "only_one.mp4"], "required: OUT"),
-    (["--input", "pattern", "--output", "null", "--device", "tpu"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--frobnicate"], "unrecognized arguments"),
+        ([], "--input and --output are required"),
+        (["--input", "pattern"], "--input and --output are required"),
+        (["restyle", "only_one.mp4"], "required: OUT"),
+        (["--input", "pattern", "--output", "null", "--device", "tpu"], "invalid choice"),
+    ],
+)
 def test_usage_errors_exit_2_in_one_line(argv, match):
     proc = run_v2v(*argv)
     one_line_error(proc.returncode, proc.stderr, match, status=2)

@@ -15,8 +15,7 @@ import time
 import pytest
 
 from capture.cli import main
-from capture.control import (ControlError, ControlServer, Steering, is_loopback, run_command,
-                             stdin_takes_commands)
+from capture.control import ControlError, ControlServer, Steering, is_loopback, run_command, stdin_takes_commands
 from capture.errors import CaptureError
 from capture.restyler import Restyler
 from capture.runtime import Controls, run_live
@@ -24,12 +23,23 @@ from capture.sinks.null import NullSink
 from capture.sources.pattern import PatternSource
 from tests.capture.helpers import REPO, IdentityEngine, v2v_env
 
-STATUS_KEYS = {"fps", "latency_p50_ms", "latency_p95_ms", "dropped", "frames", "prompt", "strength", "paused",
-               "source", "sinks"}
+STATUS_KEYS = {
+    "fps",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "dropped",
+    "frames",
+    "prompt",
+    "strength",
+    "paused",
+    "source",
+    "sinks",
+}
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None,
-            headers: dict | None = None) -> tuple[int, dict]:
+def request(
+    port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+) -> tuple[int, dict]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         connection.request(method, path, body=body, headers=headers or {})
@@ -62,9 +72,14 @@ class LiveRun:
 
     def _run(self) -> None:
         try:
-            self.result = run_live(PatternSource((32, 32), fps=200, realtime=True), NullSink(),
-                                   Restyler(self.engine, (32, 32)), threading.Event(), progress=False,
-                                   controls=self.controls)
+            self.result = run_live(
+                PatternSource((32, 32), fps=200, realtime=True),
+                NullSink(),
+                Restyler(self.engine, (32, 32)),
+                threading.Event(),
+                progress=False,
+                controls=self.controls,
+            )
         except BaseException as e:
             self.error = e
 
@@ -83,9 +98,15 @@ def test_commands_change_the_steering_and_bad_ones_say_why():
     assert steering.snapshot() == {"prompt": "sunny hills", "strength": 0.25, "paused": True}
     run_command("resume", steering)
     assert not steering.paused and run_command("", steering) is None
-    for line, match in [("strength 0", r"in \(0, 1\]"), ("strength 1.5", r"in \(0, 1\]"),
-                        ("strength lots", "a number"), ("strength nan", r"in \(0, 1\]"), ("prompt", "prompt TEXT"),
-                        ("dance", "unknown command 'dance': use prompt TEXT"), ("pause now", "unknown command")]:
+    for line, match in [
+        ("strength 0", r"in \(0, 1\]"),
+        ("strength 1.5", r"in \(0, 1\]"),
+        ("strength lots", "a number"),
+        ("strength nan", r"in \(0, 1\]"),
+        ("prompt", "prompt TEXT"),
+        ("dance", "unknown command 'dance': use prompt TEXT"),
+        ("pause now", "unknown command"),
+    ]:
         with pytest.raises(ControlError, match=match):
             run_command(line, steering)
     assert steering.snapshot()["strength"] == 0.25 and not steering.quit.is_set()
@@ -126,9 +147,28 @@ def test_stdin_commands_steer_a_running_stream_and_quit_ends_it(capsys):
 
 def test_python_m_v2v_reads_commands_and_serves_status(tiny_model):
     """The real command line and engine: a pipe on stdin and --control-port 0 (a free port)."""
-    proc = subprocess.Popen([sys.executable, "-m", "v2v", "--input", "pattern:64x64", "--output", "null",
-                             "--model", tiny_model, "--control-port", "0", "--prompt", "blocky"],
-                            cwd=REPO, env=v2v_env(), stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "v2v",
+            "--input",
+            "pattern:64x64",
+            "--output",
+            "null",
+            "--model",
+            tiny_model,
+            "--control-port",
+            "0",
+            "--prompt",
+            "blocky",
+        ],
+        cwd=REPO,
+        env=v2v_env(),
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen = []
     reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
     reader.start()
@@ -170,10 +210,16 @@ def test_http_status_and_control_steer_the_stream():
         assert wait_for(lambda: len(run.engine.chunk_prompts) >= k + 2)
         assert run.engine.chunk_prompts[k + 1] == "realistic sunny hills"  # within two chunks
 
-        for payload, match in [(b"{not json", "not JSON"), (b"[1, 2]", "JSON object"),
-                               (b'{"strength": 2}', r"in \(0, 1\]"), (b'{"strength": "lots"}', "a number"),
-                               (b'{"strength": true}', "a number"), (b'{"paused": "yes"}', "true or false"),
-                               (b'{"prompt": 7}', "text"), (b'{"speed": 3}', "unknown field 'speed'")]:
+        for payload, match in [
+            (b"{not json", "not JSON"),
+            (b"[1, 2]", "JSON object"),
+            (b'{"strength": 2}', r"in \(0, 1\]"),
+            (b'{"strength": "lots"}', "a number"),
+            (b'{"strength": true}', "a number"),
+            (b'{"paused": "yes"}', "true or false"),
+            (b'{"prompt": 7}', "text"),
+            (b'{"speed": 3}', "unknown field 'speed'"),
+        ]:
             code, body = request(port, "POST", "/control", payload)
             assert code == 400 and re.search(match, body["error"]), (payload, body)
         assert request(port, "GET", "/nowhere")[0] == 404
@@ -197,7 +243,9 @@ def test_beyond_loopback_every_request_needs_the_token():
         assert request(server.port, "GET", "/status", headers={"Authorization": "s3cret"})[0] == 401
         good = {"Authorization": "Bearer s3cret"}
         assert request(server.port, "POST", "/control", b'{"prompt": "x"}', good) == (
-            200, {"prompt": "x", "strength": 0.7, "paused": False})
+            200,
+            {"prompt": "x", "strength": 0.7, "paused": False},
+        )
         assert steering.snapshot()["prompt"] == "x"
     finally:
         server.close()
@@ -209,9 +257,11 @@ def test_beyond_loopback_without_a_token_refuses_to_start(capsys, monkeypatch):
     with pytest.raises(CaptureError, match="V2V_CONTROL_TOKEN"):
         ControlServer(Steering(), 0, host="0.0.0.0")
     monkeypatch.delenv("V2V_CONTROL_TOKEN", raising=False)
-    for argv, match in [(["--control-port", "0", "--control-host", "0.0.0.0"], "set V2V_CONTROL_TOKEN"),
-                        (["--control-port", "70000"], "0 to 65535"),
-                        (["--control-host", "0.0.0.0"], "needs --control-port")]:
+    for argv, match in [
+        (["--control-port", "0", "--control-host", "0.0.0.0"], "set V2V_CONTROL_TOKEN"),
+        (["--control-port", "70000"], "0 to 65535"),
+        (["--control-host", "0.0.0.0"], "needs --control-port"),
+    ]:
         assert main(["--input", "pattern", "--output", "null", *argv]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and match in err and "\n" not in err, err

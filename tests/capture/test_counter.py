@@ -28,7 +28,7 @@ def test_every_bit_matters():
         for col in range(2, 15):
             damaged = image.copy()
             y, x = row * block, col * block
-            damaged[y:y + block, x:x + block] = 255 - damaged[y:y + block, x:x + block]
+            damaged[y : y + block, x : x + block] = 255 - damaged[y : y + block, x : x + block]
             assert decode_counter(damaged) is None, (row, col)
 
 

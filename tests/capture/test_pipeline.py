@@ -86,8 +86,14 @@ def test_take_gives_a_whole_batch_until_the_box_closes_and_cancel_wakes_everyone
 
 def test_two_sinks_get_the_same_frames_live():
     a, b = Recorder(), Recorder()
-    result = run_live(PatternSource((32, 32), frames=40), FanOut([a, b]), Restyler(IdentityEngine(), (32, 32)),
-                      threading.Event(), pace=False, progress=False)
+    result = run_live(
+        PatternSource((32, 32), frames=40),
+        FanOut([a, b]),
+        Restyler(IdentityEngine(), (32, 32)),
+        threading.Event(),
+        pace=False,
+        progress=False,
+    )
     assert a.indices == b.indices and len(a.indices) == result.frames_out > 0
     assert a.ended == b.ended == "closed"
 
@@ -97,8 +103,9 @@ def test_two_files_get_the_same_frames(tmp_path):
     sink = open_sinks(outs, size=(32, 32), fps=30)
     assert isinstance(sink, FanOut) and sink.describe() == "file a.mp4 32x32, file b.mkv 32x32"
     config = PipelineConfig(lossless=True, pace=False, batch=4)
-    result = run_pipeline(PatternSource((32, 32), frames=9), sink, Restyler(IdentityEngine(), (32, 32)),
-                          threading.Event(), config)
+    result = run_pipeline(
+        PatternSource((32, 32), frames=9), sink, Restyler(IdentityEngine(), (32, 32)), threading.Event(), config
+    )
     assert result.frames_out == 9 and result.source_ended and result.dropped == 0
     first, second = decode_video(outs[0])[0], decode_video(outs[1])[0]
     assert len(first) == len(second) == 9
@@ -112,8 +119,14 @@ def test_a_failing_sink_aborts_the_others(tmp_path):
     file_sink = VideoFileSink(str(out), (32, 32), 30, overwrite=True)
     failing = Recorder(fail_after=5)
     with pytest.raises(OSError, match="no space left"):
-        run_live(PatternSource((32, 32), fps=200, frames=60, realtime=True), FanOut([before, file_sink, failing, after]),
-                 Restyler(IdentityEngine(), (32, 32)), threading.Event(), pace=False, progress=False)
+        run_live(
+            PatternSource((32, 32), fps=200, frames=60, realtime=True),
+            FanOut([before, file_sink, failing, after]),
+            Restyler(IdentityEngine(), (32, 32)),
+            threading.Event(),
+            pace=False,
+            progress=False,
+        )
     assert before.ended == failing.ended == after.ended == "aborted" and len(before.indices) == 6
     assert out.read_bytes() == b"an older result" and not os.path.exists(partial_path(str(out)))
 
@@ -130,8 +143,9 @@ def test_opening_several_sinks_aborts_the_opened_ones_when_one_fails(tmp_path):
 
 def test_the_command_line_writes_to_every_output(tmp_path, tiny_model, capsys):
     out = str(tmp_path / "live.mp4")
-    rc = main(["--input", "pattern:64x48", "--output", "null", "--output", out, "--model", tiny_model,
-               "--max-frames", "6"])
+    rc = main(
+        ["--input", "pattern:64x48", "--output", "null", "--output", out, "--model", tiny_model, "--max-frames", "6"]
+    )
     err = capsys.readouterr().err
     assert rc == 0, err
     assert f"6 frames to null, {out}" in err and len(decode_video(out)[0]) == 6
@@ -165,12 +179,19 @@ def test_a_prompt_change_reaches_the_engine_within_two_chunks():
 
     engine = PromptEngine(after_chunk)
     engine.prompt = "blocky"  # the engine starts with the prompt the steering starts with
-    result = run_live(PatternSource((32, 32), fps=200, realtime=True), NullSink(), Restyler(engine, (32, 32)),
-                      threading.Event(), pace=False, progress=False, controls=Controls(steering))
+    result = run_live(
+        PatternSource((32, 32), fps=200, realtime=True),
+        NullSink(),
+        Restyler(engine, (32, 32)),
+        threading.Event(),
+        pace=False,
+        progress=False,
+        controls=Controls(steering),
+    )
     assert asked_at == [3] and not result.interrupted and not result.source_ended
     k = asked_at[0]
     assert engine.chunk_prompts[:k] == ["blocky"] * k
-    assert "realistic sunny hills" in engine.chunk_prompts[k:k + 2] and engine.strength == 0.4
+    assert "realistic sunny hills" in engine.chunk_prompts[k : k + 2] and engine.strength == 0.4
     assert result.frames_out == result.frames_in  # quit flushes and delivers what went in
 
 
@@ -181,9 +202,19 @@ def test_pause_takes_no_frames_until_resume():
     stats = Stats()
     done = []
     source = PatternSource((32, 32), fps=200, realtime=True)
-    thread = threading.Thread(target=lambda: done.append(run_pipeline(
-        source, NullSink(), Restyler(engine, (32, 32)), threading.Event(), PipelineConfig(max_frames=12),
-        steering, stats=stats)))
+    thread = threading.Thread(
+        target=lambda: done.append(
+            run_pipeline(
+                source,
+                NullSink(),
+                Restyler(engine, (32, 32)),
+                threading.Event(),
+                PipelineConfig(max_frames=12),
+                steering,
+                stats=stats,
+            )
+        )
+    )
     thread.start()
     while stats.frames_captured < 10 and thread.is_alive():  # the source runs, the engine takes nothing
         threading.Event().wait(0.01)
@@ -195,8 +226,14 @@ def test_pause_takes_no_frames_until_resume():
 
 def test_the_source_ending_ends_the_run_and_the_numbers_are_kept():
     stats = Stats()
-    result = run_pipeline(PatternSource((32, 32), frames=20), NullSink(), Restyler(IdentityEngine(), (32, 32)),
-                          threading.Event(), PipelineConfig(lossless=True, pace=False, batch=4), stats=stats)
+    result = run_pipeline(
+        PatternSource((32, 32), frames=20),
+        NullSink(),
+        Restyler(IdentityEngine(), (32, 32)),
+        threading.Event(),
+        PipelineConfig(lossless=True, pace=False, batch=4),
+        stats=stats,
+    )
     assert result.source_ended and result.frames_in == result.frames_out == 20
     snapshot = stats.snapshot()
     assert snapshot["frames"] == 20 and snapshot["dropped"] == 0

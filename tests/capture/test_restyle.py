@@ -18,7 +18,7 @@ from capture.restyle import plan_jobs, restyle_file
 from capture.restyler import Restyler
 from capture.sinks.file import partial_path
 from capture.sources.pattern import pattern_image
-from tests.capture.helpers import (REPO, IdentityEngine, audio_packets, decode_video, make_video, v2v_env)
+from tests.capture.helpers import REPO, IdentityEngine, audio_packets, decode_video, make_video, v2v_env
 
 
 def test_restyler_keeps_order_size_and_timestamps():
@@ -65,8 +65,14 @@ def test_a_failing_run_leaves_an_existing_output_as_it_was(tmp_path):
     out = tmp_path / "out.mp4"
     out.write_bytes(b"an older result")
     with pytest.raises(RuntimeError, match="engine failure"):
-        restyle_file(src, str(out), Restyler(IdentityEngine(fail_after=9), (64, 64)), threading.Event(),
-                     overwrite=True, progress=False)
+        restyle_file(
+            src,
+            str(out),
+            Restyler(IdentityEngine(fail_after=9), (64, 64)),
+            threading.Event(),
+            overwrite=True,
+            progress=False,
+        )
     assert out.read_bytes() == b"an older result" and not os.path.exists(partial_path(str(out)))
 
 
@@ -116,8 +122,13 @@ def test_ctrl_c_leaves_a_playable_file(tmp_path, tiny_model):
     total = 480
     src = make_video(tmp_path / "long.mp4", frames=total, size=(64, 48), fps=24, audio=True)
     out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "v2v", "restyle", src, str(out), "--model", tiny_model,
-                             "--size", "128x96"], cwd=REPO, env=v2v_env(), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "v2v", "restyle", src, str(out), "--model", tiny_model, "--size", "128x96"],
+        cwd=REPO,
+        env=v2v_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen = []
 
     def read():

@@ -8,8 +8,8 @@ import sys
 import threading
 import time
 
-import pyvirtualcam
 import pytest
+import pyvirtualcam
 
 from capture.errors import CaptureError
 from capture.frame import Frame
@@ -55,8 +55,7 @@ def test_live_loop_drops_at_the_mailbox_but_never_after_it():
     source, sink = PatternSource((32, 32), frames=200), NullSink()
     indices = []
     sink.write = lambda frame: indices.append(frame.index)
-    result = run_live(source, sink, Restyler(SlowEngine(), (32, 32)), threading.Event(), pace=False,
-                      progress=False)
+    result = run_live(source, sink, Restyler(SlowEngine(), (32, 32)), threading.Event(), pace=False, progress=False)
     assert result.frames_out == result.frames_in == len(indices)
     assert result.frames_in + result.dropped == 200 and result.dropped > 0
     assert indices == sorted(indices) and len(set(indices)) == len(indices)
@@ -64,16 +63,22 @@ def test_live_loop_drops_at_the_mailbox_but_never_after_it():
 
 def test_live_loop_stops_after_max_frames():
     source, sink = PatternSource((32, 32), fps=200, realtime=True), NullSink()
-    result = run_live(source, sink, Restyler(IdentityEngine(), (32, 32)), threading.Event(), max_frames=10,
-                      progress=False)
+    result = run_live(
+        source, sink, Restyler(IdentityEngine(), (32, 32)), threading.Event(), max_frames=10, progress=False
+    )
     assert result.frames_in == 10 and sink.count == 10 and not result.interrupted
 
 
 def test_live_loop_stops_on_the_stop_event_and_when_the_sink_asks():
     stop = threading.Event()
     threading.Timer(0.2, stop.set).start()
-    result = run_live(PatternSource((32, 32), fps=100, realtime=True), NullSink(),
-                      Restyler(IdentityEngine(), (32, 32)), stop, progress=False)
+    result = run_live(
+        PatternSource((32, 32), fps=100, realtime=True),
+        NullSink(),
+        Restyler(IdentityEngine(), (32, 32)),
+        stop,
+        progress=False,
+    )
     assert result.interrupted and result.frames_out == result.frames_in > 0
 
     sink = NullSink()
@@ -84,8 +89,13 @@ def test_live_loop_stops_on_the_stop_event_and_when_the_sink_asks():
         sink.wants_stop = frame.index >= 5
 
     sink.write = write
-    result = run_live(PatternSource((32, 32), fps=100, realtime=True), sink, Restyler(IdentityEngine(), (32, 32)),
-                      threading.Event(), progress=False)
+    result = run_live(
+        PatternSource((32, 32), fps=100, realtime=True),
+        sink,
+        Restyler(IdentityEngine(), (32, 32)),
+        threading.Event(),
+        progress=False,
+    )
     assert not result.interrupted and sink.count >= 6
 
 
@@ -110,8 +120,7 @@ def test_a_file_into_a_file_drops_nothing(tmp_path):
     src = open_source(make_video(tmp_path / "in.mp4", frames=30))
     out = str(tmp_path / "out.mp4")
     sink = open_sink(out, size=src.size, fps=src.fps, time_base=src.time_base)
-    result = run_stream(src, sink, Restyler(SlowEngine(), (64, 64)), threading.Event(), file_sink=True,
-                        progress=False)
+    result = run_stream(src, sink, Restyler(SlowEngine(), (64, 64)), threading.Event(), file_sink=True, progress=False)
     assert result.frames_out == 30 and result.dropped == 0 and len(decode_video(out)[0]) == 30
 
 
@@ -137,8 +146,14 @@ def test_pattern_reaches_a_registered_virtual_camera():
     pyvirtualcam.register_backend("v2v-runtime-test", Camera)
     try:
         sink = VirtualCameraSink((48, 32), 100, backend="v2v-runtime-test")
-        run_live(PatternSource((48, 32), fps=100, realtime=True), sink, Restyler(IdentityEngine(), (32, 32)),
-                 threading.Event(), max_frames=6, progress=False)
+        run_live(
+            PatternSource((48, 32), fps=100, realtime=True),
+            sink,
+            Restyler(IdentityEngine(), (32, 32)),
+            threading.Event(),
+            max_frames=6,
+            progress=False,
+        )
     finally:
         pyvirtualcam.camera.BACKENDS.pop("v2v-runtime-test")
     assert len(sent) == 6 and sent[0].shape == (32, 48, 3)
@@ -161,8 +176,13 @@ def test_live_command_line_pattern_to_file(tmp_path, tiny_model):
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_stop_the_live_loop_cleanly(tiny_model, signum):
-    proc = subprocess.Popen([sys.executable, "-m", "v2v", "--input", "pattern:64x64", "--output", "null",
-                             "--model", tiny_model], cwd=REPO, env=v2v_env(), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "v2v", "--input", "pattern:64x64", "--output", "null", "--model", tiny_model],
+        cwd=REPO,
+        env=v2v_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen = []
     reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
     reader.start()

@@ -5,8 +5,8 @@ import glob
 import os
 
 import numpy as np
-import pyvirtualcam
 import pytest
+import pyvirtualcam
 
 from capture.errors import CaptureError, SinkUnavailable
 from capture.frame import Frame
@@ -76,7 +76,7 @@ def test_partial_close_copies_audio_only_up_to_the_last_frame(tmp_path):
         sink.write(frame)
     sink.close(all_audio=False)
     everything, kept = audio_packets(src_path), audio_packets(out)
-    assert 0 < len(kept) < len(everything) and kept == everything[:len(kept)]
+    assert 0 < len(kept) < len(everything) and kept == everything[: len(kept)]
     assert len(decode_video(out)[0]) == 12
 
 
@@ -212,10 +212,13 @@ def test_preview_with_headless_opencv(monkeypatch):
         open_sink("preview", size=(32, 32), fps=30)
 
 
-@pytest.mark.parametrize("spec, error, match", [
-    ("obs", SinkUnavailable, "needs the OBS plugin"),
-    ("speakers", CaptureError, "neither a sink name nor a video file"),
-])
+@pytest.mark.parametrize(
+    "spec, error, match",
+    [
+        ("obs", SinkUnavailable, "needs the OBS plugin"),
+        ("speakers", CaptureError, "neither a sink name nor a video file"),
+    ],
+)
 def test_open_sink_bad_specs(spec, error, match):
     with pytest.raises(error, match=match):
         open_sink(spec, size=(32, 32), fps=30)

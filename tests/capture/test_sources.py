@@ -26,8 +26,8 @@ def test_pattern_is_deterministic_and_moves():
     for i, image in enumerate(a):
         assert image.shape == (64, 96, 3) and image.dtype == np.uint8
         x, side = pattern_square_x(i, (96, 64)), 64 // 4
-        assert np.all(image[32, x:x + side] == 255)  # the white square is where it should be
-        assert np.all(image[32, x + side + 1:].min(axis=-1) < 255)
+        assert np.all(image[32, x : x + side] == 255)  # the white square is where it should be
+        assert np.all(image[32, x + side + 1 :].min(axis=-1) < 255)
 
 
 def test_pattern_frames_carry_index_and_time():
@@ -81,12 +81,17 @@ def test_open_source_pattern(spec, size):
     assert isinstance(source, PatternSource) and source.size == size and len(list(source)) == 2
 
 
-@pytest.mark.parametrize("spec, match", [
-    ("pattern:12x12", "at least 16"), ("pattern:wide", "pattern:WxH"),
-    ("camera:front", "camera:N"), ("screen:x", "screen:N"),
-    ("nosuchsource", "neither a file nor a source name"),
-    ("missing.mp4", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ("pattern:12x12", "at least 16"),
+        ("pattern:wide", "pattern:WxH"),
+        ("camera:front", "camera:N"),
+        ("screen:x", "screen:N"),
+        ("nosuchsource", "neither a file nor a source name"),
+        ("missing.mp4", "does not exist"),
+    ],
+)
 def test_open_source_bad_specs(spec, match):
     with pytest.raises(CaptureError, match=match):
         open_source(spec)
@@ -118,8 +123,14 @@ def test_bad_files_are_reported_before_anything_is_read(tmp_path):
             out.mux(packet)
     bad_image = tmp_path / "broken.png"
     bad_image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
-    cases = [(empty, "is empty"), (text, "not a video"), (truncated, "not a video|no decodable"),
-             (audio_only, "no video stream"), (bad_image, "not an image"), (tmp_path, "not a file")]
+    cases = [
+        (empty, "is empty"),
+        (text, "not a video"),
+        (truncated, "not a video|no decodable"),
+        (audio_only, "no video stream"),
+        (bad_image, "not an image"),
+        (tmp_path, "not a file"),
+    ]
     for path, match in cases:
         with pytest.raises(CaptureError, match=match) as info:
             open_source(str(path))

@@ -29,11 +29,22 @@ def test_a_steering_sink_gets_the_steering_and_the_status():
     sink, other = SteeringSink(), NullSink()
     assert isinstance(sink, Steers) and not isinstance(other, Steers)
     steering, engine = Steering("first", 0.7), IdentityEngine()
-    result = run_live(PatternSource((32, 32), fps=100, frames=30, realtime=True), FanOut([other, sink]),
-                      Restyler(engine, (32, 32)), threading.Event(), progress=False, controls=Controls(steering))
+    result = run_live(
+        PatternSource((32, 32), fps=100, frames=30, realtime=True),
+        FanOut([other, sink]),
+        Restyler(engine, (32, 32)),
+        threading.Event(),
+        progress=False,
+        controls=Controls(steering),
+    )
     assert result.frames_out > 0 and sink.count == other.count == result.frames_out  # live: a frame may drop
     handed_steering, status, say = sink.handed
     assert handed_steering is steering and callable(say)
     body = status()
-    assert body["prompt"] == "from the sink" and body["frames"] == result.frames_out and "fps" in body and body["sinks"] == ["null", "null"]
+    assert (
+        body["prompt"] == "from the sink"
+        and body["frames"] == result.frames_out
+        and "fps" in body
+        and body["sinks"] == ["null", "null"]
+    )
     assert engine.prompt == "from the sink" and engine.strength == 0.4

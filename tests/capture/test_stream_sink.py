@@ -145,14 +145,17 @@ def test_stream_sinks_are_not_files():
     assert not is_file_sink("udp://127.0.0.1:5000") and not is_file_sink("srt://127.0.0.1:5000")
 
 
-@pytest.mark.parametrize("url, match", [
-    ("udp://127.0.0.1", "names no port"),
-    ("udp://:0", "port must be a number from 1 to 65535"),
-    ("udp://:99999", "port must be a number from 1 to 65535"),
-    ("udp://:five", "port must be a number from 1 to 65535"),
-    ("udp://:5000/live", r"only udp://HOST:PORT\[\?OPTIONS\]"),
-    ("udp://no-such-host.invalid:5000", "cannot find host 'no-such-host.invalid'.*udp://:5000"),
-])
+@pytest.mark.parametrize(
+    "url, match",
+    [
+        ("udp://127.0.0.1", "names no port"),
+        ("udp://:0", "port must be a number from 1 to 65535"),
+        ("udp://:99999", "port must be a number from 1 to 65535"),
+        ("udp://:five", "port must be a number from 1 to 65535"),
+        ("udp://:5000/live", r"only udp://HOST:PORT\[\?OPTIONS\]"),
+        ("udp://no-such-host.invalid:5000", "cannot find host 'no-such-host.invalid'.*udp://:5000"),
+    ],
+)
 def test_bad_stream_urls_say_how_to_write_them(url, match):
     with pytest.raises(CaptureError, match=match) as info:
         open_sink(url, size=(64, 48), fps=30)

@@ -29,24 +29,37 @@ from tests.capture.window_apps import quadrants
 MINETEST = "/usr/games/minetest"
 
 
-def win(handle: int, title: str, size: tuple[int, int] = (320, 240), wm_class: str = "", state: str = "visible",
-        kind: str = "normal", at: tuple[int, int] = (0, 0)) -> WindowInfo:
+def win(
+    handle: int,
+    title: str,
+    size: tuple[int, int] = (320, 240),
+    wm_class: str = "",
+    state: str = "visible",
+    kind: str = "normal",
+    at: tuple[int, int] = (0, 0),
+) -> WindowInfo:
     return WindowInfo(handle, title, wm_class, (*at, *size), state, kind)
 
 
 # ---- choosing, without any display -------------------------------------------------------------
 def test_find_window_is_case_insensitive_and_prefers_visible_exact_large():
-    windows = [win(1, "Minetest 5.6.1 [Main Menu]", (640, 360)), win(2, "minetest", (100, 100)),
-               win(3, "Minetest (old)", (1920, 1080), state="minimised"), win(4, "Notes", (800, 600))]
+    windows = [
+        win(1, "Minetest 5.6.1 [Main Menu]", (640, 360)),
+        win(2, "minetest", (100, 100)),
+        win(3, "Minetest (old)", (1920, 1080), state="minimised"),
+        win(4, "Notes", (800, 600)),
+    ]
     assert [w.handle for w in find_window(windows, "MINETEST")] == [2, 1, 3]
     assert [w.handle for w in find_window(windows, "main menu")] == [1]
     assert find_window(windows, "terraria") == []
 
 
 def test_game_window_takes_a_known_game_over_larger_windows():
-    windows = [win(1, "Budget.ods - LibreOffice Calc", (1600, 900), "libreoffice-calc"),
-               win(2, "Terraria: Dig Peon, Dig!", (800, 450), "Terraria.bin.x86_64"),
-               win(3, "user@host: ~", (1900, 1000), "xterm XTerm")]
+    windows = [
+        win(1, "Budget.ods - LibreOffice Calc", (1600, 900), "libreoffice-calc"),
+        win(2, "Terraria: Dig Peon, Dig!", (800, 450), "Terraria.bin.x86_64"),
+        win(3, "user@host: ~", (1900, 1000), "xterm XTerm"),
+    ]
     choice = choose(windows)
     assert choice.window.handle == 2 and choice.game == "Terraria" and "title names a known game" in choice.reason
     by_class = choose([win(1, "Untitled", (400, 300), "Minetest"), windows[0]])
@@ -57,12 +70,14 @@ def test_game_window_takes_a_known_game_over_larger_windows():
 def test_game_window_never_takes_terminals_browsers_obs_or_the_preview():
     from capture.sinks.preview import WINDOW
 
-    never = [win(1, "Minecraft Wiki - Mozilla Firefox", (1900, 1000), "Navigator firefox"),
-             win(2, "vim minetest.conf", (1800, 1000), "gnome-terminal-server Gnome-terminal"),
-             win(3, "OBS 29.0.2 - Profile: Untitled - Scenes: Untitled", (1700, 1000), "obs obs"),
-             win(4, WINDOW, (1600, 1000), "v2v-preview"),
-             win(5, "Minetest", (1500, 1000), "Minetest", state="minimised"),
-             win(6, "Top Panel", (1900, 30), "panel", kind="dock")]
+    never = [
+        win(1, "Minecraft Wiki - Mozilla Firefox", (1900, 1000), "Navigator firefox"),
+        win(2, "vim minetest.conf", (1800, 1000), "gnome-terminal-server Gnome-terminal"),
+        win(3, "OBS 29.0.2 - Profile: Untitled - Scenes: Untitled", (1700, 1000), "obs obs"),
+        win(4, WINDOW, (1600, 1000), "v2v-preview"),
+        win(5, "Minetest", (1500, 1000), "Minetest", state="minimised"),
+        win(6, "Top Panel", (1900, 30), "panel", kind="dock"),
+    ]
     assert [not_a_game(w) for w in never[:4]] == ["a browser", "a terminal", "OBS", "v2v's preview"]
     app = win(7, "Krita - drawing.kra", (640, 480), "krita")
     choice = choose([*never, app])
@@ -117,7 +132,7 @@ class FakeGrabber:
 
     def grab(self, rect):
         left, top, w, h = rect
-        return self.screen[top:top + h, left:left + w].copy()
+        return self.screen[top : top + h, left : left + w].copy()
 
     def close(self) -> None:
         pass
@@ -147,8 +162,9 @@ def test_window_source_follows_moves_and_waits_for_a_closed_window(capsys):
 
 
 def test_window_not_found_lists_the_visible_titles():
-    desktop = FakeBackend([win(1, "Notes", (300, 200)), win(2, "Calculator", (200, 300)),
-                           win(3, "Hidden", state="hidden")])
+    desktop = FakeBackend(
+        [win(1, "Notes", (300, 200)), win(2, "Calculator", (200, 300)), win(3, "Hidden", state="hidden")]
+    )
     with pytest.raises(CaptureError) as info:
         open_window("terraria", backend=lambda: desktop)
     message = str(info.value)
@@ -222,10 +238,13 @@ def test_windows_backend_against_a_fake_user32(monkeypatch):
     assert dpi == [True]  # rectangles in physical pixels, like mss's grabs
     found = {w.handle: w for w in backend.list_windows()}
     assert sorted(found) == [0x10, 0x30, 0x40, 0x50, 0x60]  # the untitled taskbar is not listed
-    assert found[0x10] == WindowInfo(0x10, "Minetest 5.6.1", "Minetest", (100, 50, 640, 360), "visible", "normal",
-                                     1016)
+    assert found[0x10] == WindowInfo(0x10, "Minetest 5.6.1", "Minetest", (100, 50, 640, 360), "visible", "normal", 1016)
     assert [(found[h].state, found[h].kind) for h in (0x30, 0x40, 0x50, 0x60)] == [
-        ("minimised", "normal"), ("hidden", "normal"), ("visible", "tool"), ("visible", "dialog")]
+        ("minimised", "normal"),
+        ("hidden", "normal"),
+        ("visible", "tool"),
+        ("visible", "dialog"),
+    ]
     assert choose(list(found.values())).window.handle == 0x10
     assert backend.locate(0x10).rect == (100, 50, 640, 360)
     del desktop[0x10]
@@ -236,14 +255,22 @@ def test_macos_backend_against_a_fake_quartz(monkeypatch):
     from capture.sources import window_macos
 
     def entry(number, name, owner, bounds, onscreen=True, layer=0):
-        return {"kCGWindowNumber": number, "kCGWindowName": name, "kCGWindowOwnerName": owner,
-                "kCGWindowOwnerPID": 500 + number, "kCGWindowLayer": layer, "kCGWindowIsOnscreen": onscreen,
-                "kCGWindowBounds": {"X": bounds[0], "Y": bounds[1], "Width": bounds[2], "Height": bounds[3]}}
+        return {
+            "kCGWindowNumber": number,
+            "kCGWindowName": name,
+            "kCGWindowOwnerName": owner,
+            "kCGWindowOwnerPID": 500 + number,
+            "kCGWindowLayer": layer,
+            "kCGWindowIsOnscreen": onscreen,
+            "kCGWindowBounds": {"X": bounds[0], "Y": bounds[1], "Width": bounds[2], "Height": bounds[3]},
+        }
 
-    windows = [entry(1, "Minecraft* 1.20.4", "java", (0, 25, 854, 480)),
-               entry(2, "Item-0", "Control Centre", (1200, 0, 30, 24), layer=25),
-               entry(3, "Untitled", "TextEdit", (100, 100, 600, 400), onscreen=False),
-               entry(4, "", "", (0, 0, 10, 10))]
+    windows = [
+        entry(1, "Minecraft* 1.20.4", "java", (0, 25, 854, 480)),
+        entry(2, "Item-0", "Control Centre", (1200, 0, 30, 24), layer=25),
+        entry(3, "Untitled", "TextEdit", (100, 100, 600, 400), onscreen=False),
+        entry(4, "", "", (0, 0, 10, 10)),
+    ]
     monkeypatch.setattr(window_macos, "all_windows", lambda: windows)
     monkeypatch.setattr(window_macos, "one_window", lambda n: [w for w in windows if w["kCGWindowNumber"] == n])
     backend = window_macos.Backend()
@@ -268,9 +295,14 @@ def apps():
 
     def start(kind: str, title: str, w: int, h: int, x: int = 0, y: int = 0, wm_class: str | None = None):
         argv = [sys.executable, "-m", "tests.capture.window_apps", kind, title, str(w), str(h), str(x), str(y)]
-        proc = subprocess.Popen(argv + ([wm_class] if wm_class else []), cwd=REPO, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True,
-                                env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"))
+        proc = subprocess.Popen(
+            argv + ([wm_class] if wm_class else []),
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"),
+        )
         started.append(proc)
         ready, _, _ = select.select([proc.stdout], [], [], 30)
         line = proc.stdout.readline() if ready else ""
@@ -407,14 +439,29 @@ def _minetest_world(folder) -> list[str]:
     """The recipe of /work/shared/notes/capture-facts.md: a world, a config; the command line."""
     world = folder / "world"
     world.mkdir()
-    (world / "world.mt").write_text("gameid = minetest_game\nbackend = sqlite3\ncreative_mode = true\n"
-                                    "enable_damage = false\n")
+    (world / "world.mt").write_text(
+        "gameid = minetest_game\nbackend = sqlite3\ncreative_mode = true\nenable_damage = false\n"
+    )
     (world / "map_meta.txt").write_text("mg_name = v7\nseed = 4242\n[end_of_params]\n")
-    (folder / "mt.conf").write_text("bind_address = 127.0.0.1\nscreen_w = 640\nscreen_h = 360\nfullscreen = false\n"
-                                    "enable_sound = false\nfps_max = 30\nserver_announce = false\n"
-                                    "video_driver = opengl\n")
-    return [MINETEST, "--config", str(folder / "mt.conf"), "--go", "--world", str(world), "--gameid",
-            "minetest_game", "--name", "v2v", "--logfile", str(folder / "mt.log")]
+    (folder / "mt.conf").write_text(
+        "bind_address = 127.0.0.1\nscreen_w = 640\nscreen_h = 360\nfullscreen = false\n"
+        "enable_sound = false\nfps_max = 30\nserver_announce = false\n"
+        "video_driver = opengl\n"
+    )
+    return [
+        MINETEST,
+        "--config",
+        str(folder / "mt.conf"),
+        "--go",
+        "--world",
+        str(world),
+        "--gameid",
+        "minetest_game",
+        "--name",
+        "v2v",
+        "--logfile",
+        str(folder / "mt.log"),
+    ]
 
 
 @pytest.mark.xvfb
@@ -423,8 +470,13 @@ def test_game_window_picks_the_real_game_minetest(xvfb, apps, tmp_path, capsys):
         pytest.skip(f"{MINETEST} is not installed (apt-get install minetest; .ci/run installs it)")
     xvfb("1280x720")
     apps("xlib", "Notes - Text Editor", 640, 400, 640, 300, "gedit")  # larger than the game, beside it
-    game = subprocess.Popen(_minetest_world(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=dict(os.environ, HOME=str(tmp_path)))
+    game = subprocess.Popen(
+        _minetest_world(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, HOME=str(tmp_path)),
+    )
     try:
         backend = window_module.open_backend()
         deadline = time.monotonic() + 60
@@ -457,6 +509,11 @@ def test_game_window_picks_the_real_game_minetest(xvfb, apps, tmp_path, capsys):
 
 def test_window_source_is_a_source():
     source = WindowSource("window:x", win(1, "x", (64, 48)), lambda w: False, open_backend=lambda: FakeBackend([]))
-    assert (source.size, source.fps, source.live, source.has_audio, source.frame_count) == ((64, 48), 30.0, True,
-                                                                                              False, None)
+    assert (source.size, source.fps, source.live, source.has_audio, source.frame_count) == (
+        (64, 48),
+        30.0,
+        True,
+        False,
+        None,
+    )
     assert source.describe() == "window 'x' 64x48"

@@ -21,8 +21,8 @@ COLOURS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0))  # TL, TR, BL, 
 def quadrants(w: int, h: int) -> np.ndarray:
     """The content both windows show: uint8 RGB [H, W, 3]."""
     image = np.empty((h, w, 3), np.uint8)
-    image[:h // 2, :w // 2], image[:h // 2, w // 2:] = COLOURS[0], COLOURS[1]
-    image[h // 2:, :w // 2], image[h // 2:, w // 2:] = COLOURS[2], COLOURS[3]
+    image[: h // 2, : w // 2], image[: h // 2, w // 2 :] = COLOURS[0], COLOURS[1]
+    image[h // 2 :, : w // 2], image[h // 2 :, w // 2 :] = COLOURS[2], COLOURS[3]
     return image
 
 
@@ -61,8 +61,9 @@ def run_xlib(title: str, w: int, h: int, x: int, y: int, wm_class: str | None = 
     def pixel(rgb: tuple[int, int, int]) -> int:
         return screen.default_colormap.alloc_color(*(c * 257 for c in rgb)).pixel
 
-    window = screen.root.create_window(x, y, w, h, 0, screen.root_depth, background_pixel=pixel((0, 0, 0)),
-                                       event_mask=X.StructureNotifyMask)
+    window = screen.root.create_window(
+        x, y, w, h, 0, screen.root_depth, background_pixel=pixel((0, 0, 0)), event_mask=X.StructureNotifyMask
+    )
     window.set_wm_name(title)  # WM_NAME only, no _NET_WM_NAME
     if wm_class:
         window.set_wm_class(wm_class.lower(), wm_class)

@@ -21,7 +21,7 @@ def _video(T: int, H: int = 64, W: int = 64, seed: int = 0) -> torch.Tensor:
 def _run(engine: StreamEngine, video: torch.Tensor, sizes: list[int]) -> torch.Tensor:
     outs, i = [], 0
     for n in sizes:
-        outs.append(engine.push(video[i:i + n]))
+        outs.append(engine.push(video[i : i + n]))
         i += n
     outs.append(engine.push(video[i:]))
     outs.append(engine.flush())
@@ -38,7 +38,7 @@ def _reference(bundle, video: torch.Tensor, cfg: EngineConfig) -> torch.Tensor:
     steps = v2v_timesteps(bundle.sampling.timesteps, cfg.strength, bundle.sampling.v2v_offset, cfg.steps)
     clean: list[torch.Tensor] = []
     for f in range(z.shape[2]):
-        zf = z[:, :, f:f + 1]  # [1, C, 1, h, w]
+        zf = z[:, :, f : f + 1]  # [1, C, 1, h, w]
         x = add_noise(zf, torch.randn(zf.shape, generator=gen), cfg.strength)
         for i, t in enumerate(steps):
             full = torch.cat([*clean, x], 2)  # [1, C, f+1, h, w]
@@ -117,7 +117,7 @@ def test_prompt_switch_mid_stream_blends_without_reset():
     engine.set_prompt("realistic")
     contexts = []
     for k in range(4):
-        out = engine.push(video[9 + 4 * k: 13 + 4 * k])
+        out = engine.push(video[9 + 4 * k : 13 + 4 * k])
         assert out.shape[0] == 4 and torch.isfinite(out).all()
         contexts.append(engine._context.clone())
     assert engine.cache is cache, "a prompt switch must not reset the stream"
@@ -135,7 +135,7 @@ def test_static_input_is_skipped_a_bounded_number_of_times():
     prev = engine.push(still[:1])
     skipped = []
     for k in range(6):
-        out = engine.push(still[1 + 4 * k: 5 + 4 * k])
+        out = engine.push(still[1 + 4 * k : 5 + 4 * k])
         skipped.append(engine.last_metrics.skipped)
         if skipped[-1]:
             assert_close(out, prev[-1:].expand_as(out))
@@ -208,8 +208,17 @@ def test_fixed_noise_gives_a_steady_output_for_a_still_input():
     assert change[0.0] < 0.5 * change[1.0]
 
 
-@pytest.mark.parametrize("bad", [dict(strength=0.0), dict(strength=1.5), dict(steps=0), dict(window_frames=0),
-                                 dict(noise_refresh=-0.1), dict(noise_refresh=1.5)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(strength=0.0),
+        dict(strength=1.5),
+        dict(steps=0),
+        dict(window_frames=0),
+        dict(noise_refresh=-0.1),
+        dict(noise_refresh=1.5),
+    ],
+)
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ValueError):
         StreamEngine(random_bundle(), dataclasses.replace(EngineConfig(), **bad))

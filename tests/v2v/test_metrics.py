@@ -22,7 +22,7 @@ def _textured(h: int = 64, w: int = 96, seed: int = 0) -> np.ndarray:
 def _panning(frames: int = 8, step: int = 2) -> np.ndarray:
     """A texture sliding left by `step` pixels per frame, uint8 [T, 64, 64, 3]."""
     big = _textured(64, 64 + step * frames, seed=1)
-    return np.stack([big[:, t * step: t * step + 64] for t in range(frames)])
+    return np.stack([big[:, t * step : t * step + 64] for t in range(frames)])
 
 
 def test_identical_frames_are_perfect():

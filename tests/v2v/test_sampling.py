@@ -74,7 +74,8 @@ def test_truncated_training_timesteps_stay_inside_with_nothing_piled_at_the_ends
 
     clamped = sample_train_timesteps([20000], 5.0, generator=torch.Generator().manual_seed(0), low=20.0, high=600.0)
     assert (clamped == 600.0).float().mean() > 0.5  # shift 5: most of the law lies above 600 and piles at the cap
-    cut = sample_train_timesteps([20000], 5.0, generator=torch.Generator().manual_seed(0), low=20.0, high=600.0,
-                                 truncate=True)
+    cut = sample_train_timesteps(
+        [20000], 5.0, generator=torch.Generator().manual_seed(0), low=20.0, high=600.0, truncate=True
+    )
     assert float(cut.min()) >= 20.0 and float(cut.max()) <= 600.0
     assert (cut > 599.0).float().mean() < 0.01 and (cut < 21.0).float().mean() < 0.01

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +28,7 @@ class BlockCausal:
     block: int  # tokens per block (frames_per_block · tokens per frame), >= 1
 
 
-AttentionFn = Callable[[Tensor, Tensor, Tensor, Optional[BlockCausal]], Tensor]
+AttentionFn = Callable[[Tensor, Tensor, Tensor, BlockCausal | None], Tensor]
 
 
 @functools.lru_cache(maxsize=16)
@@ -38,15 +38,16 @@ def block_causal_bool(spec: BlockCausal, device: torch.device) -> Tensor:
     return block_of[None, :] <= block_of[:, None]  # [L, L]
 
 
-def _check(q: Tensor, k: Tensor, v: Tensor, mask: Optional[BlockCausal]) -> None:
+def _check(q: Tensor, k: Tensor, v: Tensor, mask: BlockCausal | None) -> None:
     assert q.dim() == 4 and k.shape == v.shape and q.shape[:2] == k.shape[:2], (
-        f"attention wants q [B,N,L,D], k/v [B,N,S,D]; got {tuple(q.shape)}, {tuple(k.shape)}, "
-        f"{tuple(v.shape)}")
+        f"attention wants q [B,N,L,D], k/v [B,N,S,D]; got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+    )
     assert mask is None or q.shape[2] == k.shape[2] == mask.tokens, (
-        f"block-causal mask for {mask and mask.tokens} tokens, got L={q.shape[2]}, S={k.shape[2]}")
+        f"block-causal mask for {mask and mask.tokens} tokens, got L={q.shape[2]}, S={k.shape[2]}"
+    )
 
 
-def sdpa(q: Tensor, k: Tensor, v: Tensor, mask: Optional[BlockCausal] = None) -> Tensor:
+def sdpa(q: Tensor, k: Tensor, v: Tensor, mask: BlockCausal | None = None) -> Tensor:
     """torch scaled_dot_product_attention; the reference every other backend is tested against."""
     _check(q, k, v, mask)
     attn_mask = None if mask is None else block_causal_bool(mask, q.device)
@@ -72,14 +73,14 @@ def _flex_kernel(device_type: str):
     return torch.compile(flex_attention, dynamic=False) if device_type == "cuda" else flex_attention
 
 
-def flex(q: Tensor, k: Tensor, v: Tensor, mask: Optional[BlockCausal] = None) -> Tensor:
+def flex(q: Tensor, k: Tensor, v: Tensor, mask: BlockCausal | None = None) -> Tensor:
     """torch.nn.attention.flex_attention with a cached BlockMask (skips fully masked tiles)."""
     _check(q, k, v, mask)
     block_mask = None if mask is None else _flex_block_mask(mask, q.device)
     return _flex_kernel(q.device.type)(q, k, v, block_mask=block_mask)  # [B, N, L, D]
 
 
-def flash(q: Tensor, k: Tensor, v: Tensor, mask: Optional[BlockCausal] = None) -> Tensor:
+def flash(q: Tensor, k: Tensor, v: Tensor, mask: BlockCausal | None = None) -> Tensor:
     """flash-attn 2 (CUDA, fp16/bf16); block-causal runs one call per query block on its prefix."""
     from flash_attn import flash_attn_func
 
@@ -94,13 +95,13 @@ def flash(q: Tensor, k: Tensor, v: Tensor, mask: Optional[BlockCausal] = None) -
     return torch.cat(outs, dim=1).transpose(1, 2)  # [B, N, L, D]
 
 
-def _flex_unavailable() -> Optional[str]:
+def _flex_unavailable() -> str | None:
     if importlib.util.find_spec("torch.nn.attention.flex_attention") is None:
         return f"torch {torch.__version__} has no torch.nn.attention.flex_attention (needs >= 2.5)"
     return None
 
 
-def _flash_unavailable() -> Optional[str]:
+def _flash_unavailable() -> str | None:
     if not torch.cuda.is_available():
         return "flash-attn needs a CUDA GPU; none is visible to torch"
     if importlib.util.find_spec("flash_attn") is None:
@@ -108,14 +109,14 @@ def _flash_unavailable() -> Optional[str]:
     return None
 
 
-_BACKENDS: dict[str, tuple[AttentionFn, Callable[[], Optional[str]]]] = {
+_BACKENDS: dict[str, tuple[AttentionFn, Callable[[], str | None]]] = {
     "sdpa": (sdpa, lambda: None),
     "flex": (flex, _flex_unavailable),
     "flash": (flash, _flash_unavailable),
 }
 
 
-def available_backends() -> dict[str, Optional[str]]:
+def available_backends() -> dict[str, str | None]:
     """Every registered backend -> None when usable here, else the reason it is not."""
     return {name: why() for name, (_, why) in _BACKENDS.items()}
 

@@ -36,10 +36,10 @@ WAN_ENGINE: dict[str, Any] = {"window_frames": 6, "sink_frames": 3, "sink_refres
 RANDOM_MODELS = {
     "random:tiny": "the unit tests' tiny random model (64x64)",
     "random:causvid-1.3b": "CausVid's student (Wan2.1-1.3B DiT, causal, 3 latent frames per block, its 3-step "
-                           "schedule) with the Wan2.1 VAE, at 832x480",
+    "schedule) with the Wan2.1 VAE, at 832x480",
     "random:causvid-1.3b-tinyvae": "the same with v2v's TinyVAE (16 latent channels) in place of the Wan2.1 VAE",
     "random:sdv2-1.3b-tinyvae": "StreamDiffusionV2's setting (1 latent frame per block, its 4-step schedule) of the "
-                                "same DiT, with the TinyVAE",
+    "same DiT, with the TinyVAE",
 }
 
 
@@ -61,7 +61,7 @@ class ModelBundle:
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
 
-    def to(self, device: str | torch.device, dtype: torch.dtype | None = None) -> "ModelBundle":
+    def to(self, device: str | torch.device, dtype: torch.dtype | None = None) -> ModelBundle:
         device, dtype = torch.device(device), dtype or self.dtype
         for m in (self.dit, self.vae, self.text):
             if isinstance(m, torch.nn.Module):
@@ -111,9 +111,13 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
         "text": {"kind": "word", "config": config_to_dict(bundle.text.config)},
         "sampling": config_to_dict(bundle.sampling),
         "size": list(bundle.size),
-        "engine": {"window_frames": bundle.window_frames, "sink_frames": bundle.sink_frames,
-                   "noise_refresh": bundle.noise_refresh, "sink_adjacent": bundle.sink_adjacent,
-                   "sink_refresh": bundle.sink_refresh},
+        "engine": {
+            "window_frames": bundle.window_frames,
+            "sink_frames": bundle.sink_frames,
+            "noise_refresh": bundle.noise_refresh,
+            "sink_adjacent": bundle.sink_adjacent,
+            "sink_refresh": bundle.sink_refresh,
+        },
     }
     for part, module in (("dit", bundle.dit), ("vae", bundle.vae), ("text", bundle.text)):
         save_file(float32_cpu(module.state_dict()), str(folder / f"{part}.safetensors"))
@@ -122,8 +126,9 @@ def save_bundle(bundle: ModelBundle, folder: str | Path) -> Path:
     return folder
 
 
-def load_bundle(model: str | Path = "default", device: str | torch.device = "cpu",
-                dtype: torch.dtype = torch.float32) -> ModelBundle:
+def load_bundle(
+    model: str | Path = "default", device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> ModelBundle:
     """'default' (the embedded model), a folder (a v2v bundle or a Wan2.1-based checkpoint folder), or one of
     RANDOM_MODELS (an architecture with random weights, for timing)."""
     from v2v.models.loading import CheckpointError
@@ -133,12 +138,15 @@ def load_bundle(model: str | Path = "default", device: str | torch.device = "cpu
     folder = DEFAULT_DIR if str(model) == "default" else Path(model)
     if not folder.exists():
         if str(model) == "default":
-            raise CheckpointError(f"the embedded default model is missing from {folder}; reinstall v2v or "
-                                  "rebuild it with `python -m v2v train all`")
+            raise CheckpointError(
+                f"the embedded default model is missing from {folder}; reinstall v2v or "
+                "rebuild it with `python -m v2v train all`"
+            )
         raise CheckpointError(f"{folder}: no such model folder; pass --model default or a folder of weights")
     if not folder.is_dir():
-        raise CheckpointError(f"{folder}: --model needs a folder (a v2v bundle or a Wan/CausVid checkpoint "
-                              "folder), not a file")
+        raise CheckpointError(
+            f"{folder}: --model needs a folder (a v2v bundle or a Wan/CausVid checkpoint folder), not a file"
+        )
     cfg_path = folder / "config.json"
     cfg = _read_json(cfg_path) if cfg_path.exists() else {}
     if "dit" in cfg and "vae" in cfg:
@@ -181,17 +189,31 @@ def _load_v2v_bundle(folder: Path, cfg: dict[str, Any]) -> ModelBundle:
         load_into(module, folder / f"{part}.safetensors")
     for m in (dit, vae, text):
         m.eval().requires_grad_(False)
-    return ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=size,  # type: ignore[arg-type]
-                       name=str(cfg.get("name", folder.name)), **engine)
+    return ModelBundle(
+        dit=dit,
+        vae=vae,
+        text=text,
+        sampling=sampling,
+        size=size,  # type: ignore[arg-type]
+        name=str(cfg.get("name", folder.name)),
+        **engine,
+    )
 
 
 def _load_wan_folder(folder: Path) -> ModelBundle:
     from v2v.models import presets
     from v2v.models.dit import DiTConfig
-    from v2v.models.vae import VAEConfig
-    from v2v.models.loading import (CheckpointError, config_from_dict, dit_config_from_json, json_fields, load_dit,
-                                    load_text_encoder, load_vae)
+    from v2v.models.loading import (
+        CheckpointError,
+        config_from_dict,
+        dit_config_from_json,
+        json_fields,
+        load_dit,
+        load_text_encoder,
+        load_vae,
+    )
     from v2v.models.text import CachedPromptEncoder, T5PromptEncoder, T5Tokenizer
+    from v2v.models.vae import VAEConfig
 
     extra = _read_json(folder / "v2v.json") if (folder / "v2v.json").exists() else {}
     dit_cfg = presets.wan_1_3b(causal=True, frames_per_block=3)
@@ -200,12 +222,21 @@ def _load_wan_folder(folder: Path) -> ModelBundle:
     if "dit" in extra:
         dit_cfg = dataclasses.replace(dit_cfg, **json_fields(DiTConfig, extra["dit"]))
     sampling = config_from_dict(SamplingConfig, extra["sampling"]) if "sampling" in extra else causvid()
-    dit_file = _first(folder, ["model.pt", "generator.pt", "diffusion_pytorch_model.safetensors",
-                               "diffusion_pytorch_model.safetensors.index.json"])
+    dit_file = _first(
+        folder,
+        [
+            "model.pt",
+            "generator.pt",
+            "diffusion_pytorch_model.safetensors",
+            "diffusion_pytorch_model.safetensors.index.json",
+        ],
+    )
     vae_file = _first(folder, ["Wan2.1_VAE.pth", "Wan2.1_VAE.safetensors"])
     if dit_file is None or vae_file is None:
-        raise CheckpointError(f"{folder}: not a model folder: expected a v2v config.json, or a DiT checkpoint "
-                              "(model.pt / diffusion_pytorch_model*.safetensors) and Wan2.1_VAE.pth")
+        raise CheckpointError(
+            f"{folder}: not a model folder: expected a v2v config.json, or a DiT checkpoint "
+            "(model.pt / diffusion_pytorch_model*.safetensors) and Wan2.1_VAE.pth"
+        )
     dit = load_dit(folder if dit_file.name.endswith(".index.json") else dit_file, dit_cfg)
     vae = load_vae(vae_file, presets.wan_vae(**json_fields(VAEConfig, extra.get("vae", {}))))
     cache_dir = folder / "prompt_cache"
@@ -214,20 +245,31 @@ def _load_wan_folder(folder: Path) -> ModelBundle:
         text = CachedPromptEncoder(cache_dir)
     elif t5_file is not None:
         t5_cfg = presets.umt5_xxl()
-        text = T5PromptEncoder(load_text_encoder(t5_file, t5_cfg, dtype=torch.bfloat16),
-                               T5Tokenizer(folder / "google" / "umt5-xxl", text_len=dit_cfg.text_len))
+        text = T5PromptEncoder(
+            load_text_encoder(t5_file, t5_cfg, dtype=torch.bfloat16),
+            T5Tokenizer(folder / "google" / "umt5-xxl", text_len=dit_cfg.text_len),
+        )
     else:
-        raise CheckpointError(f"{folder}: no text side: add models_t5_umt5-xxl-enc-bf16.pth with its tokenizer "
-                              "folder google/umt5-xxl, or a prompt_cache/ folder of cached prompt embeddings")
+        raise CheckpointError(
+            f"{folder}: no text side: add models_t5_umt5-xxl-enc-bf16.pth with its tokenizer "
+            "folder google/umt5-xxl, or a prompt_cache/ folder of cached prompt embeddings"
+        )
     for m in (dit, vae):
         m.eval().requires_grad_(False)
     size = tuple(extra.get("size", WAN_SIZE))
     try:
         engine = _engine_settings({**WAN_ENGINE, **extra.get("engine", {})})
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{folder / 'v2v.json'}: bad \"engine\" settings ({e})") from None
-    return ModelBundle(dit=dit, vae=vae, text=text, sampling=sampling, size=size, name=folder.name,  # type: ignore[arg-type]
-                       **engine)
+        raise CheckpointError(f'{folder / "v2v.json"}: bad "engine" settings ({e})') from None
+    return ModelBundle(
+        dit=dit,
+        vae=vae,
+        text=text,
+        sampling=sampling,
+        size=size,
+        name=folder.name,  # type: ignore[arg-type]
+        **engine,
+    )
 
 
 def _first(folder: Path, names: list[str]) -> Path | None:
@@ -244,11 +286,29 @@ def random_bundle(seed: int = 0, size: tuple[int, int] = (64, 64)) -> ModelBundl
     from v2v.models.word_text import WordPromptEncoder, WordTextConfig
 
     torch.manual_seed(seed)
-    text_cfg = WordTextConfig(vocab=("a", "realistic", "blocky", "sketch", "toon", "night", "landscape"),
-                              text_len=8, dim=32, num_layers=1, num_heads=2)
+    text_cfg = WordTextConfig(
+        vocab=("a", "realistic", "blocky", "sketch", "toon", "night", "landscape"),
+        text_len=8,
+        dim=32,
+        num_layers=1,
+        num_heads=2,
+    )
     vae = TinyVAE(TinyVAEConfig.tiny())
-    dit = DiT(DiTConfig(dim=32, ffn_dim=64, freq_dim=32, text_dim=text_cfg.dim, in_dim=vae.z_dim, out_dim=vae.z_dim,
-                        num_heads=2, num_layers=2, text_len=text_cfg.text_len, causal=True, frames_per_block=1))
+    dit = DiT(
+        DiTConfig(
+            dim=32,
+            ffn_dim=64,
+            freq_dim=32,
+            text_dim=text_cfg.dim,
+            in_dim=vae.z_dim,
+            out_dim=vae.z_dim,
+            num_heads=2,
+            num_layers=2,
+            text_len=text_cfg.text_len,
+            causal=True,
+            frames_per_block=1,
+        )
+    )
     text = WordPromptEncoder(text_cfg)
     for m in (dit, vae, text):
         m.eval().requires_grad_(False)
@@ -260,8 +320,8 @@ def random_model(name: str, device: str | torch.device = "cpu", dtype: torch.dty
     """One of RANDOM_MODELS, built directly on `device` (the 1.3B DiT takes 5.7 GB in float32, 2.8 GB in
     bfloat16; its prompt side is RandomPromptEncoder, so no umT5 is built)."""
     from v2v.models import presets
-    from v2v.models.loading import CheckpointError
     from v2v.models.dit import DiT
+    from v2v.models.loading import CheckpointError
     from v2v.models.text import RandomPromptEncoder
     from v2v.models.tiny_vae import TinyVAE
     from v2v.models.vae import WanVAE

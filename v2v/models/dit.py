@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -99,8 +98,9 @@ class _Attention(nn.Module):
 class SelfAttention(_Attention):
     """Attention over video tokens with 3-D RoPE; with a cache, over earlier chunks too."""
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Optional[BlockCausal],
-                past: Optional[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, cos: Tensor, sin: Tensor, mask: BlockCausal | None, past: tuple[Tensor, Tensor] | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """x [B, L, C]; past: the cached keys and values [B, S, N, D] of earlier chunks, or None.
         Returns the output [B, L, C] and this chunk's post-RoPE keys and values [B, L, N, D] (for the cache)."""
         B, L, C = x.shape
@@ -112,8 +112,7 @@ class SelfAttention(_Attention):
         if past is not None:
             keys = torch.cat([past[0].to(k.dtype), k], dim=1)  # [B, S + L, N, D]
             values = torch.cat([past[1].to(v.dtype), v], dim=1)  # [B, S + L, N, D]
-        out = self.attention(q.transpose(1, 2), keys.transpose(1, 2), values.transpose(1, 2),
-                             mask)  # [B, N, L, D]
+        out = self.attention(q.transpose(1, 2), keys.transpose(1, 2), values.transpose(1, 2), mask)  # [B, N, L, D]
         return self.o(out.transpose(1, 2).reshape(B, L, C)), k, v  # [B, L, C], [B, L, N, D] x 2
 
 
@@ -130,8 +129,7 @@ class CrossAttention(_Attention):
     def forward(self, x: Tensor, k: Tensor, v: Tensor) -> Tensor:
         B, L, C = x.shape
         q = self.norm_q(self.q(x)).view(B, L, self.num_heads, self.head_dim)  # [B, L, N, D]
-        out = self.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                             None)  # [B, N, L, D]
+        out = self.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), None)  # [B, N, L, D]
         return self.o(out.transpose(1, 2).reshape(B, L, C))  # [B, L, C]
 
 
@@ -145,13 +143,22 @@ class Block(nn.Module):
         self.norm3 = LayerNorm(cfg.dim, cfg.eps) if cfg.cross_attn_norm else nn.Identity()
         self.cross_attn = CrossAttention(cfg, attention)
         self.norm2 = LayerNorm(cfg.dim, cfg.eps, elementwise_affine=False)
-        self.ffn = nn.Sequential(nn.Linear(cfg.dim, cfg.ffn_dim), nn.GELU(approximate="tanh"),
-                                 nn.Linear(cfg.ffn_dim, cfg.dim))
+        self.ffn = nn.Sequential(
+            nn.Linear(cfg.dim, cfg.ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.ffn_dim, cfg.dim)
+        )
         self.modulation = nn.Parameter(torch.randn(1, 6, cfg.dim) / cfg.dim**0.5)
 
-    def forward(self, x: Tensor, e: Tensor, grid: tuple[int, int], cos: Tensor, sin: Tensor,
-                mask: Optional[BlockCausal], cross_kv: tuple[Tensor, Tensor],
-                past: Optional[tuple[Tensor, Tensor]] = None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self,
+        x: Tensor,
+        e: Tensor,
+        grid: tuple[int, int],
+        cos: Tensor,
+        sin: Tensor,
+        mask: BlockCausal | None,
+        cross_kv: tuple[Tensor, Tensor],
+        past: tuple[Tensor, Tensor] | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """x [B, L, C]; e [B, F or 1, 6, C] float32 time modulation; grid (F, P); past: cached keys and
         values [B, S, N, D] of earlier chunks. Returns x [B, L, C] and this chunk's keys and values
         [B, L, N, D]. Tensors in, tensors out (the caller owns the cache), so the block compiles whole."""
@@ -160,13 +167,15 @@ class Block(nn.Module):
         mod = (self.modulation.float()[:, None] + e).unbind(dim=2)  # 6 x [B, F, C]
         h = modulate(self.norm1(x).view(B, F, P, C), mod[0], mod[1]).to(x.dtype)  # [B, F, P, C]
         y, k, v = self.self_attn(h.view(B, L, C), cos, sin, mask, past)  # [B, L, C], [B, L, N, D] x 2
-        x = (x.float().view(B, F, P, C) + y.float().view(B, F, P, C) * mod[2][:, :, None]
-             ).to(x.dtype).view(B, L, C)  # [B, L, C]
+        x = (
+            (x.float().view(B, F, P, C) + y.float().view(B, F, P, C) * mod[2][:, :, None]).to(x.dtype).view(B, L, C)
+        )  # [B, L, C]
         x = x + self.cross_attn(self.norm3(x), *cross_kv)  # [B, L, C]
         h = modulate(self.norm2(x).view(B, F, P, C), mod[3], mod[4]).to(x.dtype)  # [B, F, P, C]
         y = self.ffn(h.view(B, L, C))  # [B, L, C]
-        x = (x.float().view(B, F, P, C) + y.float().view(B, F, P, C) * mod[5][:, :, None]
-             ).to(x.dtype).view(B, L, C)  # [B, L, C]
+        x = (
+            (x.float().view(B, F, P, C) + y.float().view(B, F, P, C) * mod[5][:, :, None]).to(x.dtype).view(B, L, C)
+        )  # [B, L, C]
         return x, k, v
 
 
@@ -193,9 +202,9 @@ class DiT(nn.Module):
         super().__init__()
         cfg = config
         assert cfg.dim % cfg.num_heads == 0 and (cfg.dim // cfg.num_heads) % 2 == 0, (
-            f"dim {cfg.dim} must split into {cfg.num_heads} heads of even size")
-        assert cfg.frames_per_block >= 1, (
-            f"frames_per_block must be >= 1, got {cfg.frames_per_block}")
+            f"dim {cfg.dim} must split into {cfg.num_heads} heads of even size"
+        )
+        assert cfg.frames_per_block >= 1, f"frames_per_block must be >= 1, got {cfg.frames_per_block}"
         self.config = cfg
         self.attention_backend = attention
         attn = get_backend(attention)
@@ -203,20 +212,22 @@ class DiT(nn.Module):
         # The source's own patch embedding, added to x's: the same as extra input channels of
         # patch_embedding (a convolution is linear in its channels), but every public checkpoint keeps its
         # key shapes, so a plain model's weights load into a source model unchanged (see load_plain).
-        self.source_embedding = (nn.Conv3d(cfg.source_channels, cfg.dim, cfg.patch_size, cfg.patch_size, bias=False)
-                                 if cfg.source_channels else None)
-        self.text_embedding = nn.Sequential(nn.Linear(cfg.text_dim, cfg.dim),
-                                            nn.GELU(approximate="tanh"),
-                                            nn.Linear(cfg.dim, cfg.dim))
-        self.time_embedding = nn.Sequential(nn.Linear(cfg.freq_dim, cfg.dim), nn.SiLU(),
-                                            nn.Linear(cfg.dim, cfg.dim))
+        self.source_embedding = (
+            nn.Conv3d(cfg.source_channels, cfg.dim, cfg.patch_size, cfg.patch_size, bias=False)
+            if cfg.source_channels
+            else None
+        )
+        self.text_embedding = nn.Sequential(
+            nn.Linear(cfg.text_dim, cfg.dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.dim, cfg.dim)
+        )
+        self.time_embedding = nn.Sequential(nn.Linear(cfg.freq_dim, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))
         self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(cfg.dim, 6 * cfg.dim))
         self.blocks = nn.ModuleList(Block(cfg, attn) for _ in range(cfg.num_layers))
         self.head = Head(cfg)
         self.rope = Rope3D(cfg.dim // cfg.num_heads)
         self.init_weights()
 
-    def compile_blocks(self, backend: str = "inductor") -> "DiT":
+    def compile_blocks(self, backend: str = "inductor") -> DiT:
         """torch.compile each transformer block in place: on a GPU the float32 norms, modulation and residuals
         of Wan's block fuse into a few kernels (measured on an H200 in docs/benchmarks.md). The first calls
         compile (seconds each), and so does the first call at each new cache length; inductor needs a C++
@@ -247,37 +258,58 @@ class DiT(nn.Module):
         if zero_head:
             nn.init.zeros_(self.head.head.weight)
 
-    def load_plain(self, state: dict[str, Tensor]) -> "DiT":
+    def load_plain(self, state: dict[str, Tensor]) -> DiT:
         """Load a plain model's weights (no source_embedding) into this model; a source model keeps its
         source embedding as it is (zero when new), so it starts as exactly the plain model."""
         missing, unexpected = self.load_state_dict(state, strict=False)
         allowed = {"source_embedding.weight"} if self.source_embedding is not None else set()
         if unexpected or set(missing) - allowed:
-            raise KeyError(f"not a plain DiT state dict for this config: missing {sorted(set(missing) - allowed)}, "
-                           f"unexpected {sorted(unexpected)}")
+            raise KeyError(
+                f"not a plain DiT state dict for this config: missing {sorted(set(missing) - allowed)}, "
+                f"unexpected {sorted(unexpected)}"
+            )
         return self
 
     def num_params(self) -> int:
         """Number of parameters (works on the meta device)."""
         return sum(p.numel() for p in self.parameters())
 
-    def new_cache(self, batch: int, frame_tokens: int, window_frames: int, sink_frames: int,
-                  device: Optional[torch.device] = None, dtype: Optional[torch.dtype] = None,
-                  max_position: Optional[int] = None, sink_adjacent: bool = False,
-                  sink_refresh: Optional[float] = None) -> KVCache:
+    def new_cache(
+        self,
+        batch: int,
+        frame_tokens: int,
+        window_frames: int,
+        sink_frames: int,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        max_position: int | None = None,
+        sink_adjacent: bool = False,
+        sink_refresh: float | None = None,
+    ) -> KVCache:
         """An empty KVCache for streaming; frame_tokens = tokens per latent frame (h·w)."""
         p = next(self.parameters())
         cfg = self.config
-        return KVCache(cfg.num_layers, batch, frame_tokens, cfg.num_heads, cfg.dim // cfg.num_heads,
-                       window_frames, sink_frames, self.rope,
-                       device=p.device if device is None else device,
-                       dtype=p.dtype if dtype is None else dtype, max_position=max_position,
-                       sink_adjacent=sink_adjacent, sink_refresh=sink_refresh)
+        return KVCache(
+            cfg.num_layers,
+            batch,
+            frame_tokens,
+            cfg.num_heads,
+            cfg.dim // cfg.num_heads,
+            window_frames,
+            sink_frames,
+            self.rope,
+            device=p.device if device is None else device,
+            dtype=p.dtype if dtype is None else dtype,
+            max_position=max_position,
+            sink_adjacent=sink_adjacent,
+            sink_refresh=sink_refresh,
+        )
 
     def _time(self, t: Tensor, B: int, F: int) -> tuple[Tensor, Tensor]:
         """Timesteps [B] or [B, F] -> e [B, F', C] and e0 [B, F', 6, C] float32 (F' = 1 or F)."""
         assert t.shape == (B,) or t.shape == (B, F), (
-            f"t must be [B]=[{B}] or [B, F]=[{B}, {F}] timesteps, got {tuple(t.shape)}")
+            f"t must be [B]=[{B}] or [B, F]=[{B}, {F}] timesteps, got {tuple(t.shape)}"
+        )
         tt = t.reshape(B, -1)  # [B, F']
         emb = sinusoidal_embedding(self.config.freq_dim, tt.flatten())  # [B·F', freq_dim]
         w = self.time_embedding[0].weight
@@ -286,7 +318,7 @@ class DiT(nn.Module):
         C = self.config.dim
         return e.view(B, -1, C), e0.view(B, -1, 6, C)  # [B, F', C], [B, F', 6, C]
 
-    def _cross_kv(self, context: Tensor, cache: Optional[KVCache]) -> list[tuple[Tensor, Tensor]]:
+    def _cross_kv(self, context: Tensor, cache: KVCache | None) -> list[tuple[Tensor, Tensor]]:
         """Per-layer cross-attention K/V of the zero-padded, embedded context, cached per tensor.
 
         Only without autograd: under training, recomputing keeps the text path differentiable
@@ -308,8 +340,15 @@ class DiT(nn.Module):
             cache.set_cross(context, [k for k, _ in kvs], [v for _, v in kvs])
         return kvs
 
-    def forward(self, x: Tensor, t: Tensor, context: Tensor, cache: Optional[KVCache] = None,
-                write_cache: bool = False, source: Optional[Tensor] = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        t: Tensor,
+        context: Tensor,
+        cache: KVCache | None = None,
+        write_cache: bool = False,
+        source: Tensor | None = None,
+    ) -> Tensor:
         """Predicted flow [B, out_dim, F, H, W] for latents x [B, in_dim, F, H, W].
 
         t: [B] or [B, F] timesteps in 0..1000 (per-frame gives per-frame modulation).
@@ -323,15 +362,19 @@ class DiT(nn.Module):
         """
         cfg = self.config
         assert x.dim() == 5 and x.shape[1] == cfg.in_dim, (
-            f"x must be [B, {cfg.in_dim}, F, H, W] latents, got {tuple(x.shape)}")
+            f"x must be [B, {cfg.in_dim}, F, H, W] latents, got {tuple(x.shape)}"
+        )
         B, _, F, H, W = x.shape
         pf, ph, pw = cfg.patch_size
         assert F % pf == 0 and H % ph == 0 and W % pw == 0, (
-            f"latent size {F}x{H}x{W} is not a multiple of the patch {cfg.patch_size}")
-        assert (context.dim() == 3 and context.shape[0] == B and context.shape[2] == cfg.text_dim
-                and context.shape[1] <= cfg.text_len), (
-            f"context must be [B={B}, <= {cfg.text_len}, {cfg.text_dim}], "
-            f"got {tuple(context.shape)}")
+            f"latent size {F}x{H}x{W} is not a multiple of the patch {cfg.patch_size}"
+        )
+        assert (
+            context.dim() == 3
+            and context.shape[0] == B
+            and context.shape[2] == cfg.text_dim
+            and context.shape[1] <= cfg.text_len
+        ), f"context must be [B={B}, <= {cfg.text_len}, {cfg.text_dim}], got {tuple(context.shape)}"
         assert not write_cache or cache is not None, "write_cache=True needs a cache"
         f, h, w = F // pf, H // ph, W // pw
         assert (t.dim() == 1) or pf == 1, "per-frame timesteps need a temporal patch of 1"
@@ -343,14 +386,15 @@ class DiT(nn.Module):
                 raise ValueError("this DiT has no source channels (config.source_channels = 0): call it without source")
             assert source.shape == (B, cfg.source_channels, F, H, W), (
                 f"source must be [B, {cfg.source_channels}, F, H, W] = {[B, cfg.source_channels, F, H, W]}, "
-                f"got {tuple(source.shape)}")
+                f"got {tuple(source.shape)}"
+            )
             tokens = tokens + self.source_embedding(source.to(tokens.dtype))  # [B, C, f, h, w]
         tokens = tokens.flatten(2).transpose(1, 2)  # [B, L, C]
         start, mask = 0, None
         if cache is not None:
             assert cache.batch == B and cache.frame_tokens == h * w, (
-                f"cache is for batch {cache.batch} x {cache.frame_tokens} tokens per frame, "
-                f"got batch {B} x {h * w}")
+                f"cache is for batch {cache.batch} x {cache.frame_tokens} tokens per frame, got batch {B} x {h * w}"
+            )
             start = cache.start_chunk(f)
         elif cfg.causal and f > cfg.frames_per_block:
             mask = BlockCausal(tokens=f * h * w, block=cfg.frames_per_block * h * w)

@@ -36,8 +36,6 @@ A DiT call with a cache runs: `start_chunk(F)` once, `cached(i)` / `write(i, k, 
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 
@@ -47,14 +45,25 @@ from v2v.models.rope import Rope3D
 class KVCache:
     """Per-layer self-attention K/V of sink + window latent frames, and cross-attention K/V."""
 
-    def __init__(self, num_layers: int, batch: int, frame_tokens: int, num_heads: int,
-                 head_dim: int, window_frames: int, sink_frames: int, rope: Rope3D,
-                 device: Optional[torch.device] = None, dtype: Optional[torch.dtype] = None,
-                 max_position: Optional[int] = None, sink_adjacent: bool = False,
-                 sink_refresh: Optional[float] = None) -> None:
+    def __init__(
+        self,
+        num_layers: int,
+        batch: int,
+        frame_tokens: int,
+        num_heads: int,
+        head_dim: int,
+        window_frames: int,
+        sink_frames: int,
+        rope: Rope3D,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        max_position: int | None = None,
+        sink_adjacent: bool = False,
+        sink_refresh: float | None = None,
+    ) -> None:
         assert window_frames >= 0 and sink_frames >= 0 and window_frames + sink_frames >= 1, (
-            f"KVCache needs at least one frame slot; got window {window_frames}, "
-            f"sink {sink_frames}")
+            f"KVCache needs at least one frame slot; got window {window_frames}, sink {sink_frames}"
+        )
         assert batch >= 1 and frame_tokens >= 1, f"batch {batch}, frame_tokens {frame_tokens}"
         self.num_layers, self.batch, self.frame_tokens = num_layers, batch, frame_tokens
         self.window_frames, self.sink_frames = window_frames, sink_frames
@@ -65,12 +74,13 @@ class KVCache:
         self.sink_refresh = None if off else sink_refresh
         self.max_position = rope.max_position if max_position is None else max_position
         assert self.max_position <= rope.max_position, (
-            f"max_position {self.max_position} exceeds the RoPE table of {rope.max_position}")
+            f"max_position {self.max_position} exceeds the RoPE table of {rope.max_position}"
+        )
         self.capacity = sink_frames + window_frames  # frame slots
         shape = (num_layers, batch, self.capacity * frame_tokens, num_heads, head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)  # [layers, B, S, N, D]
         self.v = torch.zeros(shape, device=device, dtype=dtype)  # [layers, B, S, N, D]
-        self.context: Optional[Tensor] = None  # the context tensor the cross K/V were computed from
+        self.context: Tensor | None = None  # the context tensor the cross K/V were computed from
         self.cross_k: list[Tensor] = []  # per layer [B, K, N, D]
         self.cross_v: list[Tensor] = []  # per layer [B, K, N, D]
         self.reset()
@@ -84,7 +94,7 @@ class KVCache:
         self.slot_position = [-1] * self.capacity  # RoPE time index held by each slot
         self.rebases = 0  # how many times positions were re-based
         self.sink_refreshes = 0  # how many times a sink took a newer frame (sink_refresh)
-        self.last_sink_similarity: Optional[float] = None  # the lowest sink similarity at the last check
+        self.last_sink_similarity: float | None = None  # the lowest sink similarity at the last check
         self._pending: list[tuple[int, int]] = []  # (slot, frame index in the chunk)
         self._chunk_frames = 0
         self.context, self.cross_k, self.cross_v = None, [], []
@@ -99,7 +109,8 @@ class KVCache:
         assert frames >= 1, f"a chunk needs at least one frame, got {frames}"
         assert frames <= self.max_position - self.sink_frames - self.window_frames, (
             f"a chunk of {frames} frames plus {self.capacity} cached frames does not fit in "
-            f"{self.max_position} positions")
+            f"{self.max_position} positions"
+        )
         if self.sink_adjacent or self.next_position + frames > self.max_position:
             self._rebase()  # a no-op until the window has moved past the sinks
         self._chunk_frames = frames
@@ -118,12 +129,12 @@ class KVCache:
         """
         p = self.frame_tokens
         assert k.shape[:2] == (self.batch, self._chunk_frames * p), (
-            f"write: expected [B={self.batch}, {self._chunk_frames}x{p} tokens, N, D], "
-            f"got {tuple(k.shape)}")
+            f"write: expected [B={self.batch}, {self._chunk_frames}x{p} tokens, N, D], got {tuple(k.shape)}"
+        )
         k, v = k.detach(), v.detach()
         for slot, f in self._pending:
-            self.k[layer, :, slot * p:(slot + 1) * p] = k[:, f * p:(f + 1) * p]
-            self.v[layer, :, slot * p:(slot + 1) * p] = v[:, f * p:(f + 1) * p]
+            self.k[layer, :, slot * p : (slot + 1) * p] = k[:, f * p : (f + 1) * p]
+            self.v[layer, :, slot * p : (slot + 1) * p] = v[:, f * p : (f + 1) * p]
 
     def end_chunk(self) -> None:
         """Commit the chunk written by `write`: advance the slots and next_position."""
@@ -148,14 +159,14 @@ class KVCache:
         p, n = self.frame_tokens, self.sink_frames
         sims = []
         for buf in (self.k, self.v):
-            sinks = buf[:, :, :n * p].float().unflatten(2, (n, p)).mean(3)       # [L, B, n, N, D]
-            new = buf[:, :, slot * p:(slot + 1) * p].float().mean(2, keepdim=True)  # [L, B, 1, N, D]
-            sims.append(torch.cosine_similarity(sinks, new, dim=-1))             # [L, B, n, N]
-        return ((sims[0] + sims[1]) / 2).mean(dim=(0, 1, 3))                      # [n]
+            sinks = buf[:, :, : n * p].float().unflatten(2, (n, p)).mean(3)  # [L, B, n, N, D]
+            new = buf[:, :, slot * p : (slot + 1) * p].float().mean(2, keepdim=True)  # [L, B, 1, N, D]
+            sims.append(torch.cosine_similarity(sinks, new, dim=-1))  # [L, B, n, N]
+        return ((sims[0] + sims[1]) / 2).mean(dim=(0, 1, 3))  # [n]
 
     def _maybe_refresh_sink(self, slot: int) -> None:
         """Replace the least similar sink by the frame in `slot` when it scores below sink_refresh."""
-        sims = self.sink_similarity(slot)                                        # [sink_frames]
+        sims = self.sink_similarity(slot)  # [sink_frames]
         idx = int(torch.argmin(sims))
         self.last_sink_similarity = float(sims[idx])
         if self.last_sink_similarity >= self.sink_refresh:
@@ -182,7 +193,7 @@ class KVCache:
 
     def _rebase(self) -> None:
         """Rotate the window keys back so the oldest window frame sits right after the sinks."""
-        window = [pos for pos in self.slot_position[self.sink_frames:self.frames] if pos >= 0]
+        window = [pos for pos in self.slot_position[self.sink_frames : self.frames] if pos >= 0]
         first = min(window) if window else self.next_position
         delta = first - min(self.frames_written, self.sink_frames)
         if delta <= 0:
@@ -195,7 +206,7 @@ class KVCache:
         self.next_position -= delta
         self.rebases += 1
 
-    def cross(self, context: Tensor) -> Optional[tuple[list[Tensor], list[Tensor]]]:
+    def cross(self, context: Tensor) -> tuple[list[Tensor], list[Tensor]] | None:
         """The cached cross-attention K/V lists when `context` is the tensor they came from."""
         if self.context is context:
             return self.cross_k, self.cross_v

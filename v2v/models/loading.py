@@ -22,9 +22,10 @@ import json
 import os
 import pickle
 import struct
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import torch
 from torch import Tensor, nn
@@ -56,6 +57,7 @@ class CheckpointError(ValueError):
 
 # -- reading files ------------------------------------------------------------------------------
 
+
 def _describe_start(head: bytes) -> str:
     if not head:
         return "it is empty"
@@ -83,25 +85,31 @@ def _read_file(path: Path) -> Any:
         try:
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as e:
-            raise CheckpointError(f"{path}: not a readable safetensors file ({e}); it may be truncated or "
-                                  "damaged: download or save it again") from e
+            raise CheckpointError(
+                f"{path}: not a readable safetensors file ({e}); it may be truncated or "
+                "damaged: download or save it again"
+            ) from e
     if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):
         try:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=head.startswith(b"PK"))
         except pickle.UnpicklingError as e:
-            detail = next((line.strip() for line in str(e).splitlines()
-                           if "GLOBAL" in line or "Unsupported" in line), "it holds more than tensors")
+            detail = next(
+                (line.strip() for line in str(e).splitlines() if "GLOBAL" in line or "Unsupported" in line),
+                "it holds more than tensors",
+            )
             raise CheckpointError(
                 f"{path}: refusing to run code from this checkpoint: torch.load(weights_only=True) found "
                 f"a pickle that needs more than tensors and plain containers ({detail}). v2v never runs "
                 "code from a checkpoint: if you trust the file, load it yourself with "
-                "torch.load(weights_only=False) and save its state dict as safetensors") from e
+                "torch.load(weights_only=False) and save its state dict as safetensors"
+            ) from e
         except Exception as e:  # torch.load raises many types on damaged files; report them all as one
             first_line = (str(e).splitlines() or [repr(e)])[0][:160]
-            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: "
-                                  f"{first_line}); it may be truncated or damaged") from e
-    raise CheckpointError(f"{path}: not a checkpoint: neither safetensors nor a PyTorch file; "
-                          f"{_describe_start(head)}")
+            raise CheckpointError(
+                f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: "
+                f"{first_line}); it may be truncated or damaged"
+            ) from e
+    raise CheckpointError(f"{path}: not a checkpoint: neither safetensors nor a PyTorch file; {_describe_start(head)}")
 
 
 def _read_index(index: Path) -> dict[str, Tensor]:
@@ -115,8 +123,9 @@ def _read_index(index: Path) -> dict[str, Tensor]:
         state.update(_read_file(index.parent / shard))
     absent = [k for k in weight_map if k not in state]
     if absent:
-        raise CheckpointError(f"{index}: {len(absent)} tensors named in the index are in no shard "
-                              f"(first: {', '.join(absent[:3])})")
+        raise CheckpointError(
+            f"{index}: {len(absent)} tensors named in the index are in no shard (first: {', '.join(absent[:3])})"
+        )
     return state
 
 
@@ -133,8 +142,10 @@ def find_weights(folder: Path, kind: str) -> list[Path]:
         if found and (len(found) == 1 or pattern.startswith("diffusion_pytorch_model")):
             return found
         if found:
-            raise CheckpointError(f"{folder}: several files could be {KIND_NAMES[kind]}'s weights "
-                                  f"({', '.join(p.name for p in found)}): pass the file's path instead")
+            raise CheckpointError(
+                f"{folder}: several files could be {KIND_NAMES[kind]}'s weights "
+                f"({', '.join(p.name for p in found)}): pass the file's path instead"
+            )
     others = sorted(p.name for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES)
     if kind == "dit":
         # a student folder holding one checkpoint under its own name (e.g. self_forcing_dmd.pt)
@@ -142,8 +153,10 @@ def find_weights(folder: Path, kind: str) -> list[Path]:
         unclaimed = [name for name in others if name not in claimed]
         if len(unclaimed) == 1:
             return [folder / unclaimed[0]]
-    raise CheckpointError(f"{folder}: no weights for {KIND_NAMES[kind]} (looked for "
-                          f"{', '.join(FOLDER_PATTERNS[kind])}; weight files here: {', '.join(others) or 'none'})")
+    raise CheckpointError(
+        f"{folder}: no weights for {KIND_NAMES[kind]} (looked for "
+        f"{', '.join(FOLDER_PATTERNS[kind])}; weight files here: {', '.join(others) or 'none'})"
+    )
 
 
 def _read_source(source: Source, kind: str) -> tuple[Any, str, bool]:
@@ -166,6 +179,7 @@ def _read_source(source: Source, kind: str) -> tuple[Any, str, bool]:
 
 # -- layouts ------------------------------------------------------------------------------------
 
+
 def _select(obj: Any, where: str) -> dict[str, Tensor]:
     """The model's state dict inside a (possibly nested) trainer checkpoint."""
     path = []
@@ -173,13 +187,16 @@ def _select(obj: Any, where: str) -> dict[str, Tensor]:
         entry = next((k for k in PREFERRED_ENTRIES if isinstance(obj.get(k), Mapping)), None)
         if entry is None:
             keys = ", ".join(repr(k) for k in list(obj)[:8])
-            raise CheckpointError(f"{where}: no state dict found{' under ' + '/'.join(path) if path else ''}: "
-                                  f"keys are {keys}; expected tensors or one of {', '.join(PREFERRED_ENTRIES)}")
+            raise CheckpointError(
+                f"{where}: no state dict found{' under ' + '/'.join(path) if path else ''}: "
+                f"keys are {keys}; expected tensors or one of {', '.join(PREFERRED_ENTRIES)}"
+            )
         path.append(entry)
         obj = obj[entry]
     if not isinstance(obj, Mapping) or not obj:
-        raise CheckpointError(f"{where}: not a state dict (found {type(obj).__name__}"
-                              f"{', empty' if isinstance(obj, Mapping) else ''})")
+        raise CheckpointError(
+            f"{where}: not a state dict (found {type(obj).__name__}{', empty' if isinstance(obj, Mapping) else ''})"
+        )
     return dict(obj)
 
 
@@ -230,8 +247,10 @@ def _validate(model: nn.Module, state: Mapping[str, Tensor], where: str, kind: s
         if other is not None and other != kind:
             message += f". It looks like {KIND_NAMES[other]}, not {KIND_NAMES[kind]}: load it with {LOADERS[other]}"
         elif other == kind:
-            message += (f". It is {KIND_NAMES[kind]} of another size or variant: pass the "
-                        f"{type(model.config).__name__} that matches it")
+            message += (
+                f". It is {KIND_NAMES[kind]} of another size or variant: pass the "
+                f"{type(model.config).__name__} that matches it"
+            )
         elif any(k.startswith("condition_embedder.") for k in state):
             message += ". It looks like a diffusers-format Wan model: use the original Wan2.1 files"
         raise CheckpointError(message)
@@ -241,10 +260,12 @@ def _validate(model: nn.Module, state: Mapping[str, Tensor], where: str, kind: s
         raise CheckpointError(
             f"{where}: {k} has shape {list(state[k].shape)} but {name}({type(model.config).__name__}(...)) "
             f"expects {list(expected[k].shape)} ({len(wrong)} mismatched tensors): the config does not "
-            "match these weights")
+            "match these weights"
+        )
 
 
 # -- building and loading -----------------------------------------------------------------------
+
 
 @contextmanager
 def _parameters_on_meta() -> Iterator[None]:
@@ -265,8 +286,9 @@ def _parameters_on_meta() -> Iterator[None]:
         nn.Module.register_parameter = register  # type: ignore[method-assign]
 
 
-def _load(build: Callable[[], nn.Module], source: Source, kind: str, device: str | torch.device,
-          dtype: torch.dtype) -> nn.Module:
+def _load(
+    build: Callable[[], nn.Module], source: Source, kind: str, device: str | torch.device, dtype: torch.dtype
+) -> nn.Module:
     obj, where, owned = _read_source(source, kind)
     state = strip_prefixes(_select(obj, where), where)
     del obj
@@ -313,7 +335,7 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
 
-def dit_config_from_json(path: Path, base: "DiTConfig | None" = None) -> "DiTConfig":
+def dit_config_from_json(path: Path, base: DiTConfig | None = None) -> DiTConfig:
     """DiTConfig from a Wan2.1 config.json (fields that DiTConfig does not know are ignored), on top of
     `base` (default: DiTConfig())."""
     from v2v.models.dit import DiTConfig
@@ -323,16 +345,24 @@ def dit_config_from_json(path: Path, base: "DiTConfig | None" = None) -> "DiTCon
     except (OSError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: not a readable config.json ({e})") from e
     if raw.get("_class_name", "WanModel") != "WanModel":
-        raise CheckpointError(f"{path}: describes a {raw['_class_name']}, not an original Wan2.1 WanModel "
-                              "(diffusers-format folders are not supported: use the original Wan2.1 files)")
+        raise CheckpointError(
+            f"{path}: describes a {raw['_class_name']}, not an original Wan2.1 WanModel "
+            "(diffusers-format folders are not supported: use the original Wan2.1 files)"
+        )
     if raw.get("model_type", "t2v") != "t2v":
-        raise CheckpointError(f"{path}: model_type {raw['model_type']!r} is not supported: only text-to-video "
-                              "(t2v) Wan2.1 models")
+        raise CheckpointError(
+            f"{path}: model_type {raw['model_type']!r} is not supported: only text-to-video (t2v) Wan2.1 models"
+        )
     return dataclasses.replace(base or DiTConfig(), **json_fields(DiTConfig, raw, strict=False))
 
 
-def load_dit(source: Source, config: "DiTConfig | None" = None, device: str | torch.device = "cpu",
-             dtype: torch.dtype = torch.float32, attention: str = "sdpa") -> "DiT":
+def load_dit(
+    source: Source,
+    config: DiTConfig | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    attention: str = "sdpa",
+) -> DiT:
     """A DiT with the weights of `source`, in eval mode. config None: a Wan folder's config.json, else
     DiTConfig() (Wan2.1-T2V-1.3B); an explicit config wins. Set causal/frames_per_block in config to
     run a CausVid / Self-Forcing student causally."""
@@ -345,8 +375,12 @@ def load_dit(source: Source, config: "DiTConfig | None" = None, device: str | to
     return _load(lambda: DiT(cfg, attention=attention), source, "dit", device, dtype)  # type: ignore[return-value]
 
 
-def load_vae(source: Source, config: "VAEConfig | None" = None, device: str | torch.device = "cpu",
-             dtype: torch.dtype = torch.float32) -> "WanVAE":
+def load_vae(
+    source: Source,
+    config: VAEConfig | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> WanVAE:
     """A WanVAE with the weights of `source` (Wan2.1_VAE.pth or a folder holding it), in eval mode."""
     from v2v.models.vae import VAEConfig, WanVAE
 
@@ -354,8 +388,12 @@ def load_vae(source: Source, config: "VAEConfig | None" = None, device: str | to
     return _load(lambda: WanVAE(cfg), source, "vae", device, dtype)  # type: ignore[return-value]
 
 
-def load_text_encoder(source: Source, config: "T5Config | None" = None, device: str | torch.device = "cpu",
-                      dtype: torch.dtype = torch.float32) -> "UMT5Encoder":
+def load_text_encoder(
+    source: Source,
+    config: T5Config | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> UMT5Encoder:
     """A UMT5Encoder with the weights of `source` (models_t5_umt5-xxl-enc-bf16.pth or a folder holding
     it), in eval mode."""
     from v2v.models.text import T5Config, UMT5Encoder

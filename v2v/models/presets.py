@@ -21,8 +21,9 @@ def wan_14b(**kw: Any) -> DiTConfig:
 
 def tiny(**kw: Any) -> DiTConfig:
     """A few-thousand-parameter DiT for unit tests (head dim 16)."""
-    base = dict(dim=32, ffn_dim=64, freq_dim=32, text_dim=24, in_dim=4, out_dim=4, num_heads=2,
-                num_layers=2, text_len=8)
+    base = dict(
+        dim=32, ffn_dim=64, freq_dim=32, text_dim=24, in_dim=4, out_dim=4, num_heads=2, num_layers=2, text_len=8
+    )
     return DiTConfig(**{**base, **kw})
 
 

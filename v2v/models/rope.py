@@ -48,27 +48,31 @@ class Rope3D:
     def _axis_tables(self, device: torch.device, dtype: torch.dtype) -> list[tuple[Tensor, Tensor]]:
         key = (device, dtype)
         if key not in self._tables:
-            self._tables[key] = [(a.cos().to(device, dtype), a.sin().to(device, dtype))
-                                 for a in self._angles]
+            self._tables[key] = [(a.cos().to(device, dtype), a.sin().to(device, dtype)) for a in self._angles]
         return self._tables[key]
 
-    def tables(self, frames: int, height: int, width: int, start: int,
-               device: torch.device, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+    def tables(
+        self, frames: int, height: int, width: int, start: int, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> tuple[Tensor, Tensor]:
         """cos, sin [L, 1, c] for a grid of frames × height × width tokens, time from `start`."""
-        assert 0 <= start and start + frames <= self.max_position, (
-            f"time positions {start}..{start + frames - 1} exceed the RoPE table of "
-            f"{self.max_position}")
+        assert start >= 0 and start + frames <= self.max_position, (
+            f"time positions {start}..{start + frames - 1} exceed the RoPE table of {self.max_position}"
+        )
         assert height <= self.max_position and width <= self.max_position, (
-            f"token grid {height}x{width} exceeds the RoPE table of {self.max_position}")
+            f"token grid {height}x{width} exceeds the RoPE table of {self.max_position}"
+        )
         out = []
         for part in (0, 1):  # 0: cos, 1: sin
             (t, h, w) = (tab[part] for tab in self._axis_tables(device, dtype))
             pt, ph, pw = self.pairs
-            grid = torch.cat([
-                t[start:start + frames, None, None, :].expand(frames, height, width, pt),
-                h[None, :height, None, :].expand(frames, height, width, ph),
-                w[None, None, :width, :].expand(frames, height, width, pw),
-            ], dim=-1)  # [F, h, w, c]
+            grid = torch.cat(
+                [
+                    t[start : start + frames, None, None, :].expand(frames, height, width, pt),
+                    h[None, :height, None, :].expand(frames, height, width, ph),
+                    w[None, None, :width, :].expand(frames, height, width, pw),
+                ],
+                dim=-1,
+            )  # [F, h, w, c]
             out.append(grid.reshape(frames * height * width, 1, -1))  # [L, 1, c]
         return out[0], out[1]
 
@@ -84,8 +88,9 @@ class Rope3D:
         pt = self.pairs[0]
         pairs = x.float().unflatten(-1, (-1, 2))  # [..., N, c, 2]
         time = pairs[..., :pt, :]  # [..., N, pt, 2]
-        rotated = torch.stack([time[..., 0] * cos - time[..., 1] * sin,
-                               time[..., 0] * sin + time[..., 1] * cos], dim=-1)  # [..., N, pt, 2]
+        rotated = torch.stack(
+            [time[..., 0] * cos - time[..., 1] * sin, time[..., 0] * sin + time[..., 1] * cos], dim=-1
+        )  # [..., N, pt, 2]
         out = torch.cat([rotated, pairs[..., pt:, :]], dim=-2)  # [..., N, c, 2]
         return out.flatten(-2).to(x.dtype)  # [..., N, D]
 
@@ -93,7 +98,8 @@ class Rope3D:
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """Rotate x [B, L, N, D] by the tables cos, sin [L, 1, c] (c = D/2); computed in float32."""
     assert x.dim() == 4 and x.shape[1] == cos.shape[0] and x.shape[-1] == 2 * cos.shape[-1], (
-        f"apply_rope: x {tuple(x.shape)} does not match tables {tuple(cos.shape)}")
+        f"apply_rope: x {tuple(x.shape)} does not match tables {tuple(cos.shape)}"
+    )
     pairs = x.float().unflatten(-1, (-1, 2))  # [B, L, N, c, 2]
     a, b = pairs[..., 0], pairs[..., 1]  # [B, L, N, c]
     out = torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1)  # [B, L, N, c, 2]

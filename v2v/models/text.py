@@ -17,9 +17,10 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -236,14 +237,16 @@ class T5PromptEncoder:
     """A umT5 encoder and its tokenizer. `identity` names the weights for the prompt cache; by default it
     is derived from the config, text_len and a fingerprint of a few small weight tensors."""
 
-    def __init__(self, encoder: UMT5Encoder, tokenizer: T5Tokenizer, text_len: int | None = None,
-                 identity: str | None = None) -> None:
+    def __init__(
+        self, encoder: UMT5Encoder, tokenizer: T5Tokenizer, text_len: int | None = None, identity: str | None = None
+    ) -> None:
         self.encoder = encoder.eval()
         self.tokenizer = tokenizer
         self.text_len = tokenizer.text_len if text_len is None else text_len
         if self.text_len != tokenizer.text_len:
-            raise ValueError(f"T5PromptEncoder: text_len {self.text_len} differs from the tokenizer's "
-                             f"{tokenizer.text_len}")
+            raise ValueError(
+                f"T5PromptEncoder: text_len {self.text_len} differs from the tokenizer's {tokenizer.text_len}"
+            )
         self.identity = identity or _fingerprint(encoder, self.text_len)
 
     @torch.no_grad()  # not inference_mode: trainers feed these embeddings to models that need autograd
@@ -298,8 +301,9 @@ class PromptCache:
             try:
                 self.entries = json.loads(index_path.read_text())["entries"]
             except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise ValueError(f"prompt cache index {index_path} is damaged ({e}); delete the folder and "
-                                 "cache the prompts again") from e
+                raise ValueError(
+                    f"prompt cache index {index_path} is damaged ({e}); delete the folder and cache the prompts again"
+                ) from e
 
     @staticmethod
     def key(identity: str, prompt: str) -> str:
@@ -337,15 +341,21 @@ class PromptCache:
         key = self.key(identity, prompt)
         self.folder.mkdir(parents=True, exist_ok=True)
         save_file({"embedding": embedding[:n].float().contiguous().cpu()}, str(self.folder / f"{key}.safetensors"))
-        self.entries[key] = {"identity": identity, "prompt": clean_prompt(prompt), "file": f"{key}.safetensors",
-                             "text_len": embedding.shape[0], "tokens": n}
+        self.entries[key] = {
+            "identity": identity,
+            "prompt": clean_prompt(prompt),
+            "file": f"{key}.safetensors",
+            "text_len": embedding.shape[0],
+            "tokens": n,
+        }
         tmp = self.folder / f"{self.INDEX}.tmp"
         tmp.write_text(json.dumps({"version": 1, "entries": self.entries}, indent=1, ensure_ascii=False))
         os.replace(tmp, self.folder / self.INDEX)
 
 
-def cache_prompts(encoder: PromptEncoder, prompts: list[str], folder: str | Path, identity: str | None = None,
-                  batch_size: int = 8) -> PromptCache:
+def cache_prompts(
+    encoder: PromptEncoder, prompts: list[str], folder: str | Path, identity: str | None = None, batch_size: int = 8
+) -> PromptCache:
     """Encode prompts once and store them in a PromptCache in folder (identity defaults to the encoder's)."""
     identity = identity or getattr(encoder, "identity", None)
     if not identity:
@@ -368,8 +378,10 @@ class CachedPromptEncoder:
         if identity is None:
             if len(identities) != 1:
                 found = ", ".join(identities) if identities else "none (no cached prompts)"
-                raise ValueError(f"prompt cache {self.cache.folder}: pass identity=... to choose an encoder; "
-                                 f"found {found}. {_HOW_TO_CACHE}")
+                raise ValueError(
+                    f"prompt cache {self.cache.folder}: pass identity=... to choose an encoder; "
+                    f"found {found}. {_HOW_TO_CACHE}"
+                )
             identity = identities[0]
         self.identity = identity
 
@@ -379,10 +391,13 @@ class CachedPromptEncoder:
         if missing:
             raise PromptNotCachedError(
                 f"prompt cache {self.cache.folder} has no embedding from {self.identity} for "
-                f"{', '.join(repr(p) for p in missing)}. {_HOW_TO_CACHE}")
+                f"{', '.join(repr(p) for p in missing)}. {_HOW_TO_CACHE}"
+            )
         return torch.stack(found)  # [B, L, C]
 
 
-_HOW_TO_CACHE = ("To cache a prompt, load the umT5 encoder once and run "
-                 "v2v.models.text.cache_prompts(T5PromptEncoder(load_text_encoder(T5_FILE, T5Config()), "
-                 "T5Tokenizer(TOKENIZER_FOLDER)), [PROMPT, ...], CACHE_FOLDER).")
+_HOW_TO_CACHE = (
+    "To cache a prompt, load the umT5 encoder once and run "
+    "v2v.models.text.cache_prompts(T5PromptEncoder(load_text_encoder(T5_FILE, T5Config()), "
+    "T5Tokenizer(TOKENIZER_FOLDER)), [PROMPT, ...], CACHE_FOLDER)."
+)

@@ -30,20 +30,52 @@ import torch.nn.functional as F_
 from torch import Tensor, nn
 
 # Wan2.1's per-channel statistics of the encoder mean (wan/modules/vae.py, class WanVAE).
-WAN_LATENT_MEAN = (-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
-                   0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921)
-WAN_LATENT_STD = (2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
-                  3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160)
+WAN_LATENT_MEAN = (
+    -0.7571,
+    -0.7089,
+    -0.9113,
+    0.1075,
+    -0.1745,
+    0.9653,
+    -0.1517,
+    1.5508,
+    0.4134,
+    -0.0715,
+    0.5517,
+    -0.3632,
+    -0.1922,
+    -0.9497,
+    0.2503,
+    -0.2921,
+)
+WAN_LATENT_STD = (
+    2.8184,
+    1.4541,
+    2.3275,
+    2.6558,
+    1.2196,
+    1.7708,
+    2.6052,
+    2.0743,
+    3.2687,
+    2.1526,
+    2.8652,
+    1.5579,
+    1.6382,
+    1.1253,
+    2.8251,
+    1.9160,
+)
 
 
 @dataclass(frozen=True)
 class VAEConfig:
-    base_dim: int = 96                         # channels at full resolution (Wan's `dim`)
-    z_dim: int = 16                            # latent channels (the encoder emits 2·z_dim: mu, logvar)
-    dim_mult: tuple[int, ...] = (1, 2, 4, 4)   # channel multiplier per level; len-1 halvings in space
-    num_res_blocks: int = 2                    # residual blocks per encoder level (decoder: one more)
+    base_dim: int = 96  # channels at full resolution (Wan's `dim`)
+    z_dim: int = 16  # latent channels (the encoder emits 2·z_dim: mu, logvar)
+    dim_mult: tuple[int, ...] = (1, 2, 4, 4)  # channel multiplier per level; len-1 halvings in space
+    num_res_blocks: int = 2  # residual blocks per encoder level (decoder: one more)
     temporal_downsample: tuple[bool, ...] = (False, True, True)  # per encoder halving: also in time
-    normalize_latents: bool = True             # encode returns (mu - mean) / std; decode inverts it
+    normalize_latents: bool = True  # encode returns (mu - mean) / std; decode inverts it
     # Per-channel statistics (len z_dim). Wan's constants describe only the 16-channel Wan latent
     # space: a config with another z_dim that keeps them gets mean 0 / std 1 (the identity).
     latent_mean: tuple[float, ...] = WAN_LATENT_MEAN
@@ -51,15 +83,19 @@ class VAEConfig:
 
     def __post_init__(self) -> None:
         if len(self.temporal_downsample) != len(self.dim_mult) - 1:
-            raise ValueError(f"temporal_downsample needs one flag per halving ({len(self.dim_mult) - 1}), "
-                             f"got {self.temporal_downsample}")
+            raise ValueError(
+                f"temporal_downsample needs one flag per halving ({len(self.dim_mult) - 1}), "
+                f"got {self.temporal_downsample}"
+            )
         stats = (self.latent_mean, self.latent_std)
         if stats == (WAN_LATENT_MEAN, WAN_LATENT_STD) and self.z_dim != len(WAN_LATENT_MEAN):
             object.__setattr__(self, "latent_mean", (0.0,) * self.z_dim)
             object.__setattr__(self, "latent_std", (1.0,) * self.z_dim)
         elif len(self.latent_mean) != self.z_dim or len(self.latent_std) != self.z_dim:
-            raise ValueError(f"latent_mean / latent_std need z_dim = {self.z_dim} values, got "
-                             f"{len(self.latent_mean)} / {len(self.latent_std)}")
+            raise ValueError(
+                f"latent_mean / latent_std need z_dim = {self.z_dim} values, got "
+                f"{len(self.latent_mean)} / {len(self.latent_std)}"
+            )
 
 
 class _Stream:
@@ -78,12 +114,12 @@ class CausalConv3d(nn.Conv3d):
     """A 3-D conv, causal in time: `time_pad` zero frames before the stream's first frame, then the
     frames kept from the previous chunk. Spatial padding is the conv's own (symmetric, zeros)."""
 
-    def __init__(self, cin: int, cout: int, kernel: tuple[int, int, int], stride: int = 1,
-                 time_pad: int | None = None) -> None:
-        super().__init__(cin, cout, kernel, stride=(stride, 1, 1),
-                         padding=(0, kernel[1] // 2, kernel[2] // 2))
+    def __init__(
+        self, cin: int, cout: int, kernel: tuple[int, int, int], stride: int = 1, time_pad: int | None = None
+    ) -> None:
+        super().__init__(cin, cout, kernel, stride=(stride, 1, 1), padding=(0, kernel[1] // 2, kernel[2] // 2))
         self.time_pad = kernel[0] - 1 if time_pad is None else time_pad
-        self.keep = kernel[0] - stride     # frames the next chunk's first window reaches back to
+        self.keep = kernel[0] - stride  # frames the next chunk's first window reaches back to
 
     def forward(self, x: Tensor, stream: _Stream) -> Tensor:
         if self.keep > 0:
@@ -91,8 +127,8 @@ class CausalConv3d(nn.Conv3d):
             past = stream.past.get(self)
             if past is None:
                 past = x.new_zeros(B, C, self.time_pad, H, W)  # [B, C, pad, H, W]
-            x = torch.cat([past, x], dim=2)                     # [B, C, pad + S, H, W]
-            stream.past[self] = x[:, :, x.shape[2] - self.keep:].clone()  # [B, C, keep, H, W]
+            x = torch.cat([past, x], dim=2)  # [B, C, pad + S, H, W]
+            stream.past[self] = x[:, :, x.shape[2] - self.keep :].clone()  # [B, C, keep, H, W]
         return super().forward(x)
 
 
@@ -109,7 +145,7 @@ class RMSNorm(nn.Module):
 
     def __init__(self, dim: int, image: bool = False) -> None:
         super().__init__()
-        self.scale = dim ** 0.5
+        self.scale = dim**0.5
         self.gamma = nn.Parameter(torch.ones(dim, 1, 1) if image else torch.ones(dim, 1, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -137,8 +173,9 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
-        self.residual = nn.Sequential(RMSNorm(cin), nn.SiLU(), _conv3(cin, cout),
-                                      RMSNorm(cout), nn.SiLU(), nn.Dropout(0.0), _conv3(cout, cout))
+        self.residual = nn.Sequential(
+            RMSNorm(cin), nn.SiLU(), _conv3(cin, cout), RMSNorm(cout), nn.SiLU(), nn.Dropout(0.0), _conv3(cout, cout)
+        )
         self.shortcut = _conv1(cin, cout) if cin != cout else nn.Identity()
 
     def forward(self, x: Tensor, stream: _Stream) -> Tensor:
@@ -157,10 +194,10 @@ class AttentionBlock(nn.Module):
 
     def forward(self, x: Tensor, stream: _Stream) -> Tensor:
         B, C, S, H, W = x.shape
-        y = self.to_qkv(self.norm(_frames_to_batch(x)))             # [B*S, 3C, H, W]
+        y = self.to_qkv(self.norm(_frames_to_batch(x)))  # [B*S, 3C, H, W]
         q, k, v = y.reshape(B * S, 3, C, H * W).permute(1, 0, 3, 2).unsqueeze(2)  # 3 × [B*S, 1, L, C]
-        y = F_.scaled_dot_product_attention(q, k, v)                # [B*S, 1, L, C]
-        y = y.squeeze(1).transpose(1, 2).reshape(B * S, C, H, W)    # [B*S, C, H, W]
+        y = F_.scaled_dot_product_attention(q, k, v)  # [B*S, 1, L, C]
+        y = y.squeeze(1).transpose(1, 2).reshape(B * S, C, H, W)  # [B*S, C, H, W]
         return x + _batch_to_frames(self.proj(y), B)
 
 
@@ -181,11 +218,11 @@ class Downsample(nn.Module):
         x = _batch_to_frames(self.resample(_frames_to_batch(x)), B)  # [B, C, S, H/2, W/2]
         if self.time_conv is None:
             return x
-        head = x[:, :, :0]                                       # [B, C, 0, H/2, W/2]
+        head = x[:, :, :0]  # [B, C, 0, H/2, W/2]
         if self not in stream.seen:
             stream.seen.add(self)
-            head, x = x[:, :, :1], x[:, :, 1:]                   # [B, C, 1, ...], [B, C, S-1, ...]
-            stream.past[self.time_conv] = head.clone()           # the first window starts at frame 0
+            head, x = x[:, :, :1], x[:, :, 1:]  # [B, C, 1, ...], [B, C, S-1, ...]
+            stream.past[self.time_conv] = head.clone()  # the first window starts at frame 0
         if x.shape[2] == 0:
             return head
         return torch.cat([head, self.time_conv(x, stream)], dim=2)  # [B, C, S', H/2, W/2]
@@ -200,24 +237,25 @@ class Upsample(nn.Module):
 
     def __init__(self, dim: int, temporal: bool) -> None:
         super().__init__()
-        self.resample = nn.Sequential(nn.Upsample(scale_factor=(2.0, 2.0), mode="nearest-exact"),
-                                      nn.Conv2d(dim, dim // 2, 3, padding=1))
+        self.resample = nn.Sequential(
+            nn.Upsample(scale_factor=(2.0, 2.0), mode="nearest-exact"), nn.Conv2d(dim, dim // 2, 3, padding=1)
+        )
         self.time_conv = CausalConv3d(dim, dim * 2, (3, 1, 1)) if temporal else None
 
     def forward(self, x: Tensor, stream: _Stream) -> Tensor:
         B, C, _, H, W = x.shape
         if self.time_conv is not None:
-            head = x[:, :, :0]                                   # [B, C, 0, H, W]
+            head = x[:, :, :0]  # [B, C, 0, H, W]
             if self not in stream.seen:
                 stream.seen.add(self)
-                head, x = x[:, :, :1], x[:, :, 1:]               # [B, C, 1, H, W], [B, C, S-1, H, W]
+                head, x = x[:, :, :1], x[:, :, 1:]  # [B, C, 1, H, W], [B, C, S-1, H, W]
             if x.shape[2] > 0:
                 S = x.shape[2]
                 y = self.time_conv(x, stream).reshape(B, 2, C, S, H, W)  # [B, 2, C, S, H, W]
                 x = y.permute(0, 2, 3, 1, 4, 5).reshape(B, C, 2 * S, H, W)  # [B, C, 2S, H, W]
-            x = torch.cat([head, x], dim=2)                      # [B, C, S', H, W]
-        y = self.resample(_frames_to_batch(x))                   # [B*S', C/2, 2H, 2W]
-        return _batch_to_frames(y, B)                            # [B, C/2, S', 2H, 2W]
+            x = torch.cat([head, x], dim=2)  # [B, C, S', H, W]
+        y = self.resample(_frames_to_batch(x))  # [B*S', C/2, 2H, 2W]
+        return _batch_to_frames(y, B)  # [B, C/2, S', 2H, 2W]
 
 
 class Encoder(nn.Module):
@@ -233,15 +271,16 @@ class Encoder(nn.Module):
             if i < len(config.dim_mult) - 1:
                 blocks.append(Downsample(cout, config.temporal_downsample[i]))
         self.downsamples = nn.Sequential(*blocks)
-        self.middle = nn.Sequential(ResidualBlock(dims[-1], dims[-1]), AttentionBlock(dims[-1]),
-                                    ResidualBlock(dims[-1], dims[-1]))
+        self.middle = nn.Sequential(
+            ResidualBlock(dims[-1], dims[-1]), AttentionBlock(dims[-1]), ResidualBlock(dims[-1], dims[-1])
+        )
         self.head = nn.Sequential(RMSNorm(dims[-1]), nn.SiLU(), _conv3(dims[-1], 2 * config.z_dim))
 
     def forward(self, x: Tensor, stream: _Stream) -> Tensor:
-        x = self.conv1(x, stream)                                # [B, C, T, H, W]
+        x = self.conv1(x, stream)  # [B, C, T, H, W]
         for block in (*self.downsamples, *self.middle):
-            x = block(x, stream)                                 # [B, C, S, H/2^i, W/2^i]
-        return _run(self.head, x, stream)                        # [B, 2z, F, h, w]
+            x = block(x, stream)  # [B, C, S, H/2^i, W/2^i]
+        return _run(self.head, x, stream)  # [B, 2z, F, h, w]
 
 
 class Decoder(nn.Module):
@@ -251,8 +290,9 @@ class Decoder(nn.Module):
         dims = [config.base_dim * m for m in (mult[-1], *reversed(mult))]
         temporal = tuple(reversed(config.temporal_downsample))
         self.conv1 = _conv3(config.z_dim, dims[0])
-        self.middle = nn.Sequential(ResidualBlock(dims[0], dims[0]), AttentionBlock(dims[0]),
-                                    ResidualBlock(dims[0], dims[0]))
+        self.middle = nn.Sequential(
+            ResidualBlock(dims[0], dims[0]), AttentionBlock(dims[0]), ResidualBlock(dims[0], dims[0])
+        )
         blocks: list[nn.Module] = []
         cin = dims[0]
         for i, cout in enumerate(dims[1:]):
@@ -261,15 +301,15 @@ class Decoder(nn.Module):
                 cin = cout
             if i < len(mult) - 1:
                 blocks.append(Upsample(cout, temporal[i]))
-                cin = cout // 2                                  # the upsampling conv halves channels
+                cin = cout // 2  # the upsampling conv halves channels
         self.upsamples = nn.Sequential(*blocks)
         self.head = nn.Sequential(RMSNorm(dims[-1]), nn.SiLU(), _conv3(dims[-1], 3))
 
     def forward(self, z: Tensor, stream: _Stream) -> Tensor:
-        x = self.conv1(z, stream)                                # [B, C, F, h, w]
+        x = self.conv1(z, stream)  # [B, C, F, h, w]
         for block in (*self.middle, *self.upsamples):
-            x = block(x, stream)                                 # [B, C, S, h·2^i, w·2^i]
-        return _run(self.head, x, stream)                        # [B, 3, T, H, W]
+            x = block(x, stream)  # [B, C, S, h·2^i, w·2^i]
+        return _run(self.head, x, stream)  # [B, 3, T, H, W]
 
 
 class WanVAE(nn.Module):
@@ -279,11 +319,11 @@ class WanVAE(nn.Module):
         super().__init__()
         self.config = config
         self.z_dim = config.z_dim
-        self.spatial_factor = 2 ** (len(config.dim_mult) - 1)              # 8
-        self.temporal_factor = 2 ** sum(config.temporal_downsample)        # 4
+        self.spatial_factor = 2 ** (len(config.dim_mult) - 1)  # 8
+        self.temporal_factor = 2 ** sum(config.temporal_downsample)  # 4
         self.encoder = Encoder(config)
         self.conv1 = _conv1(2 * config.z_dim, 2 * config.z_dim)  # encoder output -> (mu, logvar)
-        self.conv2 = _conv1(config.z_dim, config.z_dim)          # latent -> decoder input
+        self.conv2 = _conv1(config.z_dim, config.z_dim)  # latent -> decoder input
         self.decoder = Decoder(config)
 
     # -- whole clip ---------------------------------------------------------------------------
@@ -323,7 +363,7 @@ class WanVAE(nn.Module):
         if self.config.normalize_latents:
             mean, std = self._latent_stats(z)
             z = z * std + mean
-        x = self.decoder(self.conv2(z, stream), stream)          # [B, 3, T, H, W]
+        x = self.decoder(self.conv2(z, stream), stream)  # [B, 3, T, H, W]
         return x.clamp(-1.0, 1.0)
 
     def _latent_stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
@@ -336,19 +376,27 @@ class WanVAE(nn.Module):
 
     def _check_video(self, video: Tensor, first: bool, where: str) -> None:
         k = self.temporal_factor
-        ok = (video.ndim == 5 and video.shape[1] == 3 and video.is_floating_point()
-              and video.shape[-2] % self.spatial_factor == 0 and video.shape[-1] % self.spatial_factor == 0)
+        ok = (
+            video.ndim == 5
+            and video.shape[1] == 3
+            and video.is_floating_point()
+            and video.shape[-2] % self.spatial_factor == 0
+            and video.shape[-1] % self.spatial_factor == 0
+        )
         frames = video.shape[2] if video.ndim == 5 else 0
         ok = ok and frames > 0 and frames % k == (1 % k if first else 0)
         if not ok:
             rule = f"T = 1 + {k}n" if first else f"T = {k}n, n >= 1"
-            raise ValueError(f"{where} expects float video [B, 3, T, H, W] with {rule} and H, W "
-                             f"multiples of {self.spatial_factor}; got {tuple(video.shape)} {video.dtype}")
+            raise ValueError(
+                f"{where} expects float video [B, 3, T, H, W] with {rule} and H, W "
+                f"multiples of {self.spatial_factor}; got {tuple(video.shape)} {video.dtype}"
+            )
 
     def _check_latents(self, z: Tensor, where: str) -> None:
         if z.ndim != 5 or z.shape[1] != self.z_dim or z.shape[2] < 1 or not z.is_floating_point():
-            raise ValueError(f"{where} expects float latents [B, {self.z_dim}, F, h, w] with F >= 1; "
-                             f"got {tuple(z.shape)} {z.dtype}")
+            raise ValueError(
+                f"{where} expects float latents [B, {self.z_dim}, F, h, w] with F >= 1; got {tuple(z.shape)} {z.dtype}"
+            )
 
 
 class _StreamCoder:
@@ -366,8 +414,10 @@ class _StreamCoder:
     def _check_layout(self, x: Tensor, where: str) -> None:
         layout = (x.shape[0], x.shape[-2], x.shape[-1])
         if self.layout is not None and layout != self.layout:
-            raise ValueError(f"{where}: batch and size must stay (B, H, W) = {self.layout} within a "
-                             f"stream (reset() to change); got {tuple(x.shape)}")
+            raise ValueError(
+                f"{where}: batch and size must stay (B, H, W) = {self.layout} within a "
+                f"stream (reset() to change); got {tuple(x.shape)}"
+            )
         self.layout = layout
 
 

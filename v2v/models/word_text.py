@@ -23,12 +23,12 @@ PAD, UNK = "<pad>", "<unk>"
 
 @dataclass(frozen=True)
 class WordTextConfig:
-    vocab: tuple[str, ...] = ()   # known words, lower case; ids 0/1 are <pad>/<unk>, words start at 2
-    text_len: int = 16            # tokens per prompt (longer prompts are cut)
-    dim: int = 128                # embedding width (the DiT's text_dim)
-    num_layers: int = 2           # transformer encoder layers
-    num_heads: int = 4            # attention heads (dim must divide by it)
-    ffn_dim: int = 256            # feed-forward hidden width
+    vocab: tuple[str, ...] = ()  # known words, lower case; ids 0/1 are <pad>/<unk>, words start at 2
+    text_len: int = 16  # tokens per prompt (longer prompts are cut)
+    dim: int = 128  # embedding width (the DiT's text_dim)
+    num_layers: int = 2  # transformer encoder layers
+    num_heads: int = 4  # attention heads (dim must divide by it)
+    ffn_dim: int = 256  # feed-forward hidden width
 
 
 def split_words(prompt: str) -> list[str]:
@@ -66,12 +66,13 @@ class WordPromptEncoder(nn.Module):
         self.tokenizer = WordTokenizer(config.vocab, config.text_len)
         self.token_embedding = nn.Embedding(len(self.tokenizer.words), config.dim)
         self.pos_embedding = nn.Parameter(torch.randn(config.text_len, config.dim) * 0.02)
-        layer = nn.TransformerEncoderLayer(config.dim, config.num_heads, config.ffn_dim, dropout=0.0,
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            config.dim, config.num_heads, config.ffn_dim, dropout=0.0, batch_first=True, norm_first=True
+        )
         self.blocks = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.dim)
 
-    def with_vocab(self, vocab: tuple[str, ...]) -> "WordPromptEncoder":
+    def with_vocab(self, vocab: tuple[str, ...]) -> WordPromptEncoder:
         """A copy that knows `vocab` (a superset of this one's words): each known word keeps its embedding, a new
         word starts as <unk> (so every prompt encodes exactly as before until training moves it)."""
         missing = [w for w in self.config.vocab if w not in vocab]
@@ -79,27 +80,29 @@ class WordPromptEncoder(nn.Module):
             raise ValueError(f"the new vocabulary drops known words: {', '.join(missing)}")
         new = WordPromptEncoder(dataclasses.replace(self.config, vocab=tuple(vocab)))
         new.load_state_dict({k: v for k, v in self.state_dict().items() if k != "token_embedding.weight"}, strict=False)
-        old = self.token_embedding.weight.detach()                                  # [V_old, D]
+        old = self.token_embedding.weight.detach()  # [V_old, D]
         index = {w: i for i, w in enumerate(self.tokenizer.words)}
         unk = index[UNK]
-        rows = [index.get(w, unk) for w in new.tokenizer.words]                     # [V_new]
+        rows = [index.get(w, unk) for w in new.tokenizer.words]  # [V_new]
         with torch.no_grad():
-            new.token_embedding.weight.copy_(old[rows])                             # [V_new, D]
+            new.token_embedding.weight.copy_(old[rows])  # [V_new, D]
         return new
 
     def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
         """ids int64 [B, L], mask bool [B, L] -> [B, L, dim], zero where mask is False."""
         x = self.token_embedding(ids) + self.pos_embedding[: ids.shape[1]]  # [B, L, D]
-        x = self.blocks(x, src_key_padding_mask=~mask)                         # [B, L, D]
-        return self.norm(x) * mask.unsqueeze(-1).to(x.dtype)                   # [B, L, D]
+        x = self.blocks(x, src_key_padding_mask=~mask)  # [B, L, D]
+        return self.norm(x) * mask.unsqueeze(-1).to(x.dtype)  # [B, L, D]
 
     def encode(self, prompts: list[str]) -> Tensor:
         """prompts -> float32 [B, text_len, dim]; warns once per call listing unknown words."""
         assert isinstance(prompts, (list, tuple)), f"expected a list of str, got {type(prompts)}"
         ids, mask, unknown = self.tokenizer(list(prompts))
         if unknown:
-            warnings.warn(f"prompt words not in the default model's vocabulary (ignored as <unk>): "
-                          f"{', '.join(unknown)}", stacklevel=2)
+            warnings.warn(
+                f"prompt words not in the default model's vocabulary (ignored as <unk>): {', '.join(unknown)}",
+                stacklevel=2,
+            )
         device = self.token_embedding.weight.device
         empty = ~mask.any(1)
         mask = mask.clone()

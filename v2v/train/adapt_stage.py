@@ -42,17 +42,34 @@ from tqdm import tqdm
 
 from v2v.models.tiny_vae import TinyVAE
 from v2v.train import adversarial
-from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, draw_seed, fresh_scene_seed, load_ckpt,
-                              resume, save_ckpt, stage_logger, warmup_cosine)
-from v2v.train.decoder_stage import (DECODER_CROP, best_vae_state, decoded_loss, decoder_loss, decoder_optimizer,
-                                     with_still_clips)
+from v2v.train.common import (
+    Loop,
+    TrainConfig,
+    build_vae,
+    ckpt_path,
+    draw_seed,
+    fresh_scene_seed,
+    load_ckpt,
+    resume,
+    save_ckpt,
+    stage_logger,
+    warmup_cosine,
+)
+from v2v.train.decoder_stage import (
+    DECODER_CROP,
+    best_vae_state,
+    decoded_loss,
+    decoder_loss,
+    decoder_optimizer,
+    with_still_clips,
+)
 from v2v.train.vae_stage import random_clips
 
 STAGE = "adapt"
-ROLLOUT_FRAMES = 17            # pixel frames per rollout: the first chunk and four more (5 latent frames)
-STRENGTHS = (0.55, 0.85)       # rollout strengths, uniform: around the engine's default 0.7
-SAVE_EVERY = 100               # rollouts between saves of rollouts.pt while recording
-DISC_FRAMES = 4                # frames per clip the discriminator judges (from rollouts and round trips alike)
+ROLLOUT_FRAMES = 17  # pixel frames per rollout: the first chunk and four more (5 latent frames)
+STRENGTHS = (0.55, 0.85)  # rollout strengths, uniform: around the engine's default 0.7
+SAVE_EVERY = 100  # rollouts between saves of rollouts.pt while recording
+DISC_FRAMES = 4  # frames per clip the discriminator judges (from rollouts and round trips alike)
 
 
 def rollouts_path(workdir: Path) -> Path:
@@ -81,8 +98,10 @@ def record_rollouts(workdir: Path, config: TrainConfig, log, device: torch.devic
     bundle.to(device)
     saved = torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
     if saved is not None and saved.get("student") != student:
-        raise RuntimeError(f"{path} was recorded with the student {saved.get('student')}, the run's student is now "
-                           f"{student}: delete {workdir / STAGE} and run the stage again")
+        raise RuntimeError(
+            f"{path} was recorded with the student {saved.get('student')}, the run's student is now "
+            f"{student}: delete {workdir / STAGE} and run the stage again"
+        )
     latents = list(saved["latents"]) if saved else []
     frames = list(saved["frames"]) if saved else []
     meta = list(saved["meta"]) if saved else []
@@ -97,22 +116,31 @@ def record_rollouts(workdir: Path, config: TrainConfig, log, device: torch.devic
     log.info(f"adapt: recording rollouts {len(latents)}/{config.adapt_clips} of the student {student}")
     rng = np.random.default_rng(draw_seed(config.seed, "adapt rollouts", len(latents)))
     styles = data.STYLES
-    for i in tqdm(range(len(latents), config.adapt_clips), desc="adapt: student rollouts", unit="clip",
-                  initial=len(latents), total=config.adapt_clips):
+    for i in tqdm(
+        range(len(latents), config.adapt_clips),
+        desc="adapt: student rollouts",
+        unit="clip",
+        initial=len(latents),
+        total=config.adapt_clips,
+    ):
         seed = fresh_scene_seed(rng)
         a, b = rng.choice(len(styles), 2, replace=False)
         source, target = styles[int(a)], styles[int(b)]
         start, strength = int(rng.integers(0, 40)), float(rng.uniform(*STRENGTHS))
-        clips = data.render_styles(data.sample_scene(seed), (source, target), ROLLOUT_FRAMES, config.size,
-                                   start=start)                                     # {style: uint8 [T, H, W, 3]}
+        clips = data.render_styles(
+            data.sample_scene(seed), (source, target), ROLLOUT_FRAMES, config.size, start=start
+        )  # {style: uint8 [T, H, W, 3]}
         chunks: list[Tensor] = []
-        engine = StreamEngine(bundle, EngineConfig(prompt=data.style_prompt(target), strength=strength, seed=seed),
-                              on_latents=lambda z: chunks.append(z.float().cpu()))
-        video = data.to_model_video(clips[source]).transpose(0, 1)                  # [T, 3, H, W]
+        engine = StreamEngine(
+            bundle,
+            EngineConfig(prompt=data.style_prompt(target), strength=strength, seed=seed),
+            on_latents=lambda z: chunks.append(z.float().cpu()),
+        )
+        video = data.to_model_video(clips[source]).transpose(0, 1)  # [T, 3, H, W]
         engine.push(video)
         engine.flush()
-        latents.append(torch.cat(chunks, dim=2)[0].half().clone())                  # [z, F, h, w]
-        frames.append(torch.from_numpy(clips[target]))                              # [T, H, W, 3]
+        latents.append(torch.cat(chunks, dim=2)[0].half().clone())  # [z, F, h, w]
+        frames.append(torch.from_numpy(clips[target]))  # [T, H, W, 3]
         meta.append((seed, source, target, start, strength))
         if (i + 1) % SAVE_EVERY == 0:
             save()
@@ -128,19 +156,25 @@ def rollout_batch(rec: dict, rng: np.random.Generator, n: int, crop: int) -> tup
     zs, vs = [], []
     for i in rng.integers(0, len(lat), n).tolist():
         y, x = (int(v) for v in rng.integers(0, h - c + 1, 2))
-        zs.append(lat[i, :, :, y:y + c, x:x + c].float())                              # [z, F, c, c]
-        clip = frames[i, :, 8 * y:8 * (y + c), 8 * x:8 * (x + c)]                      # [T, 8c, 8c, 3]
-        vs.append(clip.permute(3, 0, 1, 2).float() / 127.5 - 1.0)                     # [3, T, 8c, 8c]
+        zs.append(lat[i, :, :, y : y + c, x : x + c].float())  # [z, F, c, c]
+        clip = frames[i, :, 8 * y : 8 * (y + c), 8 * x : 8 * (x + c)]  # [T, 8c, 8c, 3]
+        vs.append(clip.permute(3, 0, 1, 2).float() / 127.5 - 1.0)  # [3, T, 8c, 8c]
     return torch.stack(zs), torch.stack(vs)
 
 
-def adapt_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float, reference: TinyVAE | None = None,
-               anchor_weight: float = 0.0) -> dict[str, Tensor]:
+def adapt_loss(
+    vae: TinyVAE,
+    z: Tensor,
+    video: Tensor,
+    temporal_weight: float,
+    reference: TinyVAE | None = None,
+    anchor_weight: float = 0.0,
+) -> dict[str, Tensor]:
     """z normalised student latents [B, z, F, h, w], video [B, 3, T, H, W] their target-style render ->
     `decoded_loss` between decode(z) and the render, the frame-to-frame term weighted by `temporal_weight`.
     With a `reference` decoder (frozen: the `decoder` stage's) and anchor_weight > 0, that share of the
     reconstruction is against the reference's own decoding of z instead of the render."""
-    raw = vae.denormalize(z)                                                    # [B, z, F, h, w]
+    raw = vae.denormalize(z)  # [B, z, F, h, w]
     anchor = None
     if reference is not None and anchor_weight > 0:
         with torch.no_grad():
@@ -179,8 +213,15 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     gen = torch.Generator().manual_seed(draw_seed(config.seed, "adapt noise", step))
 
     def snapshot() -> dict:
-        out = {"step": loop.step, "vae": vae.state_dict(), "opt": opt.state_dict(), "seconds": timer.total(),
-               "vae_config": dataclasses.asdict(vae.config), "stats_done": True, "student": rec["student"]}
+        out = {
+            "step": loop.step,
+            "vae": vae.state_dict(),
+            "opt": opt.state_dict(),
+            "seconds": timer.total(),
+            "vae_config": dataclasses.asdict(vae.config),
+            "stats_done": True,
+            "student": rec["student"],
+        }
         if disc is not None:
             out.update(disc=disc.state_dict(), disc_opt=disc_opt.state_dict())
         return out
@@ -190,16 +231,24 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
         for s in loop:
             for g in opt.param_groups:
                 g["lr"] = warmup_cosine(config.adapt_lr, s, config.adapt_steps, warmup=30)
-            z, video = (x.to(device) for x in rollout_batch(rec, rng, config.adapt_batch, crop[0] // vae.spatial_factor))
+            z, video = (
+                x.to(device) for x in rollout_batch(rec, rng, config.adapt_batch, crop[0] // vae.spatial_factor)
+            )
             losses = adapt_loss(vae, z, video, config.adapt_temporal, reference, config.adapt_anchor)
-            truth = with_still_clips(random_clips(config, rng, config.adapt_batch, crop, crops_per_clip=4), rng).to(device)
+            truth = with_still_clips(random_clips(config, rng, config.adapt_batch, crop, crops_per_clip=4), rng).to(
+                device
+            )
             round_trip = decoder_loss(vae, truth)
             loss = losses["loss"] + config.adapt_round_trip * round_trip["loss"]
             extra: dict[str, float] = {}
             playing = disc is not None and s >= config.adapt_adv_start
             if playing:
-                fake = torch.cat([adversarial.sample_frames(losses["out"], DISC_FRAMES, gen),
-                                  adversarial.sample_frames(round_trip["out"], DISC_FRAMES, gen)])  # [N, 3, H, W]
+                fake = torch.cat(
+                    [
+                        adversarial.sample_frames(losses["out"], DISC_FRAMES, gen),
+                        adversarial.sample_frames(round_trip["out"], DISC_FRAMES, gen),
+                    ]
+                )  # [N, 3, H, W]
                 disc.requires_grad_(False)
                 g_adv = adversarial.generator_loss(disc(fake))
                 weight = adversarial.adaptive_weight(loss, g_adv, last_layer, config.adapt_adv)
@@ -210,15 +259,24 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
             if playing:
-                real = torch.cat([adversarial.sample_frames(video, DISC_FRAMES, gen),
-                                  adversarial.sample_frames(truth, DISC_FRAMES, gen)])       # [N, 3, H, W]
+                real = torch.cat(
+                    [
+                        adversarial.sample_frames(video, DISC_FRAMES, gen),
+                        adversarial.sample_frames(truth, DISC_FRAMES, gen),
+                    ]
+                )  # [N, 3, H, W]
                 disc.requires_grad_(True)
                 d_loss = adversarial.discriminator_loss(disc(real), disc(fake.detach()))
                 disc_opt.zero_grad(set_to_none=True)
                 d_loss.backward()
                 disc_opt.step()
                 extra["d"] = d_loss.item()
-            loop.log(s, recon=losses["recon"].item(), temporal=losses["temporal"].item(),
-                     round_trip=round_trip["recon"].item(), **extra)
+            loop.log(
+                s,
+                recon=losses["recon"].item(),
+                temporal=losses["temporal"].item(),
+                round_trip=round_trip["recon"].item(),
+                **extra,
+            )
     vae.eval()
     log.info(f"adapt: {timer.total():.0f} s in all")

@@ -33,11 +33,15 @@ class PatchDiscriminator(nn.Module):
         super().__init__()
         d1, d2, d3 = dims
         self.layers = nn.Sequential(
-            spectral_norm(nn.Conv2d(3, d1, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),    # [N, d1, H/2, W/2]
-            spectral_norm(nn.Conv2d(d1, d2, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),   # [N, d2, H/4, W/4]
-            spectral_norm(nn.Conv2d(d2, d3, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),   # [N, d3, H/8, W/8]
-            spectral_norm(nn.Conv2d(d3, d3, 3, padding=1)), nn.LeakyReLU(0.2),
-            nn.Conv2d(d3, 1, 1),                                                            # [N, 1, H/8, W/8]
+            spectral_norm(nn.Conv2d(3, d1, 4, stride=2, padding=1)),
+            nn.LeakyReLU(0.2),  # [N, d1, H/2, W/2]
+            spectral_norm(nn.Conv2d(d1, d2, 4, stride=2, padding=1)),
+            nn.LeakyReLU(0.2),  # [N, d2, H/4, W/4]
+            spectral_norm(nn.Conv2d(d2, d3, 4, stride=2, padding=1)),
+            nn.LeakyReLU(0.2),  # [N, d3, H/8, W/8]
+            spectral_norm(nn.Conv2d(d3, d3, 3, padding=1)),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(d3, 1, 1),  # [N, 1, H/8, W/8]
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -48,8 +52,8 @@ def sample_frames(video: Tensor, per_clip: int, generator: torch.Generator | Non
     """video [B, 3, T, H, W] -> `per_clip` random frames of each clip, [B·per_clip, 3, H, W]."""
     B, _, T = video.shape[:3]
     idx = torch.stack([torch.randperm(T, generator=generator)[:per_clip] for _ in range(B)]).to(video.device)  # [B, n]
-    frames = video.transpose(1, 2)[torch.arange(B, device=video.device)[:, None], idx]          # [B, n, 3, H, W]
-    return frames.flatten(0, 1)                                                                 # [B·n, 3, H, W]
+    frames = video.transpose(1, 2)[torch.arange(B, device=video.device)[:, None], idx]  # [B, n, 3, H, W]
+    return frames.flatten(0, 1)  # [B·n, 3, H, W]
 
 
 def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -62,8 +66,9 @@ def generator_loss(fake_logits: Tensor) -> Tensor:
     return -fake_logits.mean()
 
 
-def adaptive_weight(recon: Tensor, adversarial: Tensor, last_layer: Tensor, scale: float,
-                    max_weight: float = 1e4) -> Tensor:
+def adaptive_weight(
+    recon: Tensor, adversarial: Tensor, last_layer: Tensor, scale: float, max_weight: float = 1e4
+) -> Tensor:
     """scale × ‖∇recon‖ / ‖∇adversarial‖ at `last_layer` (a weight both losses reach), detached."""
     g_rec = torch.autograd.grad(recon, last_layer, retain_graph=True)[0]
     g_adv = torch.autograd.grad(adversarial, last_layer, retain_graph=True)[0]

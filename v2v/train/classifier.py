@@ -31,9 +31,9 @@ DEFAULT_PATH = Path(__file__).resolve().parent.parent / "weights" / "style_class
 
 @dataclass(frozen=True)
 class ClassifierConfig:
-    input_size: int = 64                            # frames are resized to input_size^2
-    widths: tuple[int, ...] = (16, 32, 48, 64)      # channels of the stride-2 conv stages
-    styles: tuple[str, ...] = STYLES                # class names, in logit order
+    input_size: int = 64  # frames are resized to input_size^2
+    widths: tuple[int, ...] = (16, 32, 48, 64)  # channels of the stride-2 conv stages
+    styles: tuple[str, ...] = STYLES  # class names, in logit order
 
 
 class StyleClassifier(nn.Module):
@@ -45,15 +45,20 @@ class StyleClassifier(nn.Module):
         layers: list[nn.Module] = []
         c = 3
         for w in cfg.widths:
-            layers += [nn.Conv2d(c, w, 3, stride=2, padding=1), nn.BatchNorm2d(w), nn.ReLU(),
-                       nn.Conv2d(w, w, 3, padding=1), nn.ReLU()]
+            layers += [
+                nn.Conv2d(c, w, 3, stride=2, padding=1),
+                nn.BatchNorm2d(w),
+                nn.ReLU(),
+                nn.Conv2d(w, w, 3, padding=1),
+                nn.ReLU(),
+            ]
             c = w
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(2 * c, len(cfg.styles))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x float [B, 3, S, S] in [-1, 1], S = input_size -> logits [B, n_styles]."""
-        f = self.features(x)                                       # [B, C, S/16, S/16]
+        f = self.features(x)  # [B, C, S/16, S/16]
         pooled = torch.cat([f.mean((2, 3)), f.std((2, 3))], dim=1)  # [B, 2C]
         return self.head(pooled)
 
@@ -80,9 +85,14 @@ def _sizes(rng: np.random.Generator) -> tuple[int, int]:
     return (int(h * rng.choice([1.0, 1.0, 1.5, 1.75])) // 2 * 2, h)
 
 
-def make_examples(seeds, frames_per_scene: int, size: int, rng: np.random.Generator,
-                  random_sizes: bool = True, styles: tuple[str, ...] = STYLES
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+def make_examples(
+    seeds,
+    frames_per_scene: int,
+    size: int,
+    rng: np.random.Generator,
+    random_sizes: bool = True,
+    styles: tuple[str, ...] = STYLES,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """`styles` of each scene: (x float [N, 3, size, size], labels int64 [N], the index in `styles`)."""
     xs, ys = [], []
     for seed in seeds:
@@ -103,8 +113,7 @@ def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         soft = F.avg_pool2d(F.pad(x[blur], (1, 1, 1, 1), mode="replicate"), 3, stride=1)
         x = x.clone()
         x[blur] = soft
-    x = x * (1 + 0.1 * torch.randn(B, 1, 1, 1, generator=g)) + 0.05 * torch.randn(
-        B, 1, 1, 1, generator=g)
+    x = x * (1 + 0.1 * torch.randn(B, 1, 1, 1, generator=g)) + 0.05 * torch.randn(B, 1, 1, 1, generator=g)
     noise = torch.rand(B, 1, 1, 1, generator=g) * 0.06
     x = x + noise * torch.randn(x.shape, generator=g)
     flip = torch.rand(B, generator=g) < 0.5
@@ -116,9 +125,14 @@ def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 # Training, saving, loading
 
 
-def train_classifier(steps: int = 1500, seed: int = 0, scenes: int = 600, batch: int = 64,
-                     cfg: ClassifierConfig = ClassifierConfig(), log_every: int = 250
-                     ) -> StyleClassifier:
+def train_classifier(
+    steps: int = 1500,
+    seed: int = 0,
+    scenes: int = 600,
+    batch: int = 64,
+    cfg: ClassifierConfig = ClassifierConfig(),
+    log_every: int = 250,
+) -> StyleClassifier:
     """Train on `scenes` training-split scenes (all styles, 3 frames each) for `steps` batches."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -142,14 +156,13 @@ def train_classifier(steps: int = 1500, seed: int = 0, scenes: int = 600, batch:
 
 
 @torch.no_grad()
-def evaluate(model: StyleClassifier, scenes: int = 200, frames_per_scene: int = 2,
-             seed: int = 1) -> float:
+def evaluate(model: StyleClassifier, scenes: int = 200, frames_per_scene: int = 2, seed: int = 1) -> float:
     """Accuracy on held-out scenes (seeds HELDOUT_SEED ..), all styles, random sizes."""
     rng = np.random.default_rng(seed)
     seeds = range(HELDOUT_SEED, HELDOUT_SEED + scenes)
     x, y = make_examples(seeds, frames_per_scene, model.cfg.input_size, rng, styles=model.cfg.styles)
     model.eval()
-    pred = torch.cat([model(x[i:i + 256]).argmax(1) for i in range(0, x.shape[0], 256)])
+    pred = torch.cat([model(x[i : i + 256]).argmax(1) for i in range(0, x.shape[0], 256)])
     return float((pred == y).float().mean())
 
 
@@ -165,11 +178,9 @@ def save_classifier(model: StyleClassifier, path: str | Path = DEFAULT_PATH) -> 
 def load_classifier(path: str | Path = DEFAULT_PATH) -> StyleClassifier:
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no style classifier at {path}; train one with "
-                                "`python -m v2v.train.classifier`")
+        raise FileNotFoundError(f"no style classifier at {path}; train one with `python -m v2v.train.classifier`")
     raw = json.loads(path.with_suffix(".json").read_text())
-    cfg = ClassifierConfig(input_size=raw["input_size"], widths=tuple(raw["widths"]),
-                           styles=tuple(raw["styles"]))
+    cfg = ClassifierConfig(input_size=raw["input_size"], widths=tuple(raw["widths"]), styles=tuple(raw["styles"]))
     model = StyleClassifier(cfg)
     model.load_state_dict(load_file(str(path)))
     return model.eval()

@@ -31,13 +31,21 @@ STAGES = ("vae", "decoder", "teacher", "ode", "dmd", "adapt", "export")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m v2v train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", choices=(*STAGES, "all"),
-                   help="a stage, or all of them in order; `train report --help` measures the exported model")
+    p = argparse.ArgumentParser(
+        prog="python -m v2v train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "stage",
+        choices=(*STAGES, "all"),
+        help="a stage, or all of them in order; `train report --help` measures the exported model",
+    )
     p.add_argument("--workdir", default="runs/default", help="run folder (checkpoints, logs, caches)")
-    p.add_argument("--preset", default="default", choices=("default", "tiny"),
-                   help="configuration for a new run (an existing run keeps its run.json)")
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=("default", "tiny"),
+        help="configuration for a new run (an existing run keeps its run.json)",
+    )
     p.add_argument("--steps", type=int, default=None, help="total optimiser steps of this stage")
     p.add_argument("--batch", type=int, default=None, help="clips per step of this stage")
     p.add_argument("--lr", type=float, default=None, help="learning rate of this stage")
@@ -45,72 +53,180 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scenes", type=int, default=None, help="teacher: scenes in the latent cache")
     p.add_argument("--clips", type=int, default=None, help="adapt: student rollouts to record")
     p.add_argument("--seed", type=int, default=None, help="base seed of the run")
-    p.add_argument("--rollout", choices=("parallel", "self_forcing"), default=None,
-                   help="dmd: the generator's rollout (parallel: CausVid; self_forcing: frame by frame on its own outputs)")
-    p.add_argument("--paired-weight", type=float, default=None,
-                   help="dmd: weight of the paired cross-style term on generator steps (default 0.25)")
-    p.add_argument("--paired-self-forcing", type=float, default=None, metavar="W",
-                   help="dmd: the paired weight from the switch to the self_forcing rollout on (default 0.5)")
-    p.add_argument("--dmd-guidance", type=float, default=None, metavar="G",
-                   help="dmd: classifier-free guidance of the real score (default: the teacher's, 3.5, as the ODE pairs)")
-    p.add_argument("--dmd-t-max", type=float, default=None, metavar="T",
-                   help="dmd: highest timestep at which the real and fake scores are compared (default 980, CausVid's; "
-                        "lower leaves the scene's palette to the input, docs/training.md)")
-    p.add_argument("--caption-short", type=float, default=None, metavar="P",
-                   help="teacher, ode, dmd: share (0 to 1) of training prompts that name the style only, as a user "
-                        "types one (\"a cartoon landscape\", \"cel shaded\"), instead of the scene's full caption "
-                        "(default 0.5; docs/training.md)")
-    p.add_argument("--self-forcing-from", type=int, default=None, metavar="STEP",
-                   help="dmd: a parallel run switches to the self_forcing rollout at this step (default 1500; "
-                        "at or past --steps: never)")
-    p.add_argument("--rollout-paired", type=float, default=None, metavar="W",
-                   help="dmd: weight of the ground-truth term on the generator's own video-to-video rollouts "
-                        "(latents and frame-to-frame change; default 1; 0 = off)")
-    p.add_argument("--rollout-paired-from", type=int, default=None, metavar="STEP",
-                   help="dmd: the step from which the rollout-paired term applies (default 2176)")
-    p.add_argument("--rollout-paired-level", type=float, default=None, metavar="A",
-                   help="dmd: weight of the latent MSE inside the rollout-paired term, beside the frame-to-frame "
-                        "change (default 1; 0 = the change only)")
-    p.add_argument("--coarse", type=float, default=None, metavar="W",
-                   help="dmd: weight of the coarse-colour term: the generator's video-to-video rollouts, mean-pooled "
-                        "over 8×8 latent pixels, against the true restyle's (default 0 = off; docs/training.md)")
-    p.add_argument("--paired-coarse", type=float, default=None, metavar="W",
-                   help="ode, dmd: weight of the same coarse-colour comparison inside the teacher-forced paired "
-                        "cross-style term (default 0 = off)")
-    p.add_argument("--paired-pixel", type=float, default=None, metavar="W",
-                   help="ode, dmd: weight of the coarse-colour comparison in pixel space inside the paired term: "
-                        "x0 decoded by the run's decoder, 64×64-pixel means (default 0 = off)")
-    p.add_argument("--temporal-weight", type=float, default=None, metavar="W",
-                   help="adapt: weight of the frame-to-frame term on the rollouts (default 7.5; lower = sharper "
-                        "and more flicker, docs/training.md)")
-    p.add_argument("--anchor", type=float, default=None, metavar="A",
-                   help="adapt: share (0 to 1) of the rollouts' reconstruction that is against the `decoder` stage's "
-                        "own decoding of the same latents instead of the target render (default 0)")
-    p.add_argument("--adversarial", type=float, default=None, metavar="W",
-                   help="adapt: scale of the adversarial term (docs/training.md; 0 = off)")
-    p.add_argument("--adversarial-from", type=int, default=None, metavar="STEP",
-                   help="adapt: the step from which the discriminator plays")
+    p.add_argument(
+        "--rollout",
+        choices=("parallel", "self_forcing"),
+        default=None,
+        help="dmd: the generator's rollout (parallel: CausVid; self_forcing: frame by frame on its own outputs)",
+    )
+    p.add_argument(
+        "--paired-weight",
+        type=float,
+        default=None,
+        help="dmd: weight of the paired cross-style term on generator steps (default 0.25)",
+    )
+    p.add_argument(
+        "--paired-self-forcing",
+        type=float,
+        default=None,
+        metavar="W",
+        help="dmd: the paired weight from the switch to the self_forcing rollout on (default 0.5)",
+    )
+    p.add_argument(
+        "--dmd-guidance",
+        type=float,
+        default=None,
+        metavar="G",
+        help="dmd: classifier-free guidance of the real score (default: the teacher's, 3.5, as the ODE pairs)",
+    )
+    p.add_argument(
+        "--dmd-t-max",
+        type=float,
+        default=None,
+        metavar="T",
+        help="dmd: highest timestep at which the real and fake scores are compared (default 980, CausVid's; "
+        "lower leaves the scene's palette to the input, docs/training.md)",
+    )
+    p.add_argument(
+        "--caption-short",
+        type=float,
+        default=None,
+        metavar="P",
+        help="teacher, ode, dmd: share (0 to 1) of training prompts that name the style only, as a user "
+        'types one ("a cartoon landscape", "cel shaded"), instead of the scene\'s full caption '
+        "(default 0.5; docs/training.md)",
+    )
+    p.add_argument(
+        "--self-forcing-from",
+        type=int,
+        default=None,
+        metavar="STEP",
+        help="dmd: a parallel run switches to the self_forcing rollout at this step (default 1500; "
+        "at or past --steps: never)",
+    )
+    p.add_argument(
+        "--rollout-paired",
+        type=float,
+        default=None,
+        metavar="W",
+        help="dmd: weight of the ground-truth term on the generator's own video-to-video rollouts "
+        "(latents and frame-to-frame change; default 1; 0 = off)",
+    )
+    p.add_argument(
+        "--rollout-paired-from",
+        type=int,
+        default=None,
+        metavar="STEP",
+        help="dmd: the step from which the rollout-paired term applies (default 2176)",
+    )
+    p.add_argument(
+        "--rollout-paired-level",
+        type=float,
+        default=None,
+        metavar="A",
+        help="dmd: weight of the latent MSE inside the rollout-paired term, beside the frame-to-frame "
+        "change (default 1; 0 = the change only)",
+    )
+    p.add_argument(
+        "--coarse",
+        type=float,
+        default=None,
+        metavar="W",
+        help="dmd: weight of the coarse-colour term: the generator's video-to-video rollouts, mean-pooled "
+        "over 8×8 latent pixels, against the true restyle's (default 0 = off; docs/training.md)",
+    )
+    p.add_argument(
+        "--paired-coarse",
+        type=float,
+        default=None,
+        metavar="W",
+        help="ode, dmd: weight of the same coarse-colour comparison inside the teacher-forced paired "
+        "cross-style term (default 0 = off)",
+    )
+    p.add_argument(
+        "--paired-pixel",
+        type=float,
+        default=None,
+        metavar="W",
+        help="ode, dmd: weight of the coarse-colour comparison in pixel space inside the paired term: "
+        "x0 decoded by the run's decoder, 64×64-pixel means (default 0 = off)",
+    )
+    p.add_argument(
+        "--temporal-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="adapt: weight of the frame-to-frame term on the rollouts (default 7.5; lower = sharper "
+        "and more flicker, docs/training.md)",
+    )
+    p.add_argument(
+        "--anchor",
+        type=float,
+        default=None,
+        metavar="A",
+        help="adapt: share (0 to 1) of the rollouts' reconstruction that is against the `decoder` stage's "
+        "own decoding of the same latents instead of the target render (default 0)",
+    )
+    p.add_argument(
+        "--adversarial",
+        type=float,
+        default=None,
+        metavar="W",
+        help="adapt: scale of the adversarial term (docs/training.md; 0 = off)",
+    )
+    p.add_argument(
+        "--adversarial-from",
+        type=int,
+        default=None,
+        metavar="STEP",
+        help="adapt: the step from which the discriminator plays",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
-    p.add_argument("--device", default="auto",
-                   help="where the stages train: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, "
-                        "cuda:N; the procedural frames are always rendered on the CPU")
-    p.add_argument("--out", default=None, help="export: bundle folder (default WORKDIR/bundle; `default` = the shipped model, "
-                        "v2v/weights/default)")
-    p.add_argument("--average", action="append", default=None, metavar="CKPT",
-                   help="export: average the student weights with this checkpoint's (repeatable)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="where the stages train: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, "
+        "cuda:N; the procedural frames are always rendered on the CPU",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="export: bundle folder (default WORKDIR/bundle; `default` = the shipped model, v2v/weights/default)",
+    )
+    p.add_argument(
+        "--average",
+        action="append",
+        default=None,
+        metavar="CKPT",
+        help="export: average the student weights with this checkpoint's (repeatable)",
+    )
     return p
 
 
 # command-line options (argparse dest) -> the TrainConfig field they set, whatever the stage
-OPTION_FIELDS = {"pairs": "ode_pairs", "scenes": "cache_scenes", "clips": "adapt_clips", "seed": "seed",
-                 "rollout": "dmd_rollout", "paired_weight": "dmd_paired",
-                 "paired_self_forcing": "dmd_paired_self_forcing", "dmd_guidance": "dmd_guidance", "dmd_t_max": "dmd_t_max",
-                 "caption_short": "caption_short",
-                 "self_forcing_from": "dmd_self_forcing_from", "rollout_paired": "dmd_rollout_paired",
-                 "rollout_paired_from": "dmd_rollout_paired_from",
-                 "rollout_paired_level": "dmd_rollout_paired_level", "coarse": "dmd_coarse",
-                 "paired_coarse": "paired_coarse", "paired_pixel": "paired_pixel", "temporal_weight": "adapt_temporal",
-                 "adversarial": "adapt_adv", "adversarial_from": "adapt_adv_start", "anchor": "adapt_anchor"}
+OPTION_FIELDS = {
+    "pairs": "ode_pairs",
+    "scenes": "cache_scenes",
+    "clips": "adapt_clips",
+    "seed": "seed",
+    "rollout": "dmd_rollout",
+    "paired_weight": "dmd_paired",
+    "paired_self_forcing": "dmd_paired_self_forcing",
+    "dmd_guidance": "dmd_guidance",
+    "dmd_t_max": "dmd_t_max",
+    "caption_short": "caption_short",
+    "self_forcing_from": "dmd_self_forcing_from",
+    "rollout_paired": "dmd_rollout_paired",
+    "rollout_paired_from": "dmd_rollout_paired_from",
+    "rollout_paired_level": "dmd_rollout_paired_level",
+    "coarse": "dmd_coarse",
+    "paired_coarse": "paired_coarse",
+    "paired_pixel": "paired_pixel",
+    "temporal_weight": "adapt_temporal",
+    "adversarial": "adapt_adv",
+    "adversarial_from": "adapt_adv_start",
+    "anchor": "adapt_anchor",
+}
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -131,28 +247,41 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def run_stage(stage: str, workdir: Path, config: Any, out: str | None = None,
-              average: list[str] | None = None, device: torch.device = torch.device("cpu")) -> None:
+def run_stage(
+    stage: str,
+    workdir: Path,
+    config: Any,
+    out: str | None = None,
+    average: list[str] | None = None,
+    device: torch.device = torch.device("cpu"),
+) -> None:
     if stage == "vae":
         from v2v.train import vae_stage
+
         vae_stage.run(workdir, config, device)
     elif stage == "decoder":
         from v2v.train import decoder_stage
+
         decoder_stage.run(workdir, config, device)
     elif stage == "teacher":
         from v2v.train import teacher
+
         teacher.run(workdir, config, device)
     elif stage == "ode":
         from v2v.train import ode
+
         ode.run(workdir, config, device)
     elif stage == "dmd":
         from v2v.train import dmd
+
         dmd.run(workdir, config, device)
     elif stage == "adapt":
         from v2v.train import adapt_stage
+
         adapt_stage.run(workdir, config, device)
     elif stage == "export":
         from v2v.train import export
+
         folder = export.run(workdir, config, Path(out) if out else None, [Path(p) for p in average or []])
         print(f"exported the student bundle to {folder} (run it with `python -m v2v --model {folder} ...`)")
     else:
@@ -179,8 +308,11 @@ def main(argv: list[str]) -> int:
     from v2v.train.common import DMD_T_MIN, StageBusy, load_run_config, resolve_device, stage_lock
 
     if args.dmd_t_max is not None and not DMD_T_MIN < args.dmd_t_max <= NUM_TRAIN_TIMESTEPS:
-        print(f"error: --dmd-t-max {args.dmd_t_max} is a timestep: give a number above {DMD_T_MIN:g} and at most "
-              f"{NUM_TRAIN_TIMESTEPS}", file=sys.stderr)
+        print(
+            f"error: --dmd-t-max {args.dmd_t_max} is a timestep: give a number above {DMD_T_MIN:g} and at most "
+            f"{NUM_TRAIN_TIMESTEPS}",
+            file=sys.stderr,
+        )
         return 2
     if args.caption_short is not None and not 0.0 <= args.caption_short <= 1.0:
         print(f"error: --caption-short {args.caption_short} is a share: give a number from 0 to 1", file=sys.stderr)
@@ -214,8 +346,11 @@ def main(argv: list[str]) -> int:
             try:
                 run_stage(stage, workdir, config, args.out, args.average, device)
             except KeyboardInterrupt:
-                print(f"\ninterrupted: stage '{stage}' saved a checkpoint in {workdir / stage}; "
-                      f"re-run the same command to resume", file=sys.stderr)
+                print(
+                    f"\ninterrupted: stage '{stage}' saved a checkpoint in {workdir / stage}; "
+                    f"re-run the same command to resume",
+                    file=sys.stderr,
+                )
                 return 130
             except FileNotFoundError as e:
                 print(f"error: {e}", file=sys.stderr)
@@ -232,4 +367,3 @@ def _env_threads() -> None:
 if __name__ == "__main__":
     _env_threads()
     sys.exit(main(sys.argv[1:]))
-

@@ -34,18 +34,27 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from v2v.train.common import (ConditionalConfig, build_vae, draw_seed, frozen, load_ckpt, pixel_frames, require_ckpt,
-                              save_ckpt, uint8_to_video)
+from v2v.train.common import (
+    ConditionalConfig,
+    build_vae,
+    draw_seed,
+    frozen,
+    load_ckpt,
+    pixel_frames,
+    require_ckpt,
+    save_ckpt,
+    uint8_to_video,
+)
 
-REAL = -1          # the scene index of a Ref into the real latents: (REAL, k) is the k-th real clip
-ENCODE_BATCH = 8   # real clips encoded at once
+REAL = -1  # the scene index of a Ref into the real latents: (REAL, k) is the k-th real clip
+ENCODE_BATCH = 8  # real clips encoded at once
 Ref = tuple[int, int]  # (scene, style) in the latent cache, or (REAL, k)
 
 
 class Latents(Protocol):
     """What the planner reads of teacher.LatentCache."""
 
-    latents: Tensor    # [N, S, z, F, h, w] float16
+    latents: Tensor  # [N, S, z, F, h, w] float16
     seeds: list[int]
     styles: list[str]
 
@@ -71,14 +80,15 @@ class RealLatents:
     def __init__(self, latents: Tensor, photo: list[bool], names: list[str]) -> None:
         assert latents.dim() == 5 and len(photo) == len(names) == latents.shape[0], (
             f"real latents must be [M, z, F, h, w] with M photo flags and names, got {tuple(latents.shape)}, "
-            f"{len(photo)}, {len(names)}")
+            f"{len(photo)}, {len(names)}"
+        )
         self.latents, self.photo, self.names = latents, photo, names
 
     def __len__(self) -> int:
         return self.latents.shape[0]
 
     @staticmethod
-    def load(workdir: Path) -> "RealLatents | None":
+    def load(workdir: Path) -> RealLatents | None:
         """The run's real latent cache (WORKDIR/teacher/real_latents.pt), None where there is none."""
         state = load_ckpt(real_cache_path(workdir))
         return None if state is None else RealLatents(state["latents"], state["photo"], state["names"])
@@ -94,8 +104,8 @@ def encode_clips(vae: Any, clips: list[np.ndarray]) -> Tensor:
     device = next(vae.parameters()).device
     out = []
     for i in range(0, len(clips), ENCODE_BATCH):
-        videos = torch.stack([uint8_to_video(c) for c in clips[i:i + ENCODE_BATCH]]).to(device)  # [b, 3, T, H, W]
-        out.append(vae.encode(videos).half().cpu())                                             # [b, z, F, h, w]
+        videos = torch.stack([uint8_to_video(c) for c in clips[i : i + ENCODE_BATCH]]).to(device)  # [b, 3, T, H, W]
+        out.append(vae.encode(videos).half().cpu())  # [b, z, F, h, w]
     return torch.cat(out)
 
 
@@ -115,9 +125,15 @@ def build_real_cache(workdir: Path, config: Any, log: Any, device: torch.device 
     picks = [items[int(rng.integers(len(items)))] for _ in range(want[0])]
     clips = [real_data.real_clip(item, rng, pixel_frames(config.latent_frames), tuple(config.size)) for item in picks]
     vae = frozen(build_vae(config, require_ckpt(workdir, "vae"))).to(device)
-    latents = encode_clips(vae, clips)                                                          # [M, z, F, h, w]
-    save_ckpt(path, {"latents": latents, "photo": [item.frames.shape[0] == 1 for item in picks],
-                     "names": [item.name for item in picks]})
+    latents = encode_clips(vae, clips)  # [M, z, F, h, w]
+    save_ckpt(
+        path,
+        {
+            "latents": latents,
+            "photo": [item.frames.shape[0] == 1 for item in picks],
+            "names": [item.name for item in picks],
+        },
+    )
     log.info(f"real latent cache: {want[0]} clips of {len(items)} real sources")
 
 
@@ -126,9 +142,17 @@ def other_style(rng: np.random.Generator, style: int, styles: int) -> int:
     return (style + 1 + int(rng.integers(0, styles - 1))) % styles if styles > 1 else style
 
 
-def plan_pairs(cache: Latents, real: RealLatents | None, cond: ConditionalConfig, rng: np.random.Generator,
-               batch: int, caption_dropout: float, caption_short: float, source_dropout: float,
-               restyle_real: bool) -> list[Pair]:
+def plan_pairs(
+    cache: Latents,
+    real: RealLatents | None,
+    cond: ConditionalConfig,
+    rng: np.random.Generator,
+    batch: int,
+    caption_dropout: float,
+    caption_short: float,
+    source_dropout: float,
+    restyle_real: bool,
+) -> list[Pair]:
     """`batch` training clips as the module docstring says. caption_dropout: the share of empty prompts (the
     teacher's; a captioned pair then becomes the identity pair); source_dropout: the share without a source;
     restyle_real: a real clip is a source restyled to a drawn style (ODE pairs, DMD starts) instead of an

@@ -15,8 +15,8 @@ seeds are >= HELDOUT_SEED (1_000_000).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -29,17 +29,34 @@ from v2v.train.styles import STYLE_FUNCS, STYLES
 from v2v.train.topdown import TopdownSpec, rasterize_topdown, sample_topdown
 from v2v.train.voxel import VoxelSpec, sample_voxel
 
-__all__ = ["STYLES", "KINDS", "Scene", "SceneSpec", "VoxelSpec", "TopdownSpec", "sample_scene",
-           "scene_kind", "rasterize_scene", "render_clip", "render_styles", "caption", "VOCAB",
-           "style_prompt", "ClipDataset", "ClipDatasetConfig", "HELDOUT_SEED", "heldout_seeds",
-           "to_model_video"]
+__all__ = [
+    "STYLES",
+    "KINDS",
+    "Scene",
+    "SceneSpec",
+    "VoxelSpec",
+    "TopdownSpec",
+    "sample_scene",
+    "scene_kind",
+    "rasterize_scene",
+    "render_clip",
+    "render_styles",
+    "caption",
+    "VOCAB",
+    "style_prompt",
+    "ClipDataset",
+    "ClipDatasetConfig",
+    "HELDOUT_SEED",
+    "heldout_seeds",
+    "to_model_video",
+]
 
 HELDOUT_SEED = 1_000_000
 _CHUNK = 16  # frames rasterised at once (bounds memory for long clips)
 
 Scene = SceneSpec | VoxelSpec | TopdownSpec
 KINDS: tuple[str, ...] = ("side", "voxel", "topdown")
-KIND_SHARES: tuple[float, ...] = (0.4, 0.4, 0.2)   # how often sample_scene draws each kind
+KIND_SHARES: tuple[float, ...] = (0.4, 0.4, 0.2)  # how often sample_scene draws each kind
 _SAMPLERS = {"side": sample_side, "voxel": sample_voxel, "topdown": sample_topdown}
 _RASTERIZERS = {"side": rasterize, "voxel": rasterize_voxel, "topdown": rasterize_topdown}
 
@@ -60,14 +77,14 @@ def sample_scene(seed: int, kind: str | None = None) -> Scene:
     return _SAMPLERS[kind](seed)
 
 
-def rasterize_scene(scene: Scene, start: int, frames: int, size: tuple[int, int],
-                    blocky: bool) -> GBuffer:
+def rasterize_scene(scene: Scene, start: int, frames: int, size: tuple[int, int], blocky: bool) -> GBuffer:
     """The G-buffer of frames start .. start+frames-1 of any kind of scene at size (W, H)."""
     return _RASTERIZERS[scene.kind](scene, start, frames, size, blocky)
 
 
-def render_clip(scene: Scene, style: str, frames: int, size: tuple[int, int] = (256, 256),
-                start: int = 0) -> np.ndarray:
+def render_clip(
+    scene: Scene, style: str, frames: int, size: tuple[int, int] = (256, 256), start: int = 0
+) -> np.ndarray:
     """Frames start .. start+frames-1 of `scene` in `style` -> uint8 [T, H, W, 3] RGB, size = (W, H).
 
     Any aspect ratio works without distortion (wider frames see more of the world). Rendering in
@@ -76,8 +93,9 @@ def render_clip(scene: Scene, style: str, frames: int, size: tuple[int, int] = (
     return render_styles(scene, (style,), frames, size, start)[style]
 
 
-def render_styles(scene: Scene, styles: Iterable[str], frames: int, size: tuple[int, int] = (256, 256),
-                  start: int = 0) -> dict[str, np.ndarray]:
+def render_styles(
+    scene: Scene, styles: Iterable[str], frames: int, size: tuple[int, int] = (256, 256), start: int = 0
+) -> dict[str, np.ndarray]:
     """{style: uint8 [T, H, W, 3]} for each style; the smooth G-buffer is shared between styles."""
     styles = tuple(styles)
     for s in styles:
@@ -94,7 +112,7 @@ def render_styles(scene: Scene, styles: Iterable[str], frames: int, size: tuple[
             blocky = s == "blocky"
             if blocky not in cache:
                 cache[blocky] = rasterize_scene(scene, start + c0, n, (W, H), blocky)
-            out[s][c0:c0 + n] = STYLE_FUNCS[s](cache[blocky], scene)
+            out[s][c0 : c0 + n] = STYLE_FUNCS[s](cache[blocky], scene)
     return out
 
 
@@ -140,8 +158,7 @@ _TIME_WORDS = {
     "sunset": ("at sunset", "at dusk"),
     "night": ("at night", "under the moon"),
 }
-_ANIMAL_PLURAL = {"sheep": "sheep", "pig": "pigs", "cow": "cows", "horse": "horses",
-                  "bird": "birds", "boat": "boats"}
+_ANIMAL_PLURAL = {"sheep": "sheep", "pig": "pigs", "cow": "cows", "horse": "horses", "bird": "birds", "boat": "boats"}
 _GLUE_WORDS = ("a", "an", "with", "and")
 _CONTENT_WORDS = ("hills", "mountains", "pine trees", "trees", "houses", "a lake", "paths")
 _STYLE_PROMPT = {
@@ -239,8 +256,9 @@ def caption(scene: Scene, style: str, rng: np.random.Generator | None = None) ->
 def _vocab() -> tuple[str, ...]:
     phrases = list(_GLUE_WORDS + _CONTENT_WORDS) + list(_ANIMAL_PLURAL.values())
     phrases += list(_GROUND_WORDS.values()) + ["voxel world"]
-    phrases += [f.format(p) for forms in _KIND_PLACE.values() for f in forms
-                for places in _PLACE_WORDS.values() for p in places]
+    phrases += [
+        f.format(p) for forms in _KIND_PLACE.values() for f in forms for places in _PLACE_WORDS.values() for p in places
+    ]
     for table in (_STYLE_WORDS, _PLACE_WORDS, _MOTION_WORDS, _TIME_WORDS):
         for options in table.values():
             phrases += options
@@ -268,14 +286,14 @@ def to_model_video(frames: np.ndarray) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class ClipDatasetConfig:
-    frames: int = 17                              # pixel frames per clip (1 + 4k for the Wan VAE)
-    size: tuple[int, int] = (256, 256)            # (W, H)
-    styles: tuple[str, ...] = STYLES              # styles to draw from
-    split: str = "train"                          # "train": seeds < HELDOUT_SEED; "heldout": >=
-    seed: int = 0                                 # stream seed (train: which scenes; heldout: offset)
-    max_start: int = 2000                         # clip start frame drawn from [0, max_start]
-    source_style: str | None = None               # also yield "source": the clip in this style
-    length: int | None = None                     # clips per iteration; None = endless
+    frames: int = 17  # pixel frames per clip (1 + 4k for the Wan VAE)
+    size: tuple[int, int] = (256, 256)  # (W, H)
+    styles: tuple[str, ...] = STYLES  # styles to draw from
+    split: str = "train"  # "train": seeds < HELDOUT_SEED; "heldout": >=
+    seed: int = 0  # stream seed (train: which scenes; heldout: offset)
+    max_start: int = 2000  # clip start frame drawn from [0, max_start]
+    source_style: str | None = None  # also yield "source": the clip in this style
+    length: int | None = None  # clips per iteration; None = endless
 
 
 class ClipDataset(torch.utils.data.IterableDataset):
@@ -314,8 +332,13 @@ class ClipDataset(torch.utils.data.IterableDataset):
         start = int(rng.integers(0, cfg.max_start + 1))
         wanted = (style,) if cfg.source_style is None else (style, cfg.source_style)
         clips = render_styles(scene, wanted, cfg.frames, cfg.size, start)
-        item = {"video": to_model_video(clips[style]), "style": style,
-                "caption": caption(scene, style, rng), "seed": seed, "start": start}
+        item = {
+            "video": to_model_video(clips[style]),
+            "style": style,
+            "caption": caption(scene, style, rng),
+            "seed": seed,
+            "start": start,
+        }
         if cfg.source_style is not None:
             item["source"] = to_model_video(clips[cfg.source_style])
             item["source_style"] = cfg.source_style

@@ -30,15 +30,25 @@ import torch.nn.functional as F_
 from torch import Tensor
 
 from v2v.models.tiny_vae import TinyVAE
-from v2v.train.common import (Loop, TrainConfig, build_vae, ckpt_path, draw_seed, load_ckpt, require_ckpt, resume,
-                              stage_logger, warmup_cosine)
+from v2v.train.common import (
+    Loop,
+    TrainConfig,
+    build_vae,
+    ckpt_path,
+    draw_seed,
+    load_ckpt,
+    require_ckpt,
+    resume,
+    stage_logger,
+    warmup_cosine,
+)
 from v2v.train.vae_stage import gradient_l1, random_clips
 
 STAGE = "decoder"
-DECODER_LATENT_NOISE = 0.1   # × the latents' std, independently per latent frame
-DECODER_CROP = (96, 96)      # (W, H) training crops
-TEMPORAL_WEIGHT = 6.0        # weight of the temporal-difference term
-STILL_SHARE = 0.25           # share of clips that are one frame repeated
+DECODER_LATENT_NOISE = 0.1  # × the latents' std, independently per latent frame
+DECODER_CROP = (96, 96)  # (W, H) training crops
+TEMPORAL_WEIGHT = 6.0  # weight of the temporal-difference term
+STILL_SHARE = 0.25  # share of clips that are one frame repeated
 
 
 def decoder_parameters(vae: TinyVAE) -> list[torch.nn.Parameter]:
@@ -60,7 +70,7 @@ def with_still_clips(video: Tensor, rng: np.random.Generator, share: float = STI
     out = video.clone()
     for b in np.flatnonzero(rng.random(B) < share):
         t = int(rng.integers(0, T))
-        out[b] = video[b, :, t:t + 1].expand(-1, T, -1, -1)                # [3, T, H, W]
+        out[b] = video[b, :, t : t + 1].expand(-1, T, -1, -1)  # [3, T, H, W]
     return out
 
 
@@ -74,28 +84,38 @@ def reconstruction(out: Tensor, target: Tensor) -> Tensor:
     return F_.l1_loss(out, target) + F_.mse_loss(out, target) + 0.5 * gradient_l1(out, target)
 
 
-def decoded_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float = TEMPORAL_WEIGHT,
-                 anchor: Tensor | None = None, anchor_weight: float = 0.0) -> dict[str, Tensor]:
+def decoded_loss(
+    vae: TinyVAE,
+    z: Tensor,
+    video: Tensor,
+    temporal_weight: float = TEMPORAL_WEIGHT,
+    anchor: Tensor | None = None,
+    anchor_weight: float = 0.0,
+) -> dict[str, Tensor]:
     """Raw latents z [B, z, F, h, w] decoded against video [B, 3, T, H, W] in [-1, 1] (T = 1 + 4(F − 1)) ->
     {"loss", "recon", "temporal", "out"}: reconstruction + temporal_weight × the frame-to-frame term, and the
     decoded video [B, 3, T, H, W] (with its graph, for an adversarial term). With an `anchor` video (another
     decoder's decoding of the same z), the reconstruction is (1 − anchor_weight) × against `video` +
     anchor_weight × against `anchor`; the frame-to-frame term stays against `video`."""
-    out = vae.decode_frames(z)                # [B, 3, T, H, W]
+    out = vae.decode_frames(z)  # [B, 3, T, H, W]
     recon = reconstruction(out, video)
     if anchor is not None and anchor_weight > 0:
         recon = (1.0 - anchor_weight) * recon + anchor_weight * reconstruction(out, anchor)
     temporal = temporal_l1(out, video)
-    return {"loss": recon + temporal_weight * temporal, "recon": recon.detach(), "temporal": temporal.detach(),
-            "out": out}
+    return {
+        "loss": recon + temporal_weight * temporal,
+        "recon": recon.detach(),
+        "temporal": temporal.detach(),
+        "out": out,
+    }
 
 
 def decoder_loss(vae: TinyVAE, video: Tensor, noise: float = DECODER_LATENT_NOISE) -> dict[str, Tensor]:
     """video [B, 3, T, H, W] in [-1, 1] -> `decoded_loss` of its own round trip with jittered
     latents; gradients reach the decoder only."""
     with torch.no_grad():
-        z = vae.encode_raw(video)                                          # [B, z, F, h, w]
-        std = z.std(dim=(0, 2, 3, 4), keepdim=True)                        # [1, z, 1, 1, 1]
+        z = vae.encode_raw(video)  # [B, z, F, h, w]
+        std = z.std(dim=(0, 2, 3, 4), keepdim=True)  # [1, z, 1, 1, 1]
         z = z + noise * std * torch.randn_like(z)
     return decoded_loss(vae, z, video)
 
@@ -111,22 +131,32 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
         log.info("decoder: already trained; nothing to do")
         return
     crop = (min(DECODER_CROP[0], config.size[0]), min(DECODER_CROP[1], config.size[1]))
-    log.info(f"decoder: start at step {step}/{config.decoder_steps}, {sum(p.numel() for p in params)} params "
-             f"trained, crops {crop}")
+    log.info(
+        f"decoder: start at step {step}/{config.decoder_steps}, {sum(p.numel() for p in params)} params "
+        f"trained, crops {crop}"
+    )
     seed = draw_seed(config.seed, "decoder", step)  # one seed for both generators
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
 
     def snapshot() -> dict:
-        return {"step": loop.step, "vae": vae.state_dict(), "opt": opt.state_dict(), "seconds": timer.total(),
-                "vae_config": dataclasses.asdict(vae.config), "stats_done": True}
+        return {
+            "step": loop.step,
+            "vae": vae.state_dict(),
+            "opt": opt.state_dict(),
+            "seconds": timer.total(),
+            "vae_config": dataclasses.asdict(vae.config),
+            "stats_done": True,
+        }
 
     vae.train()
     with Loop(STAGE, step, config.decoder_steps, path, snapshot, log, config.ckpt_seconds) as loop:
         for s in loop:
             for g in opt.param_groups:
                 g["lr"] = warmup_cosine(config.decoder_lr, s, config.decoder_steps, warmup=50)
-            video = with_still_clips(random_clips(config, rng, config.vae_batch, crop, crops_per_clip=4), rng).to(device)
+            video = with_still_clips(random_clips(config, rng, config.vae_batch, crop, crops_per_clip=4), rng).to(
+                device
+            )
             losses = decoder_loss(vae, video)
             opt.zero_grad(set_to_none=True)
             losses["loss"].backward()

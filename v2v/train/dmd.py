@@ -56,10 +56,30 @@ import torch.nn.functional as F_
 from torch import Tensor, nn
 
 from v2v.models.dit import DiT
-from v2v.sampling import (NUM_TRAIN_TIMESTEPS, add_noise, flow_target, sample_train_timesteps, v2v_timesteps,
-                          x0_from_flow)
-from v2v.train.common import (DMD_T_MAX, DMD_T_MIN, Loop, TrainConfig, build_dit, ckpt_path, draw_seed, ema_update,
-                              frozen, load_ckpt, randn, require_ckpt, resume, stage_logger)
+from v2v.sampling import (
+    NUM_TRAIN_TIMESTEPS,
+    add_noise,
+    flow_target,
+    sample_train_timesteps,
+    v2v_timesteps,
+    x0_from_flow,
+)
+from v2v.train.common import (
+    DMD_T_MAX,
+    DMD_T_MIN,
+    Loop,
+    TrainConfig,
+    build_dit,
+    ckpt_path,
+    draw_seed,
+    ema_update,
+    frozen,
+    load_ckpt,
+    randn,
+    require_ckpt,
+    resume,
+    stage_logger,
+)
 from v2v.train.conditional import RealLatents, pair_latents, plan_pairs
 from v2v.train.ode import coarse_loss, conditional_real, paired_batch, paired_terms, paired_vae, x0_loss
 from v2v.train.teacher import LatentCache, TextToVideo, captions, cfg_flow, load_teacher
@@ -68,8 +88,15 @@ STAGE = "dmd"
 ROLLOUTS = ("parallel", "self_forcing")
 
 
-def rollout(student: nn.Module, ctx: Tensor, x_t: Tensor, timesteps: list[float], gen: torch.Generator,
-            grad: bool, source: Tensor | None = None) -> tuple[Tensor, float]:
+def rollout(
+    student: nn.Module,
+    ctx: Tensor,
+    x_t: Tensor,
+    timesteps: list[float],
+    gen: torch.Generator,
+    grad: bool,
+    source: Tensor | None = None,
+) -> tuple[Tensor, float]:
     """Few-step sampling (CausVid Alg. 1 over a whole clip, block-causal mask), stopped after a random
     number of steps; a source model is told `source` [B, z, F, h, w] at every step.
     -> (x0 [B, z, F, h, w], the timestep of the last step)."""
@@ -79,15 +106,22 @@ def rollout(student: nn.Module, ctx: Tensor, x_t: Tensor, timesteps: list[float]
     for i, t in enumerate(timesteps[:n]):
         last = i == n - 1
         with torch.set_grad_enabled(grad and last):
-            tt = torch.full((B, F), float(t), device=x_t.device)                     # [B, F]
+            tt = torch.full((B, F), float(t), device=x_t.device)  # [B, F]
             x0 = x0_from_flow(x_t, student(x_t, tt, ctx, source=source), t / 1000.0)
         if not last:
             x_t = add_noise(x0.detach(), randn(x0.shape, gen, x0.device), timesteps[i + 1] / 1000.0)
     return x0, timesteps[n - 1]
 
 
-def rollout_self_forcing(student: DiT, ctx: Tensor, x_t: Tensor, timesteps: list[float],
-                         gen: torch.Generator, grad: bool, source: Tensor | None = None) -> tuple[Tensor, float]:
+def rollout_self_forcing(
+    student: DiT,
+    ctx: Tensor,
+    x_t: Tensor,
+    timesteps: list[float],
+    gen: torch.Generator,
+    grad: bool,
+    source: Tensor | None = None,
+) -> tuple[Tensor, float]:
     """Few-step sampling block by block as the engine streams (Self-Forcing): block k's steps see the
     student's own clean outputs of the earlier blocks at t = 0 (detached: the KV cache pass at run time
     carries no gradient either); the same random stop for every block, gradient through each block's
@@ -96,29 +130,35 @@ def rollout_self_forcing(student: DiT, ctx: Tensor, x_t: Tensor, timesteps: list
     B, _, F = x_t.shape[:3]
     fpb = student.config.frames_per_block
     n = int(torch.randint(1, len(timesteps) + 1, (1,), generator=gen))
-    outs: list[Tensor] = []                                                          # blocks of [B, z, f, h, w]
+    outs: list[Tensor] = []  # blocks of [B, z, f, h, w]
     for k in range(0, F, fpb):
-        xk = x_t[:, :, k:k + fpb]                                                    # [B, z, f, h, w]
+        xk = x_t[:, :, k : k + fpb]  # [B, z, f, h, w]
         f = xk.shape[2]
-        history = torch.cat([o.detach() for o in outs], dim=2) if outs else None     # [B, z, k, h, w]
-        src = None if source is None else source[:, :, :k + f]                       # [B, z, k + f, h, w]
+        history = torch.cat([o.detach() for o in outs], dim=2) if outs else None  # [B, z, k, h, w]
+        src = None if source is None else source[:, :, : k + f]  # [B, z, k + f, h, w]
         for i, t in enumerate(timesteps[:n]):
             last = i == n - 1
             with torch.set_grad_enabled(grad and last):
-                inp = xk if history is None else torch.cat([history, xk], dim=2)     # [B, z, k + f, h, w]
-                tt = torch.zeros(B, k + f, device=x_t.device)                        # [B, k + f]
+                inp = xk if history is None else torch.cat([history, xk], dim=2)  # [B, z, k + f, h, w]
+                tt = torch.zeros(B, k + f, device=x_t.device)  # [B, k + f]
                 tt[:, k:] = float(t)
-                flow = student(inp, tt, ctx, source=src)[:, :, k:]                   # [B, z, f, h, w]
+                flow = student(inp, tt, ctx, source=src)[:, :, k:]  # [B, z, f, h, w]
                 x0k = x0_from_flow(xk, flow, t / 1000.0)
             if not last:
                 xk = add_noise(x0k.detach(), randn(x0k.shape, gen, x0k.device), timesteps[i + 1] / 1000.0)
         outs.append(x0k)
-    return torch.cat(outs, dim=2), timesteps[n - 1]                                  # [B, z, F, h, w]
+    return torch.cat(outs, dim=2), timesteps[n - 1]  # [B, z, F, h, w]
 
 
-def generator_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Generator, gen: torch.Generator,
-                     text: nn.Module, crop: int | None, real: RealLatents | None = None
-                     ) -> tuple[Tensor, Tensor, list[float], Tensor | None, Tensor | None]:
+def generator_inputs(
+    cache: LatentCache,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+    text: nn.Module,
+    crop: int | None,
+    real: RealLatents | None = None,
+) -> tuple[Tensor, Tensor, list[float], Tensor | None, Tensor | None]:
     """A batch of starts: (x_t [B, z, F, h, w], context [B, L, D], the student's timesteps from there,
     the ground-truth target-style latents [B, z, F, h, w] of a video-to-video start (None for pure noise, or
     where a clip has none), the clean source latents [B, z, F, h, w] every model is told (None without the
@@ -129,13 +169,14 @@ def generator_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Gen
     N, S = cache.latents.shape[:2]
     scenes = rng.integers(0, N, B).tolist()
     targets = rng.integers(0, S, B).tolist()
-    prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0,
-                       config.caption_short)
+    prompts = captions(
+        [cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0, config.caption_short
+    )
     ctx = text.encode(prompts)
     src_styles = [(j + 1 + int(rng.integers(0, S - 1))) % S if S > 1 else j for j in targets]
     both = torch.stack([cache.latents[scenes, src_styles], cache.latents[scenes, targets]], dim=1)  # [B, 2, z, F, h, w]
-    both = LatentCache.crop(both.float(), rng, crop).to(ctx.device)                  # [B, 2, z, F, h', w']
-    src, tgt = both[:, 0], both[:, 1]                                                # [B, z, F, h', w'] each
+    both = LatentCache.crop(both.float(), rng, crop).to(ctx.device)  # [B, 2, z, F, h', w']
+    src, tgt = both[:, 0], both[:, 1]  # [B, z, F, h', w'] each
     noise = randn(src.shape, gen, src.device)
     if rng.random() < 0.5:
         return noise, ctx, [float(t) for t in config.sampling.timesteps], None, None
@@ -144,19 +185,34 @@ def generator_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Gen
     return add_noise(src, noise, strength), ctx, steps, tgt, None
 
 
-def conditional_inputs(cache: LatentCache, config: TrainConfig, rng: np.random.Generator, gen: torch.Generator,
-                       text: nn.Module, crop: int | None, real: RealLatents | None
-                       ) -> tuple[Tensor, Tensor, list[float], Tensor | None, Tensor]:
+def conditional_inputs(
+    cache: LatentCache,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+    text: nn.Module,
+    crop: int | None,
+    real: RealLatents | None,
+) -> tuple[Tensor, Tensor, list[float], Tensor | None, Tensor]:
     """`generator_inputs` of the conditional recipe: conditional.plan_pairs' pairs (real clips restyled, without
     a ground truth), one crop for the batch; half the batches pure noise told the sources (each dropped at the
     share `source_dropout`), half the sources noised to s ~ U(0.5, 0.9)."""
     cond = config.conditional
-    pairs = plan_pairs(cache, real, cond, rng, config.dmd_batch, caption_dropout=0.0,
-                       caption_short=config.caption_short, source_dropout=0.0, restyle_real=True)
+    pairs = plan_pairs(
+        cache,
+        real,
+        cond,
+        rng,
+        config.dmd_batch,
+        caption_dropout=0.0,
+        caption_short=config.caption_short,
+        source_dropout=0.0,
+        restyle_real=True,
+    )
     ctx = text.encode([p.prompt for p in pairs])
-    tgt, src = pair_latents(cache, real, pairs)                                      # [B, z, F, h, w] each
+    tgt, src = pair_latents(cache, real, pairs)  # [B, z, F, h, w] each
     both = LatentCache.crop(torch.stack([src, tgt], dim=1), rng, crop).to(ctx.device)  # [B, 2, z, F, h', w']
-    src, tgt = both[:, 0], both[:, 1]                                                # [B, z, F, h', w'] each
+    src, tgt = both[:, 0], both[:, 1]  # [B, z, F, h', w'] each
     target = tgt if all(p.target is not None for p in pairs) else None
     noise = randn(src.shape, gen, src.device)
     if rng.random() < 0.5:
@@ -172,14 +228,21 @@ def rollout_paired_loss(x0: Tensor, target: Tensor, level: float = 1.0) -> Tenso
     MSE of their frame-to-frame change, so consecutive blocks change as the ground truth does (the jump at a
     chunk boundary is the difference of two blocks' errors). level 0 keeps the change only: the style of a
     block stays free, its consistency with the block before it does not."""
-    step = x0[:, :, 1:] - x0[:, :, :-1]                                              # [B, z, F - 1, h, w]
-    true = target[:, :, 1:] - target[:, :, :-1]                                      # [B, z, F - 1, h, w]
+    step = x0[:, :, 1:] - x0[:, :, :-1]  # [B, z, F - 1, h, w]
+    true = target[:, :, 1:] - target[:, :, :-1]  # [B, z, F - 1, h, w]
     change = F_.mse_loss(step, true)
     return change if level == 0 else level * F_.mse_loss(x0, target) + change
 
 
-def dmd_loss(x0: Tensor, ctx: Tensor, teacher: TextToVideo, critic: nn.Module, config: TrainConfig,
-             gen: torch.Generator, source: Tensor | None = None) -> Tensor:
+def dmd_loss(
+    x0: Tensor,
+    ctx: Tensor,
+    teacher: TextToVideo,
+    critic: nn.Module,
+    config: TrainConfig,
+    gen: torch.Generator,
+    source: Tensor | None = None,
+) -> Tensor:
     """The DMD generator loss 0.5·MSE(x0, (x0 − grad).detach()), grad = (fake − real)/mean|x0 − real|; both
     scores are told `source` [B, z, F, h, w] (None: no source)."""
     B = x0.shape[0]
@@ -200,12 +263,19 @@ def dmd_timesteps(batch: int, config: TrainConfig, gen: torch.Generator) -> Tens
     the range, so no mass piles up at the cap)."""
     if config.dmd_t_max is None:
         return sample_train_timesteps([batch], config.sampling.shift, generator=gen, low=DMD_T_MIN, high=DMD_T_MAX)
-    return sample_train_timesteps([batch], config.sampling.shift, generator=gen, low=DMD_T_MIN,
-                                  high=min(config.dmd_t_max, float(NUM_TRAIN_TIMESTEPS)), truncate=True)
+    return sample_train_timesteps(
+        [batch],
+        config.sampling.shift,
+        generator=gen,
+        low=DMD_T_MIN,
+        high=min(config.dmd_t_max, float(NUM_TRAIN_TIMESTEPS)),
+        truncate=True,
+    )
 
 
-def critic_loss(critic: nn.Module, x0: Tensor, ctx: Tensor, config: TrainConfig, gen: torch.Generator,
-                source: Tensor | None = None) -> Tensor:
+def critic_loss(
+    critic: nn.Module, x0: Tensor, ctx: Tensor, config: TrainConfig, gen: torch.Generator, source: Tensor | None = None
+) -> Tensor:
     """Flow matching of the fake score on the generator's (detached) outputs, told `source` (None: none)."""
     B = x0.shape[0]
     t = sample_train_timesteps([B], config.sampling.shift, generator=gen).to(x0.device)  # [B]
@@ -249,22 +319,34 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     warm_until = state.get("critic_warm_until", 0) if state is not None else 0
     if state is not None and "critic" not in state:
         warm_until = step + config.dmd_critic_warmup
-        log.info(f"dmd: {state.get('seeded_from', 'the checkpoint')} holds no critic: it restarts from the teacher, "
-                 f"and the optimisers start fresh; the critic trains alone until step {warm_until}")
+        log.info(
+            f"dmd: {state.get('seeded_from', 'the checkpoint')} holds no critic: it restarts from the teacher, "
+            f"and the optimisers start fresh; the critic trains alone until step {warm_until}"
+        )
     if step >= config.dmd_steps:
         log.info("dmd: already trained; nothing to do")
         return
     mode, paired, _ = phase(config, step)
-    switch = (f", self_forcing with paired {config.dmd_paired_self_forcing} from step {config.dmd_self_forcing_from}"
-              if mode == "parallel" and config.dmd_self_forcing_from < config.dmd_steps else "")
-    term = (f", rollout-paired {config.dmd_rollout_paired} (level {config.dmd_rollout_paired_level}) from step "
-            f"{max(config.dmd_rollout_paired_from, step)}"
-            if config.dmd_rollout_paired > 0 and config.dmd_rollout_paired_from < config.dmd_steps else "")
-    term += (f", coarse-colour {config.dmd_coarse} on rollouts (pool {config.coarse_pool})" if config.dmd_coarse > 0 else "")
+    switch = (
+        f", self_forcing with paired {config.dmd_paired_self_forcing} from step {config.dmd_self_forcing_from}"
+        if mode == "parallel" and config.dmd_self_forcing_from < config.dmd_steps
+        else ""
+    )
+    term = (
+        f", rollout-paired {config.dmd_rollout_paired} (level {config.dmd_rollout_paired_level}) from step "
+        f"{max(config.dmd_rollout_paired_from, step)}"
+        if config.dmd_rollout_paired > 0 and config.dmd_rollout_paired_from < config.dmd_steps
+        else ""
+    )
+    term += (
+        f", coarse-colour {config.dmd_coarse} on rollouts (pool {config.coarse_pool})" if config.dmd_coarse > 0 else ""
+    )
     term += paired_terms(config)
     term += ", source-conditioned" if config.conditional.source else ""
-    log.info(f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
-             f"real-score CFG {dmd_guidance(config)}, scores at t ≤ {config.dmd_t_max or DMD_T_MAX:g}, EMA {config.dmd_ema})")
+    log.info(
+        f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
+        f"real-score CFG {dmd_guidance(config)}, scores at t ≤ {config.dmd_t_max or DMD_T_MAX:g}, EMA {config.dmd_ema})"
+    )
     seed = draw_seed(config.seed, "dmd", step)  # one seed for both generators
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -272,9 +354,16 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     half = h // 2 if h >= 8 else None
 
     def snapshot() -> dict:
-        return {"step": loop.step, "student": student.state_dict(), "student_ema": ema.state_dict(),
-                "critic": critic.state_dict(), "critic_warm_until": warm_until,
-                "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(), "seconds": timer.total()}
+        return {
+            "step": loop.step,
+            "student": student.state_dict(),
+            "student_ema": ema.state_dict(),
+            "critic": critic.state_dict(),
+            "critic_warm_until": warm_until,
+            "opt_g": opt_g.state_dict(),
+            "opt_c": opt_c.state_dict(),
+            "seconds": timer.total(),
+        }
 
     student.train()
     critic.train()
@@ -295,9 +384,15 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
                 losses["dmd"] = loss_g.item()
                 if paired > 0:
                     batch = paired_batch(cache, config, rng, config.dmd_batch, crop, real)
-                    loss_p = x0_loss(student, teacher.text, *batch,
-                                     coarse=config.paired_coarse, pool=config.coarse_pool,
-                                     pixel=config.paired_pixel, vae=vae)
+                    loss_p = x0_loss(
+                        student,
+                        teacher.text,
+                        *batch,
+                        coarse=config.paired_coarse,
+                        pool=config.coarse_pool,
+                        pixel=config.paired_pixel,
+                        vae=vae,
+                    )
                     loss_g = loss_g + paired * loss_p
                     losses["paired"] = loss_p.item()
                 if rolled > 0 and target is not None:

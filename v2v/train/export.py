@@ -51,8 +51,9 @@ def build_bundle(workdir: Path, config: TrainConfig, average: list[Path] | None 
     prompt encoder. -> (bundle, where the student came from, for the log)."""
     source = next((s for s in ("dmd", "ode") if ckpt_path(workdir, s).exists()), None)
     if source is None:
-        raise FileNotFoundError(f"no student checkpoint in {workdir} (dmd or ode): run "
-                                f"`python -m v2v train ode --workdir {workdir}` first")
+        raise FileNotFoundError(
+            f"no student checkpoint in {workdir} (dmd or ode): run `python -m v2v train ode --workdir {workdir}` first"
+        )
     state = load_ckpt(ckpt_path(workdir, source))
     student = build_dit(config, causal=True)
     others = [load_ckpt(Path(p)) for p in average or []]
@@ -65,9 +66,17 @@ def build_bundle(workdir: Path, config: TrainConfig, average: list[Path] | None 
     sampling = dataclasses.replace(config.sampling)
     # the student saw at most latent_frames − 1 earlier frames in training: stream with that much context
     context = max(config.latent_frames - 1, 1)
-    bundle = ModelBundle(dit=frozen(student), vae=frozen(vae), text=frozen(text), sampling=sampling,
-                         size=tuple(config.size), name="default", window_frames=max(context - 1, 1),
-                         sink_frames=min(1, context - 1), sink_adjacent=True)
+    bundle = ModelBundle(
+        dit=frozen(student),
+        vae=frozen(vae),
+        text=frozen(text),
+        sampling=sampling,
+        size=tuple(config.size),
+        name="default",
+        window_frames=max(context - 1, 1),
+        sink_frames=min(1, context - 1),
+        sink_adjacent=True,
+    )
     kind = " (EMA)" if "student_ema" in state else ""
     mixed = "".join(f" averaged with {p} (step {o['step']})" for p, o in zip(average or [], others))
     return bundle, f"'{source}' step {state['step']}{kind}{mixed}"
@@ -86,11 +95,15 @@ def run(workdir: Path, config: TrainConfig, out: Path | None = None, average: li
     bundle, student = build_bundle(workdir, config, average)
     adapted_to = adapted_student(workdir)
     if adapted_to is not None and adapted_to != student:
-        log.warning(f"export: the `adapt` decoder was tuned on the student {adapted_to}, not on {student}; "
-                    f"delete {workdir / 'adapt'} and run `train adapt` again")
-        print(f"warning: the decoder of `adapt` was tuned on the student {adapted_to}, this student is {student}: "
-              f"delete {workdir / 'adapt'} and run `python -m v2v train adapt --workdir {workdir}` again",
-              file=sys.stderr)
+        log.warning(
+            f"export: the `adapt` decoder was tuned on the student {adapted_to}, not on {student}; "
+            f"delete {workdir / 'adapt'} and run `train adapt` again"
+        )
+        print(
+            f"warning: the decoder of `adapt` was tuned on the student {adapted_to}, this student is {student}: "
+            f"delete {workdir / 'adapt'} and run `python -m v2v train adapt --workdir {workdir}` again",
+            file=sys.stderr,
+        )
     teacher = load_teacher(workdir, config)
     folder = save_bundle(bundle, export_dir(workdir, out))
     weights = {k: v.detach().to(torch.float32).contiguous() for k, v in teacher.dit.state_dict().items()}

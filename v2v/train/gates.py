@@ -29,7 +29,7 @@ def square_view(image: np.ndarray, side: int) -> np.ndarray:
     h, w = image.shape[:2]
     s = min(h, w)
     y, x = (h - s) // 2, (w - s) // 2
-    return cv2.resize(image[y:y + s, x:x + s], (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image[y : y + s, x : x + s], (side, side), interpolation=cv2.INTER_AREA)
 
 
 def held_out_real(side: int = 256, frames: int = 9) -> dict[str, np.ndarray]:
@@ -60,8 +60,11 @@ def round_trip_scores(codec: Callable[[np.ndarray], np.ndarray], clips: dict[str
     per: dict[str, dict[str, float]] = {}
     for name, clip in clips.items():
         out = codec(clip)
-        per[name] = {"psnr": metrics.psnr(out, clip), "edge_corr": metrics.structure(out, clip)["edge_corr"],
-                     "sharpness": metrics.sharpness(out, clip)}
+        per[name] = {
+            "psnr": metrics.psnr(out, clip),
+            "edge_corr": metrics.structure(out, clip)["edge_corr"],
+            "sharpness": metrics.sharpness(out, clip),
+        }
     mean = {k: float(np.mean([v[k] for v in per.values()])) for k in ("psnr", "edge_corr", "sharpness")}
     return {"clips": per, **mean}
 
@@ -71,9 +74,11 @@ def vae_codec(vae: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
 
     @torch.no_grad()
     def codec(clip: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).float()[None] / 127.5 - 1  # [1, 3, T, H, W]
-        y = vae.decode(vae.encode(x))[0]                                   # [3, T, H, W]
-        return metrics.as_uint8_video(y.transpose(0, 1))                   # [T, H, W, 3]
+        x = (
+            torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).float()[None] / 127.5 - 1
+        )  # [1, 3, T, H, W]
+        y = vae.decode(vae.encode(x))[0]  # [3, T, H, W]
+        return metrics.as_uint8_video(y.transpose(0, 1))  # [T, H, W, 3]
 
     return codec
 
@@ -84,7 +89,11 @@ def autoencoder_gates(vae: torch.nn.Module, side: int = 256) -> dict[str, Any]:
     codec = vae_codec(vae)
     real = round_trip_scores(codec, held_out_real(side))
     procedural = round_trip_scores(codec, held_out_procedural(side))
-    values = {"real_psnr": real["psnr"], "real_edge_corr": real["edge_corr"], "real_sharpness": real["sharpness"],
-              "procedural_psnr": procedural["psnr"]}
+    values = {
+        "real_psnr": real["psnr"],
+        "real_edge_corr": real["edge_corr"],
+        "real_sharpness": real["sharpness"],
+        "procedural_psnr": procedural["psnr"],
+    }
     gates = {k: (values[k], AE_GATES[k], values[k] >= AE_GATES[k]) for k in AE_GATES}
     return {"real": real, "procedural": procedural, "gates": gates, "passed": all(g[2] for g in gates.values())}

@@ -39,8 +39,21 @@ from torch.nn import functional as F_
 
 from v2v.models.tiny_vae import TinyVAE
 from v2v.sampling import add_noise, euler_sample, x0_from_flow
-from v2v.train.common import (Loop, TrainConfig, build_dit, build_vae, ckpt_path, draw_seed, frozen, load_ckpt,
-                              module_device, randn, resume, save_ckpt, stage_logger)
+from v2v.train.common import (
+    Loop,
+    TrainConfig,
+    build_dit,
+    build_vae,
+    ckpt_path,
+    draw_seed,
+    frozen,
+    load_ckpt,
+    module_device,
+    randn,
+    resume,
+    save_ckpt,
+    stage_logger,
+)
 from v2v.train.conditional import RealLatents, pair_latents, plan_pairs
 from v2v.train.decoder_stage import best_vae_state
 from v2v.train.teacher import LatentCache, TextToVideo, captions, cfg_flow, load_teacher
@@ -61,16 +74,32 @@ def _euler_steps(config: TrainConfig, t_start: float) -> int:
     return max(config.ode_euler_steps, math.ceil(config.ode_euler_steps / max(frac, 1e-3)))
 
 
-def conditional_starts(cache: LatentCache, real: RealLatents | None, config: TrainConfig, rng: np.random.Generator,
-                       gen: torch.Generator, batch: int, from_noise: bool,
-                       device: torch.device) -> tuple[Tensor, float, list[str], Tensor, list[bool]]:
+def conditional_starts(
+    cache: LatentCache,
+    real: RealLatents | None,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+    batch: int,
+    from_noise: bool,
+    device: torch.device,
+) -> tuple[Tensor, float, list[str], Tensor, list[bool]]:
     """The starts of a batch of conditional ODE pairs: pure noise (each told its source, except at the share
     `source_dropout`) or the sources noised to s ~ U(0.5, 0.9) and solved from 1000·s − v2v_offset.
     -> (x [B, z, F, h, w], t_start, prompts, sources [B, z, F, h, w] (zeros where none), has a source)."""
     cond = config.conditional
-    pairs = plan_pairs(cache, real, cond, rng, batch, caption_dropout=0.0, caption_short=config.caption_short,
-                       source_dropout=cond.source_dropout if from_noise else 0.0, restyle_real=True)
-    source = pair_latents(cache, real, pairs)[1].to(device)                          # [B, z, F, h, w]
+    pairs = plan_pairs(
+        cache,
+        real,
+        cond,
+        rng,
+        batch,
+        caption_dropout=0.0,
+        caption_short=config.caption_short,
+        source_dropout=cond.source_dropout if from_noise else 0.0,
+        restyle_real=True,
+    )
+    source = pair_latents(cache, real, pairs)[1].to(device)  # [B, z, F, h, w]
     noise = randn(source.shape, gen, device)
     prompts, has = [p.prompt for p in pairs], [p.source is not None for p in pairs]
     if from_noise:
@@ -80,8 +109,9 @@ def conditional_starts(cache: LatentCache, real: RealLatents | None, config: Tra
 
 
 @torch.no_grad()
-def build_pairs(workdir: Path, config: TrainConfig, teacher: TextToVideo, cache: LatentCache, log,
-                real: RealLatents | None = None) -> list[dict]:
+def build_pairs(
+    workdir: Path, config: TrainConfig, teacher: TextToVideo, cache: LatentCache, log, real: RealLatents | None = None
+) -> list[dict]:
     """Teacher trajectories: list of {"ts": [K], "states": [K, z, F, h, w], "x0": [z, F, h, w], "prompt"}, and
     with the conditional recipe "source" [z, F, h, w] (the clean latents the teacher was told; absent: none)."""
     from tqdm import tqdm
@@ -96,8 +126,9 @@ def build_pairs(workdir: Path, config: TrainConfig, teacher: TextToVideo, cache:
     while len(pairs) < config.ode_pairs:
         B = min(PAIR_BATCH, config.ode_pairs - len(pairs))
         if config.conditional.source:
-            x, t_start, prompts, source, has = conditional_starts(cache, real, config, rng, gen, B,
-                                                                  len(pairs) % (2 * PAIR_BATCH) == 0, device)
+            x, t_start, prompts, source, has = conditional_starts(
+                cache, real, config, rng, gen, B, len(pairs) % (2 * PAIR_BATCH) == 0, device
+            )
             _solve(pairs, teacher, config, x, t_start, prompts, source, has)
         else:
             _plain_pairs(pairs, teacher, cache, config, rng, gen, B, device)
@@ -109,14 +140,23 @@ def build_pairs(workdir: Path, config: TrainConfig, teacher: TextToVideo, cache:
     return pairs
 
 
-def _plain_pairs(pairs: list[dict], teacher: TextToVideo, cache: LatentCache, config: TrainConfig,
-                 rng: np.random.Generator, gen: torch.Generator, B: int, device: torch.device) -> None:
+def _plain_pairs(
+    pairs: list[dict],
+    teacher: TextToVideo,
+    cache: LatentCache,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+    B: int,
+    device: torch.device,
+) -> None:
     """B more pairs of the plain recipe: every other batch from pure noise, the others from another style."""
     N, S = cache.latents.shape[:2]
     scenes = rng.integers(0, N, B).tolist()
     targets = rng.integers(0, S, B).tolist()
-    prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0,
-                       config.caption_short)
+    prompts = captions(
+        [cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0, config.caption_short
+    )
     z_shape = cache.latents.shape[2:]
     noise = randn((B, *z_shape), gen, device)
     if len(pairs) % (2 * PAIR_BATCH) == 0:
@@ -129,15 +169,23 @@ def _plain_pairs(pairs: list[dict], teacher: TextToVideo, cache: LatentCache, co
     _solve(pairs, teacher, config, x, t_start, prompts)
 
 
-def _solve(pairs: list[dict], teacher: TextToVideo, config: TrainConfig, x: Tensor, t_start: float,
-           prompts: list[str], source: Tensor | None = None, has: list[bool] | None = None) -> None:
+def _solve(
+    pairs: list[dict],
+    teacher: TextToVideo,
+    config: TrainConfig,
+    x: Tensor,
+    t_start: float,
+    prompts: list[str],
+    source: Tensor | None = None,
+    has: list[bool] | None = None,
+) -> None:
     """The teacher's guided Euler solve from x [B, z, F, h, w] at t_start (told `source` where given), the
     states at the student's timesteps below t_start kept: appends B pairs."""
     keep = [t for t in config.sampling.timesteps if t < t_start]
     flow = cfg_flow(teacher.dit, teacher.text.encode(prompts), config.guidance, source=source)
     x0, states = euler_sample(flow, x, _euler_steps(config, t_start), config.sampling.shift, t_start=t_start, keep=keep)
     ts = [t_start, *keep]
-    stacked = torch.stack([x, *[states[t] for t in keep]], 1)                  # [B, K, z, F, h, w]
+    stacked = torch.stack([x, *[states[t] for t in keep]], 1)  # [B, K, z, F, h, w]
     for b in range(x.shape[0]):
         pair = {"ts": ts, "states": stacked[b].half().cpu(), "x0": x0[b].half().cpu(), "prompt": prompts[b]}
         if source is not None and has is not None and has[b]:
@@ -145,8 +193,9 @@ def _solve(pairs: list[dict], teacher: TextToVideo, config: TrainConfig, x: Tens
         pairs.append(pair)
 
 
-def pair_batch(pairs: list[dict], rng: np.random.Generator, batch: int,
-               crop: int | None = None) -> tuple[Tensor, Tensor, Tensor, list[str], Tensor | None]:
+def pair_batch(
+    pairs: list[dict], rng: np.random.Generator, batch: int, crop: int | None = None
+) -> tuple[Tensor, Tensor, Tensor, list[str], Tensor | None]:
     """Diffusion forcing over ODE pairs: per frame a kept state or (CLEAN_PROB) the clean endpoint;
     optionally the same random crop of state and endpoint (the trajectories are mostly local, and a
     crop costs a quarter). -> x_t [B, z, F, h, w], t [B, F], x0 [B, z, F, h, w], prompts, and the pairs'
@@ -160,30 +209,49 @@ def pair_batch(pairs: list[dict], rng: np.random.Generator, batch: int,
         clean = rng.random(F) < CLEAN_PROB
         frames = torch.stack([x0[:, f] if clean[f] else p["states"][k[f], :, f].float() for f in range(F)], 1)
         pos = (int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))) if crop else None
-        xs.append(LatentCache.crop(frames, rng, crop, pos))                      # [z, F, c, c]
+        xs.append(LatentCache.crop(frames, rng, crop, pos))  # [z, F, c, c]
         ts.append(torch.tensor([0.0 if clean[f] else p["ts"][k[f]] for f in range(F)]))
         x0s.append(LatentCache.crop(x0, rng, crop, pos))
         prompts.append(p["prompt"])
         sources.append(LatentCache.crop(p["source"].float(), rng, crop, pos) if "source" in p else None)
-    source = (None if all(s is None for s in sources) else
-              torch.stack([torch.zeros_like(x) if s is None else s for s, x in zip(sources, x0s)]))
+    source = (
+        None
+        if all(s is None for s in sources)
+        else torch.stack([torch.zeros_like(x) if s is None else s for s, x in zip(sources, x0s)])
+    )
     return torch.stack(xs), torch.stack(ts), torch.stack(x0s), prompts, source
 
 
-def paired_batch(cache: LatentCache, config: TrainConfig, rng: np.random.Generator, batch: int,
-                 crop: int | None, real: RealLatents | None = None
-                 ) -> tuple[Tensor, Tensor, Tensor, list[str], Tensor | None]:
+def paired_batch(
+    cache: LatentCache,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    batch: int,
+    crop: int | None,
+    real: RealLatents | None = None,
+) -> tuple[Tensor, Tensor, Tensor, list[str], Tensor | None]:
     """The cross-style term: style A noised to s (told 1000·s − offset) -> style B, same scene.
     -> x_t [B, z, F, h, w], t [B, F], target x0 (style B) [B, z, F, h, w], style-B prompts, and with the
     conditional recipe the clean style-A latents [B, z, F, h, w] the student is told (else None); its pairs
     are conditional.plan_pairs' (identity pairs at the share `identity`, real clips kept as they are at `real`)."""
     full = cache.latents.shape[-1]
     if config.conditional.source:
-        plan = plan_pairs(cache, real, config.conditional, rng, batch, caption_dropout=0.0,
-                          caption_short=config.caption_short, source_dropout=0.0, restyle_real=False)
-        tgt, src = pair_latents(cache, real, plan)                                    # [B, z, F, h, w] each
-        pos = [(int(rng.integers(0, full - crop + 1)), int(rng.integers(0, full - crop + 1))) if crop else None
-               for _ in range(batch)]
+        plan = plan_pairs(
+            cache,
+            real,
+            config.conditional,
+            rng,
+            batch,
+            caption_dropout=0.0,
+            caption_short=config.caption_short,
+            source_dropout=0.0,
+            restyle_real=False,
+        )
+        tgt, src = pair_latents(cache, real, plan)  # [B, z, F, h, w] each
+        pos = [
+            (int(rng.integers(0, full - crop + 1)), int(rng.integers(0, full - crop + 1))) if crop else None
+            for _ in range(batch)
+        ]
         src = torch.stack([LatentCache.crop(x, rng, crop, p) for x, p in zip(src, pos)])
         tgt = torch.stack([LatentCache.crop(x, rng, crop, p) for x, p in zip(tgt, pos)])
     else:
@@ -191,27 +259,36 @@ def paired_batch(cache: LatentCache, config: TrainConfig, rng: np.random.Generat
         scenes = rng.integers(0, N, batch).tolist()
         targets = rng.integers(0, S, batch).tolist()
         sources = [(j + 1 + int(rng.integers(0, S - 1))) % S if S > 1 else j for j in targets]
-        pos = [(int(rng.integers(0, full - crop + 1)), int(rng.integers(0, full - crop + 1))) if crop else None
-               for _ in range(batch)]
-        src = torch.stack([LatentCache.crop(cache.latents[i, a].float(), rng, crop, p)
-                           for i, a, p in zip(scenes, sources, pos)])
-        tgt = torch.stack([LatentCache.crop(cache.latents[i, b].float(), rng, crop, p)
-                           for i, b, p in zip(scenes, targets, pos)])
+        pos = [
+            (int(rng.integers(0, full - crop + 1)), int(rng.integers(0, full - crop + 1))) if crop else None
+            for _ in range(batch)
+        ]
+        src = torch.stack(
+            [LatentCache.crop(cache.latents[i, a].float(), rng, crop, p) for i, a, p in zip(scenes, sources, pos)]
+        )
+        tgt = torch.stack(
+            [LatentCache.crop(cache.latents[i, b].float(), rng, crop, p) for i, b, p in zip(scenes, targets, pos)]
+        )
     B, _, F = src.shape[:3]
     strength = torch.from_numpy(rng.uniform(0.5, 0.9, (B, 1))).float().expand(B, F)  # [B, F]
-    t_first = (1000.0 * strength - config.sampling.v2v_offset).clamp(1.0, 1000.0)    # [B, F]
-    t_later = torch.tensor([[float(rng.choice([*[t for t in config.sampling.timesteps if t < t_first[b, 0]], 0.0]))
-                             for _ in range(F)] for b in range(B)])                   # [B, F]
-    first = torch.from_numpy(rng.random((B, F)) < 0.5)                               # [B, F]
+    t_first = (1000.0 * strength - config.sampling.v2v_offset).clamp(1.0, 1000.0)  # [B, F]
+    t_later = torch.tensor(
+        [
+            [float(rng.choice([*[t for t in config.sampling.timesteps if t < t_first[b, 0]], 0.0])) for _ in range(F)]
+            for b in range(B)
+        ]
+    )  # [B, F]
+    first = torch.from_numpy(rng.random((B, F)) < 0.5)  # [B, F]
     noise = torch.randn_like(src)
     x_first = add_noise(src, noise, strength)
     x_later = add_noise(tgt, noise, t_later / 1000.0)
-    x_t = torch.where(first[:, None, :, None, None], x_first, x_later)                # [B, z, F, h, w]
+    x_t = torch.where(first[:, None, :, None, None], x_first, x_later)  # [B, z, F, h, w]
     t = torch.where(first, t_first, t_later)
     if config.conditional.source:
         return x_t, t, tgt, [p.prompt for p in plan], src
-    prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0,
-                       config.caption_short)
+    prompts = captions(
+        [cache.seeds[i] for i in scenes], [cache.styles[j] for j in targets], rng, 0.0, config.caption_short
+    )
     return x_t, t, tgt, prompts, None
 
 
@@ -227,10 +304,10 @@ def coarse_loss(x0: Tensor, target: Tensor, pool: int, live: Tensor | None = Non
     scene's own palette without pulling its fine detail (the style) toward the mean. Students trained without it
     give output clip means that barely follow the ground truth's (measured in docs/training.md). A window wider than
     the frame pools the whole frame. live [B, 1, F, h, w] (1 = counted): the mean over the live windows only."""
-    err = pooled(x0 - target, pool).square()                                         # [B, z, F, h/k, w/k]
+    err = pooled(x0 - target, pool).square()  # [B, z, F, h/k, w/k]
     if live is None:
         return err.mean()
-    w = pooled(live, pool)                                                           # [B, 1, F, h/k, w/k]
+    w = pooled(live, pool)  # [B, 1, F, h/k, w/k]
     return (err * w).sum() / (w.sum() * x0.shape[1]).clamp_min(1.0)
 
 
@@ -239,16 +316,26 @@ def pixel_coarse_loss(vae: TinyVAE, x0: Tensor, target: Tensor, pool: int) -> Te
     frames mean-pooled over windows of pool latent pixels' worth of pixels (8 -> 64 × 64 px), MSE. What the
     fidelity gate sees of a palette, where the latent term's smaller error did not give a smaller colour error
     (docs/training.md)."""
-    frames = vae.decode_frames(vae.denormalize(x0))                                 # [B, 3, T, H, W]
+    frames = vae.decode_frames(vae.denormalize(x0))  # [B, 3, T, H, W]
     with torch.no_grad():
-        truth = vae.decode_frames(vae.denormalize(target))                          # [B, 3, T, H, W]
-    size = pool * (frames.shape[-1] // x0.shape[-1])                                # pixels per latent pixel × pool
+        truth = vae.decode_frames(vae.denormalize(target))  # [B, 3, T, H, W]
+    size = pool * (frames.shape[-1] // x0.shape[-1])  # pixels per latent pixel × pool
     return F_.mse_loss(pooled(frames, size), pooled(truth, size))
 
 
-def x0_loss(student: nn.Module, text: nn.Module, x_t: Tensor, t: Tensor, x0: Tensor, prompts: list[str],
-            source: Tensor | None = None, coarse: float = 0.0, pool: int = 8, pixel: float = 0.0,
-            vae: TinyVAE | None = None) -> Tensor:
+def x0_loss(
+    student: nn.Module,
+    text: nn.Module,
+    x_t: Tensor,
+    t: Tensor,
+    x0: Tensor,
+    prompts: list[str],
+    source: Tensor | None = None,
+    coarse: float = 0.0,
+    pool: int = 8,
+    pixel: float = 0.0,
+    vae: TinyVAE | None = None,
+) -> Tensor:
     """MSE of the student's x0 = x_t − σ·flow against the target, on frames with t > 0, plus `coarse` × the same
     at the coarse scale of `coarse_loss` and `pixel` × `pixel_coarse_loss` through `vae` (the batch moves to the
     student's device). Frames at t = 0 are their own target, so the pixel term is taken over whole clips. A
@@ -257,7 +344,7 @@ def x0_loss(student: nn.Module, text: nn.Module, x_t: Tensor, t: Tensor, x0: Ten
     x_t, t, x0 = x_t.to(device), t.to(device), x0.to(device)
     ctx = text.encode(prompts)
     flow = student(x_t, t, ctx) if source is None else student(x_t, t, ctx, source=source.to(device))
-    pred = x0_from_flow(x_t, flow, t / 1000.0)                                       # [B, z, F, h, w]
+    pred = x0_from_flow(x_t, flow, t / 1000.0)  # [B, z, F, h, w]
     weight = (t > 0).float()[:, None, :, None, None].expand_as(pred)
     loss = ((pred - x0).square() * weight).sum() / weight.sum().clamp_min(1.0)
     if coarse > 0:  # over the frames with t > 0, as the plain MSE
@@ -279,8 +366,9 @@ def paired_vae(workdir: Path, config: TrainConfig, device: torch.device) -> Tiny
 
 def paired_terms(config: TrainConfig) -> str:
     """The coarse-colour parts of the paired term for a stage's start line ("" when both are off)."""
-    return ((f", coarse-colour {config.paired_coarse} in the paired term" if config.paired_coarse > 0 else "") +
-            (f", pixel coarse-colour {config.paired_pixel} in the paired term" if config.paired_pixel > 0 else ""))
+    return (f", coarse-colour {config.paired_coarse} in the paired term" if config.paired_coarse > 0 else "") + (
+        f", pixel coarse-colour {config.paired_pixel} in the paired term" if config.paired_pixel > 0 else ""
+    )
 
 
 def conditional_real(workdir: Path, config: TrainConfig, log) -> RealLatents | None:
@@ -332,9 +420,15 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             losses = {"ode": loss_ode.item()}
             if config.ode_supervised > 0:
                 batch = paired_batch(cache, config, rng, config.ode_batch, crop, real)
-                loss_sup = x0_loss(student, teacher.text, *batch,
-                                   coarse=config.paired_coarse, pool=config.coarse_pool,
-                                   pixel=config.paired_pixel, vae=vae)
+                loss_sup = x0_loss(
+                    student,
+                    teacher.text,
+                    *batch,
+                    coarse=config.paired_coarse,
+                    pool=config.coarse_pool,
+                    pixel=config.paired_pixel,
+                    vae=vae,
+                )
                 loss = loss + config.ode_supervised * loss_sup
                 losses["paired"] = loss_sup.item()
             opt.zero_grad(set_to_none=True)

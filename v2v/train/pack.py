@@ -118,16 +118,19 @@ def read_pack(folder: Path) -> tuple[dict[str, Any], dict[str, dict[str, Tensor]
     """-> (pack.json's dict, {file stem: weights}). Raises ValueError on another format or a missing file."""
     meta = json.loads((folder / "pack.json").read_text())
     if meta.get("format") != PACK_FORMAT:
-        raise ValueError(f"{folder}/pack.json is format {meta.get('format')!r}, not {PACK_FORMAT}: "
-                         f"write it again with this version's `python -m v2v train pack`")
+        raise ValueError(
+            f"{folder}/pack.json is format {meta.get('format')!r}, not {PACK_FORMAT}: "
+            f"write it again with this version's `python -m v2v train pack`"
+        )
     weights: dict[str, Any] = {}
     for stage, entry in meta["stages"].items():
         for name in entry["files"]:
             path = folder / name
             if not path.is_file():
                 raise ValueError(f"{folder} lacks {name} ({stage}): copy the whole pack folder")
-            weights[name.removesuffix(".safetensors")] = (load_ckpt(path) if name.endswith(".ckpt.pt")
-                                                          else load_file(str(path)))
+            weights[name.removesuffix(".safetensors")] = (
+                load_ckpt(path) if name.endswith(".ckpt.pt") else load_file(str(path))
+            )
     return meta, weights
 
 
@@ -150,13 +153,17 @@ def seed_checkpoints(meta: dict[str, Any], weights: dict[str, dict[str, Tensor]]
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m v2v train pack", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m v2v train pack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--workdir", required=True, help="the run folder to pack")
     p.add_argument("--out", required=True, type=Path, help="the pack folder to write (its pack files are replaced)")
-    p.add_argument("--partial", action="store_true",
-                   help="also pack the stages in progress, as whole checkpoints (optimiser state included: an exact "
-                        "resume, three to four times the weights)")
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="also pack the stages in progress, as whole checkpoints (optimiser state included: an exact "
+        "resume, three to four times the weights)",
+    )
     args = p.parse_args(argv)
     try:
         meta = pack(Path(args.workdir), args.out, partial=args.partial)
@@ -164,6 +171,8 @@ def main(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     size = sum(f.stat().st_size for f in args.out.iterdir() if f.name != "pack.json") / 2**20
-    print(f"packed {', '.join(meta['stages'])} of {args.workdir} into {args.out} ({size:.1f} MB); go on elsewhere "
-          f"with `python -m v2v train seed --from {args.out} --workdir DIR`")
+    print(
+        f"packed {', '.join(meta['stages'])} of {args.workdir} into {args.out} ({size:.1f} MB); go on elsewhere "
+        f"with `python -m v2v train seed --from {args.out} --workdir DIR`"
+    )
     return 0

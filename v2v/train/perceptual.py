@@ -54,17 +54,17 @@ class PerceptualDistance(nn.Module):
         for p in self.parameters():
             p.requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "PerceptualDistance":
+    def train(self, mode: bool = True) -> PerceptualDistance:
         return super().train(False)  # batch norms keep their ImageNet statistics
 
     def features(self, x: Tensor) -> list[Tensor]:
         """x [N, 3, H, W] in [-1, 1] -> the tapped feature maps, each unit-normalised over channels."""
-        h = self.stem(((x + 1) / 2 - self.mean) / self.std)                 # [N, 32, H/2, W/2]
+        h = self.stem(((x + 1) / 2 - self.mean) / self.std)  # [N, 32, H/2, W/2]
         out = []
         for i, block in enumerate(self.blocks):
             h = block(h)
             if i in _TAPS:
-                out.append(h / (h.norm(dim=1, keepdim=True) + 1e-6))         # [N, C_i, H/s, W/s]
+                out.append(h / (h.norm(dim=1, keepdim=True) + 1e-6))  # [N, C_i, H/s, W/s]
         return out
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:

@@ -13,14 +13,46 @@ from dataclasses import dataclass
 import numpy as np
 
 from v2v.train.scenes import (
-    BIRD, BIRD_DEPTH, BOAT, CLOUD, CLOUD_DEPTH, COW, DARK, DIRT, DOOR, GRASS, HORSE, LEAVES, PIG,
-    PINE, ROCK, ROOF, SAIL, SKY_DEPTH, SNOW, SUN, TRUNK, WALL, WATER, WATER_DEPTH, WINDOW,
-    WINDOW_LIT, WOOL, GBuffer, LayerSpec, MoverSpec, SceneSpec, camera_path, hash01, height)
+    BIRD,
+    BIRD_DEPTH,
+    BOAT,
+    CLOUD,
+    CLOUD_DEPTH,
+    COW,
+    DARK,
+    DIRT,
+    DOOR,
+    GRASS,
+    HORSE,
+    LEAVES,
+    PIG,
+    PINE,
+    ROCK,
+    ROOF,
+    SAIL,
+    SKY_DEPTH,
+    SNOW,
+    SUN,
+    TRUNK,
+    WALL,
+    WATER,
+    WATER_DEPTH,
+    WINDOW,
+    WINDOW_LIT,
+    WOOL,
+    GBuffer,
+    LayerSpec,
+    MoverSpec,
+    SceneSpec,
+    camera_path,
+    hash01,
+    height,
+)
 
-_SUN_RADIUS = 0.055          # units of H
-_SUN_BLOCK = 0.03            # blocky voxel of the sky (sun, birds), units of H
-_CLOUD_CELL = 10.0           # world units at CLOUD_DEPTH
-_ANIMAL_DIMS = {             # body half-length, body half-height, leg length, head radius (world)
+_SUN_RADIUS = 0.055  # units of H
+_SUN_BLOCK = 0.03  # blocky voxel of the sky (sun, birds), units of H
+_CLOUD_CELL = 10.0  # world units at CLOUD_DEPTH
+_ANIMAL_DIMS = {  # body half-length, body half-height, leg length, head radius (world)
     "sheep": (0.045, 0.03, 0.022, 0.017, WOOL, DARK, DARK),
     "pig": (0.04, 0.025, 0.015, 0.018, PIG, PIG, PIG),
     "cow": (0.06, 0.034, 0.03, 0.021, COW, COW, COW),
@@ -40,8 +72,7 @@ class _Canvas:
 
     def paint(self, rows: slice, mask: np.ndarray, mat, inst, depth, shade, tu, tv) -> None:
         g = self.g
-        for dst, val in ((g.mat, mat), (g.inst, inst), (g.depth, depth), (g.shade, shade),
-                         (g.tu, tu), (g.tv, tv)):
+        for dst, val in ((g.mat, mat), (g.inst, inst), (g.depth, depth), (g.shade, shade), (g.tu, tu), (g.tv, tv)):
             np.copyto(dst[:, rows], val, where=mask, casting="unsafe")
 
 
@@ -55,16 +86,16 @@ def _row_band(v: np.ndarray, lo: float, hi: float) -> slice:
 @dataclass
 class _View:
     """Per-frame camera and screen coordinates shared by all layers."""
-    t: np.ndarray      # [T] frame times
-    cx: np.ndarray     # [T] camera x
-    ch: np.ndarray     # [T] camera height
-    sxp: np.ndarray    # [T, 1, W] screen x / zoom
-    syp: np.ndarray    # [T, H, 1] screen y / zoom
+
+    t: np.ndarray  # [T] frame times
+    cx: np.ndarray  # [T] camera x
+    ch: np.ndarray  # [T] camera height
+    sxp: np.ndarray  # [T, 1, W] screen x / zoom
+    syp: np.ndarray  # [T, H, 1] screen y / zoom
     horizon: float
     blocky: bool
 
-    def layer(self, depth: float, block: float) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                       np.ndarray]:
+    def layer(self, depth: float, block: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Layer coordinates u [T,1,W], v [T,H,1] and their (blocky) quantised versions."""
         u = self.cx[:, None, None] + self.sxp * depth
         v = self.ch[:, None, None] + (self.horizon - self.syp) * depth
@@ -75,8 +106,7 @@ class _View:
         return (u / block, v / block) if self.blocky else (u / depth, v / depth)
 
 
-def rasterize(scene: SceneSpec, start: int, frames: int, size: tuple[int, int],
-              blocky: bool) -> GBuffer:
+def rasterize(scene: SceneSpec, start: int, frames: int, size: tuple[int, int], blocky: bool) -> GBuffer:
     """G-buffer of frames start .. start+frames-1 at size (W, H); blocky quantises to voxels."""
     W, H = size
     T = frames
@@ -85,21 +115,34 @@ def rasterize(scene: SceneSpec, start: int, frames: int, size: tuple[int, int],
     cx, zoom, ch = camera_path(cam, t)
     sx = (np.arange(W) + 0.5 - W / 2) / H
     sy = (np.arange(H) + 0.5 - H / 2) / H
-    view = _View(t, cx, ch, sx[None, None, :] / zoom[:, None, None],
-                 sy[None, :, None] / zoom[:, None, None], cam.horizon, blocky)
+    view = _View(
+        t, cx, ch, sx[None, None, :] / zoom[:, None, None], sy[None, :, None] / zoom[:, None, None], cam.horizon, blocky
+    )
     elev = (cam.horizon - view.syp).astype(np.float32)  # [T, H, 1]
-    sun_px = np.stack([scene.sun_x * zoom * H + W / 2 - 0.5,
-                       (cam.horizon - scene.sun_elev) * zoom * H + H / 2 - 0.5,
-                       _SUN_RADIUS * zoom * H], axis=1).astype(np.float32)
+    sun_px = np.stack(
+        [
+            scene.sun_x * zoom * H + W / 2 - 0.5,
+            (cam.horizon - scene.sun_elev) * zoom * H + H / 2 - 0.5,
+            _SUN_RADIUS * zoom * H,
+        ],
+        axis=1,
+    ).astype(np.float32)
     water_row = np.full(T, np.nan, np.float32)
     if scene.water:
         water_row[:] = (cam.horizon + ch / WATER_DEPTH) * zoom * H + H / 2 - 0.5
     g = GBuffer(
-        mat=np.zeros((T, H, W), np.uint8), inst=np.zeros((T, H, W), np.int32),
+        mat=np.zeros((T, H, W), np.uint8),
+        inst=np.zeros((T, H, W), np.int32),
         depth=np.full((T, H, W), SKY_DEPTH, np.float32),
-        shade=np.empty((T, H, W), np.float32), tu=np.empty((T, H, W), np.float32),
-        tv=np.empty((T, H, W), np.float32), elev=elev, sun=sun_px, water_row=water_row,
-        t=t, blocky=blocky)
+        shade=np.empty((T, H, W), np.float32),
+        tu=np.empty((T, H, W), np.float32),
+        tv=np.empty((T, H, W), np.float32),
+        elev=elev,
+        sun=sun_px,
+        water_row=water_row,
+        t=t,
+        blocky=blocky,
+    )
     g.shade[...] = scene.light[1]
     g.tu[...] = view.sxp * 8.0
     g.tv[...] = view.syp * 8.0
@@ -128,7 +171,7 @@ def _sun(c: _Canvas, scene: SceneSpec, view: _View) -> None:
     if view.blocky:  # a square sun, as in Minecraft
         mask = (np.abs(x) < 0.8 * _SUN_RADIUS) & (np.abs(y) < 0.8 * _SUN_RADIUS)
     else:
-        mask = x * x + y * y < _SUN_RADIUS ** 2
+        mask = x * x + y * y < _SUN_RADIUS**2
     c.paint(rows, mask, SUN, 1, SKY_DEPTH * 0.9, 1.0, x / _SUN_RADIUS, y / _SUN_RADIUS)
 
 
@@ -160,11 +203,12 @@ def _clouds(c: _Canvas, scene: SceneSpec, view: _View) -> None:
     c.paint(rows, mask, CLOUD, 2, d, np.clip(0.4 + 0.5 * dy, -1, 1), tu, tv)
 
 
-def _terrain(c: _Canvas, scene: SceneSpec, view: _View, li: int, layer: LayerSpec,
-             movers: list[tuple[int, MoverSpec]]) -> None:
+def _terrain(
+    c: _Canvas, scene: SceneSpec, view: _View, li: int, layer: LayerSpec, movers: list[tuple[int, MoverSpec]]
+) -> None:
     d, b = layer.depth, layer.block
     u, v, uq, vq = view.layer(d, b)
-    h = height(layer, uq)                                     # [T, 1, W]
+    h = height(layer, uq)  # [T, 1, W]
     eps = 0.01 * d
     slope = (height(layer, uq + eps) - height(layer, uq - eps)) / (2 * eps)
     lx, ly, lz = scene.light
@@ -191,11 +235,20 @@ def _terrain(c: _Canvas, scene: SceneSpec, view: _View, li: int, layer: LayerSpe
             _animal(c, scene, view, i, m, layer, u, v, uq, vq)
 
 
-def _objects(c: _Canvas, scene: SceneSpec, view: _View, li: int, layer: LayerSpec,
-             u: np.ndarray, v: np.ndarray, uq: np.ndarray, vq: np.ndarray) -> None:
+def _objects(
+    c: _Canvas,
+    scene: SceneSpec,
+    view: _View,
+    li: int,
+    layer: LayerSpec,
+    u: np.ndarray,
+    v: np.ndarray,
+    uq: np.ndarray,
+    vq: np.ndarray,
+) -> None:
     cw, s, d = layer.cell, layer.scale, layer.depth
     lx, ly, lz = scene.light
-    k = np.floor(uq / cw)                                     # [T, 1, W] object cell
+    k = np.floor(uq / cw)  # [T, 1, W] object cell
     r = [hash01(scene.seed, li * 16 + j, k) for j in range(8)]
     tree = r[0] < layer.tree_p
     house = (r[0] >= layer.tree_p) & (r[0] < layer.tree_p + layer.house_p)
@@ -265,14 +318,24 @@ def _wrap(m: MoverSpec, view: _View, depth: float) -> np.ndarray:
     return view.cx + rel
 
 
-def _animal(c: _Canvas, scene: SceneSpec, view: _View, i: int, m: MoverSpec, layer: LayerSpec,
-            u: np.ndarray, v: np.ndarray, uq: np.ndarray, vq: np.ndarray) -> None:
+def _animal(
+    c: _Canvas,
+    scene: SceneSpec,
+    view: _View,
+    i: int,
+    m: MoverSpec,
+    layer: LayerSpec,
+    u: np.ndarray,
+    v: np.ndarray,
+    uq: np.ndarray,
+    vq: np.ndarray,
+) -> None:
     bl, bh, leg, hr, body_mat, head_mat, leg_mat = _ANIMAL_DIMS[m.kind]
     bl, bh, leg, hr = (x * m.size for x in (bl, bh, leg, hr))
     d = layer.depth
     lx, ly, lz = scene.light
     ua = _wrap(m, view, d)
-    hb = height(layer, ua)[:, None, None]                     # [T, 1, 1]
+    hb = height(layer, ua)[:, None, None]  # [T, 1, 1]
     ua = ua[:, None, None]
     direction = 1.0 if m.speed > 0 else -1.0
     rows = _row_band(vq, float(hb.min()) - 0.01, float(hb.max()) + leg + 2 * bh + 2 * hr)
@@ -329,8 +392,18 @@ def _water(c: _Canvas, scene: SceneSpec, view: _View, movers: list[tuple[int, Mo
             _boat(c, scene, view, i, m, u, v, uq, vq, block)
 
 
-def _boat(c: _Canvas, scene: SceneSpec, view: _View, i: int, m: MoverSpec, u: np.ndarray,
-          v: np.ndarray, uq: np.ndarray, vq: np.ndarray, block: float) -> None:
+def _boat(
+    c: _Canvas,
+    scene: SceneSpec,
+    view: _View,
+    i: int,
+    m: MoverSpec,
+    u: np.ndarray,
+    v: np.ndarray,
+    uq: np.ndarray,
+    vq: np.ndarray,
+    block: float,
+) -> None:
     d = WATER_DEPTH
     s = m.size
     lx, ly, lz = scene.light

@@ -24,16 +24,15 @@ import math
 
 import numpy as np
 
-from v2v.train.scenes import (
-    CLOUD, CLOUD_DEPTH, DIRT, GRASS, ROCK, SKY, SKY_DEPTH, SNOW, SUN, GBuffer, hash01)
+from v2v.train.scenes import CLOUD, CLOUD_DEPTH, DIRT, GRASS, ROCK, SKY, SKY_DEPTH, SNOW, SUN, GBuffer, hash01
 from v2v.train.voxel import CLOUD_ALT, VoxelSpec, camera_pose, height_grid
 from v2v.train.voxel_cast import BlockyCast, SmoothCast
 from v2v.train.voxel_objects import ShadowMap, draw_objects
 from v2v.train.voxel_props import objects
 
-F_SCALE = 0.9          # focal length, units of H
-SUN_RADIUS = 0.055     # units of H, as in the side view
-FAR_DEPTH = 19.5       # G-buffer depth of the far skyline (styles haze up to depth 20)
+F_SCALE = 0.9  # focal length, units of H
+SUN_RADIUS = 0.055  # units of H, as in the side view
+FAR_DEPTH = 19.5  # G-buffer depth of the far skyline (styles haze up to depth 20)
 
 
 def lod_coords(a: np.ndarray, b: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -55,62 +54,66 @@ def face_coords(px, py, pz, nx, ny, nz):
     return a, b
 
 
-def rasterize_voxel(spec: VoxelSpec, start: int, frames: int, size: tuple[int, int],
-                    blocky: bool) -> GBuffer:
+def rasterize_voxel(spec: VoxelSpec, start: int, frames: int, size: tuple[int, int], blocky: bool) -> GBuffer:
     """G-buffer of frames start .. start+frames-1 at size (W, H); blocky puts the world on blocks."""
     W, H = size
     T = frames
     t = np.arange(start, start + frames, dtype=np.float64)
     pos, yaw, pitch = camera_pose(spec, t)
     F = F_SCALE * H
-    yh = H / 2 + F * pitch                                             # [T] horizon row
-    fwd = np.stack([np.cos(yaw), np.sin(yaw)], axis=1)                 # [T, 2] (x, z)
+    yh = H / 2 + F * pitch  # [T] horizon row
+    fwd = np.stack([np.cos(yaw), np.sin(yaw)], axis=1)  # [T, 2] (x, z)
     right = np.stack([-fwd[:, 1], fwd[:, 0]], axis=1)
-    sx = (np.arange(W) + 0.5 - W / 2) / F                              # [W]
-    dxz = fwd[:, None, :] + sx[None, :, None] * right[:, None, :]      # [T, W, 2]
+    sx = (np.arange(W) + 0.5 - W / 2) / F  # [W]
+    dxz = fwd[:, None, :] + sx[None, :, None] * right[:, None, :]  # [T, W, 2]
     R = spec.view
     reach = R * math.sqrt(1.0 + float(sx[-1]) ** 2) + 2.0
-    region = (pos[:, 0].min() - reach, pos[:, 0].max() + reach, pos[:, 2].min() - reach,
-              pos[:, 2].max() + reach)
+    region = (pos[:, 0].min() - reach, pos[:, 0].max() + reach, pos[:, 2].min() - reach, pos[:, 2].max() + reach)
     grid = height_grid(spec, *region)
     prims = objects(spec, *region, blocky, grid)
     shadow = ShadowMap(spec, prims, *region, blocky)
     cast = (BlockyCast if blocky else SmoothCast)(spec, grid, pos, dxz, R)
     rtop = yh[:, None, None] + F * (pos[:, 1, None, None] - cast.top_h) / cast.top_s
-    first = np.clip(np.ceil(rtop - 0.5), 0, H).astype(np.int32)        # [T, W, K]
+    first = np.clip(np.ceil(rtop - 0.5), 0, H).astype(np.int32)  # [T, W, K]
     first[~cast.valid] = H
     K = first.shape[2]
-    far_h = _far_height(spec, yaw[:, None] + np.arctan(sx)[None, :], blocky)   # [T, W]
-    far_s = 3.0 * R / np.sqrt(1.0 + sx * sx)                                 # [W]
+    far_h = _far_height(spec, yaw[:, None] + np.arctan(sx)[None, :], blocky)  # [T, W]
+    far_s = 3.0 * R / np.sqrt(1.0 + sx * sx)  # [W]
     far_top = yh[:, None] + F * (pos[:, 1, None] - far_h) / far_s[None, :]
-    first = np.concatenate([first, np.clip(np.ceil(far_top - 0.5), 0, H).astype(np.int32)[..., None]],
-                           axis=2)                                           # [T, W, K + 1]
+    first = np.concatenate(
+        [first, np.clip(np.ceil(far_top - 0.5), 0, H).astype(np.int32)[..., None]], axis=2
+    )  # [T, W, K + 1]
     runmin = np.minimum.accumulate(first, axis=2)
     prev = np.concatenate([np.full((T, W, 1), H, np.int32), runmin[..., :-1]], axis=2)
     lengths = np.concatenate([prev - runmin, runmin[..., -1:]], axis=2).ravel()  # [T*W*(K+2)], sky last
-    entry = np.flatnonzero(lengths)                  # the (frame, column, sample) that show on screen
+    entry = np.flatnonzero(lengths)  # the (frame, column, sample) that show on screen
     e = np.repeat(np.arange(entry.size, dtype=np.int32), lengths[entry])
     e = np.ascontiguousarray(e.reshape(T, W, H)[:, :, ::-1].transpose(0, 2, 1))  # [T, H, W]
     ek = entry % (K + 2)
     land = ek < K
     floats = np.zeros((entry.size, cast.channels), np.float32)
     ints = np.zeros(entry.size, np.int32)
-    flat = entry[land] // (K + 2) * K + ek[land]                             # into [T, W, K]
+    flat = entry[land] // (K + 2) * K + ek[land]  # into [T, W, K]
     floats[land], ints[land] = cast.attributes(spec, shadow, flat)
-    k = np.take(ek.astype(np.int32), e)                                      # [T, H, W]
+    k = np.take(ek.astype(np.int32), e)  # [T, H, W]
     row = np.arange(H, dtype=np.float64)[None, :, None]
     view = _View(pos, yaw, yh, F, fwd, right, sx, W, H)
     g = GBuffer(
-        mat=np.empty((T, H, W), np.uint8), inst=np.empty((T, H, W), np.int32),
-        depth=np.empty((T, H, W), np.float32), shade=np.empty((T, H, W), np.float32),
-        tu=np.empty((T, H, W), np.float32), tv=np.empty((T, H, W), np.float32),
+        mat=np.empty((T, H, W), np.uint8),
+        inst=np.empty((T, H, W), np.int32),
+        depth=np.empty((T, H, W), np.float32),
+        shade=np.empty((T, H, W), np.float32),
+        tu=np.empty((T, H, W), np.float32),
+        tv=np.empty((T, H, W), np.float32),
         elev=((yh[:, None, None] - row - 0.5) / H).astype(np.float32),
         sun=np.zeros((T, 3), np.float32),
-        water_row=(yh - 0.5 if spec.water else np.full(T, np.nan)).astype(np.float32), t=t,
-        blocky=blocky)
+        water_row=(yh - 0.5 if spec.water else np.full(T, np.nan)).astype(np.float32),
+        t=t,
+        blocky=blocky,
+    )
     hit_s = np.empty((T, H, W), np.float32)
-    planar = np.ascontiguousarray(floats.T)                                  # [C, entries]
-    for i in range(T):   # frame by frame: the per-pixel arrays stay in cache
+    planar = np.ascontiguousarray(floats.T)  # [C, entries]
+    for i in range(T):  # frame by frame: the per-pixel arrays stay in cache
         hit_s[i] = _shade_terrain(g, i, spec, view, planar, ints, e[i], blocky)
     _shade_far(g, spec, view, k == K, far_s, blocky)
     sky = k == K + 1
@@ -127,7 +130,7 @@ class _View:
         self.pos, self.yaw, self.yh, self.F = pos, yaw, yh, F
         self.fwd, self.right, self.sx, self.W, self.H = fwd, right, sx, W, H
         b = lambda a: a[:, None, None].astype(np.float32)  # noqa: E731
-        self.o = (b(pos[:, 0]), b(pos[:, 1]), b(pos[:, 2]))                      # [T, 1, 1]
+        self.o = (b(pos[:, 0]), b(pos[:, 1]), b(pos[:, 2]))  # [T, 1, 1]
         f32 = lambda a: a.astype(np.float32)  # noqa: E731
         self.dx = f32(fwd[:, 0, None] + sx[None, :] * right[:, 0, None])[:, None, :]  # [T, 1, W]
         self.dz = f32(fwd[:, 1, None] + sx[None, :] * right[:, 1, None])[:, None, :]
@@ -136,8 +139,11 @@ class _View:
     def rays(self, ti: np.ndarray, r: np.ndarray, c: np.ndarray):
         """Ray direction (dx, dy, dz) of pixels (frame ti, row r, column c; int arrays), float32."""
         col = ti * self.W + c
-        return (np.take(self.dx.reshape(-1), col), np.take(self.dy.reshape(-1), ti * self.H + r),
-                np.take(self.dz.reshape(-1), col))
+        return (
+            np.take(self.dx.reshape(-1), col),
+            np.take(self.dy.reshape(-1), ti * self.H + r),
+            np.take(self.dz.reshape(-1), col),
+        )
 
 
 def _depth(spec: VoxelSpec, s: np.ndarray) -> np.ndarray:
@@ -147,8 +153,9 @@ def _depth(spec: VoxelSpec, s: np.ndarray) -> np.ndarray:
     return (1.0 + (FAR_DEPTH - 1.5) * x * (0.3 + 0.7 * x)).astype(np.float32)
 
 
-def _shade_terrain(g: GBuffer, i: int, spec: VoxelSpec, view: _View, planar: np.ndarray,
-                   ints: np.ndarray, e: np.ndarray, blocky: bool) -> np.ndarray:
+def _shade_terrain(
+    g: GBuffer, i: int, spec: VoxelSpec, view: _View, planar: np.ndarray, ints: np.ndarray, e: np.ndarray, blocky: bool
+) -> np.ndarray:
     """Exact hit of each pixel of frame i against its terrain sample (e [H, W] indexes the casts'
     attributes: planar [C, entries], ints [entries]), written to g; returns the hit depth [H, W]."""
     ox, oy, oz = (o[i] for o in view.o)
@@ -220,23 +227,23 @@ def _shade_sky(g: GBuffer, spec: VoxelSpec, view: _View, mask: np.ndarray, block
     """Sky pixels: direction texture coordinates (stars stay put), the sun, clouds on a plane."""
     T, H, W = g.mat.shape
     k = 8.0 * F_SCALE
-    az = view.yaw[:, None, None] + np.arctan(view.sx)[None, None, :]        # [T, 1, W]
-    tan_el = view.dy / np.sqrt(1.0 + view.sx * view.sx)[None, None, :]     # [T, H, W]
+    az = view.yaw[:, None, None] + np.arctan(view.sx)[None, None, :]  # [T, 1, W]
+    tan_el = view.dy / np.sqrt(1.0 + view.sx * view.sx)[None, None, :]  # [T, H, W]
     g.mat[mask], g.inst[mask], g.depth[mask] = SKY, 0, SKY_DEPTH
     g.shade[mask] = spec.light[1]
     np.copyto(g.tu, (az * k).astype(np.float32), where=mask)
     np.copyto(g.tv, (-tan_el * k).astype(np.float32), where=mask)
     _sun(g, spec, view, mask, blocky)
-    rows = int(np.clip(np.ceil(view.yh.max() - 0.02 * view.F), 0, H))    # rows that look up enough
+    rows = int(np.clip(np.ceil(view.yh.max() - 0.02 * view.F), 0, H))  # rows that look up enough
     if rows == 0:
         return
-    dy = np.maximum(view.dy[:, :rows], 0.02)                               # [T, rows, 1]
+    dy = np.maximum(view.dy[:, :rows], 0.02)  # [T, rows, 1]
     s = (spec.base + CLOUD_ALT - view.o[1]) / dy
-    x = view.o[0] + s * view.dx + spec.cloud_speed * g.t[:, None, None]   # [T, rows, W]
+    x = view.o[0] + s * view.dx + spec.cloud_speed * g.t[:, None, None]  # [T, rows, W]
     z = view.o[2] + s * view.dz
     cell = 40.0
     far = s >= 450.0
-    x, z = np.where(far, 0.0, x), np.where(far, 0.0, z)     # no clouds there; keeps the table small
+    x, z = np.where(far, 0.0, x), np.where(far, 0.0, z)  # no clouds there; keeps the table small
     ci, cj = np.floor(x / cell), np.floor(z / cell)
     i0, j0 = int(ci.min()), int(cj.min())
     ii, jj = np.meshgrid(np.arange(i0, int(ci.max()) + 1), np.arange(j0, int(cj.max()) + 1), indexing="ij")

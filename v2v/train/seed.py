@@ -34,8 +34,16 @@ from safetensors.torch import load_file
 from torch import Tensor
 
 from v2v.models.bundle import DEFAULT_DIR, load_bundle
-from v2v.train.common import (ConditionalConfig, TrainConfig, build_dit, build_text, ckpt_path, load_run_config,
-                              save_ckpt, stage_logger)
+from v2v.train.common import (
+    ConditionalConfig,
+    TrainConfig,
+    build_dit,
+    build_text,
+    ckpt_path,
+    load_run_config,
+    save_ckpt,
+    stage_logger,
+)
 from v2v.train.teacher import TextToVideo, build_latent_cache
 
 SEEDED_STAGES = ("vae", "decoder", "teacher", "ode", "dmd")
@@ -45,8 +53,10 @@ SHIPPED_DMD_STEP = 2800  # the `dmd` step of the shipped student (docs/training.
 def _bundle_folder(model: str) -> Path:
     folder = DEFAULT_DIR if model == "default" else Path(model)
     if not (folder / "config.json").exists():
-        raise FileNotFoundError(f"{folder} is not a v2v bundle (no config.json): pass a folder written by "
-                                f"`python -m v2v train export`, or `default`")
+        raise FileNotFoundError(
+            f"{folder} is not a v2v bundle (no config.json): pass a folder written by "
+            f"`python -m v2v train export`, or `default`"
+        )
     if not (folder / "teacher.safetensors").exists():
         raise FileNotFoundError(f"{folder} has no teacher.safetensors: `train export` writes it beside the student")
     return folder
@@ -56,15 +66,19 @@ def _decoder_weights(path: Path, vae: torch.nn.Module) -> dict[str, Tensor]:
     """The TinyVAE weights of `path` for the `decoder` checkpoint: same keys and shapes as the bundle's, same
     encoder (the latent space every seeded stage was trained in), so only the decoder may differ."""
     if not path.is_file():
-        raise FileNotFoundError(f"--decoder {path}: no such file (a vae.safetensors of the same model, e.g. "
-                                f"the vae.safetensors a `train pack` of its run wrote before the adapt stage)")
+        raise FileNotFoundError(
+            f"--decoder {path}: no such file (a vae.safetensors of the same model, e.g. "
+            f"the vae.safetensors a `train pack` of its run wrote before the adapt stage)"
+        )
     weights, own = load_file(str(path)), vae.state_dict()
     if weights.keys() != own.keys() or any(weights[k].shape != own[k].shape for k in own):
         raise ValueError(f"--decoder {path} does not hold the TinyVAE of this bundle (other keys or shapes)")
     moved = [k for k in own if "encoder" in k and not torch.equal(weights[k], own[k])]
     if moved:
-        raise ValueError(f"--decoder {path} has another encoder ({len(moved)} tensors differ): its latents are "
-                         f"not the ones the bundle's student was trained on")
+        raise ValueError(
+            f"--decoder {path} has another encoder ({len(moved)} tensors differ): its latents are "
+            f"not the ones the bundle's student was trained on"
+        )
     return weights
 
 
@@ -93,8 +107,14 @@ def seed_pack(workdir: Path, folder: Path) -> TrainConfig:
     return config
 
 
-def seed(workdir: Path, model: str = "default", dmd_step: int = SHIPPED_DMD_STEP, preset: str = "default",
-         decoder: Path | None = None, conditional: bool = False) -> TrainConfig:
+def seed(
+    workdir: Path,
+    model: str = "default",
+    dmd_step: int = SHIPPED_DMD_STEP,
+    preset: str = "default",
+    decoder: Path | None = None,
+    conditional: bool = False,
+) -> TrainConfig:
     """Write the seeded checkpoints of `model` into `workdir` (which must hold none of them yet) and render the
     latent cache. `decoder`: a vae.safetensors for the `decoder` checkpoint instead of the bundle's own (whose
     decoder `adapt` has fitted to the bundle's student; `train adapt` starts from the `decoder` checkpoint).
@@ -119,62 +139,110 @@ def seed(workdir: Path, model: str = "default", dmd_step: int = SHIPPED_DMD_STEP
     text = bundle.text
     if conditional:  # the recipe's data speaks today's vocabulary (new styles): known words keep their embeddings
         from v2v.train.data import VOCAB
+
         text = text.with_vocab(tuple(dict.fromkeys((*text.config.vocab, *VOCAB))))
-    parts = {"vae": bundle.vae.config, "text": text.config, "dit": bundle.dit.config,
-             "sampling": bundle.sampling, "size": tuple(bundle.size)}
+    parts = {
+        "vae": bundle.vae.config,
+        "text": text.config,
+        "dit": bundle.dit.config,
+        "sampling": bundle.sampling,
+        "size": tuple(bundle.size),
+    }
     if bundle.dit.config.source_channels or conditional:  # the run goes on with (or starts) the conditional recipe
         parts["conditional"] = ConditionalConfig(source=True)
     config = load_run_config(workdir, preset, parts)
     log = stage_logger(workdir, "seed")
     source = str(folder)
-    vae_state = {"step": config.vae_steps, "vae": bundle.vae.state_dict(), "seconds": 0.0,
-                 "vae_config": dataclasses.asdict(bundle.vae.config), "stats_done": True, "seeded_from": source}
+    vae_state = {
+        "step": config.vae_steps,
+        "vae": bundle.vae.state_dict(),
+        "seconds": 0.0,
+        "vae_config": dataclasses.asdict(bundle.vae.config),
+        "stats_done": True,
+        "seeded_from": source,
+    }
     save_ckpt(ckpt_path(workdir, "vae"), vae_state)
     if tuned is not None:
         log.info(f"seed: the decoder checkpoint takes the TinyVAE of {decoder}")
-    save_ckpt(ckpt_path(workdir, "decoder"), {**vae_state, "step": config.decoder_steps,
-                                              "vae": tuned if tuned is not None else vae_state["vae"]})
+    save_ckpt(
+        ckpt_path(workdir, "decoder"),
+        {**vae_state, "step": config.decoder_steps, "vae": tuned if tuned is not None else vae_state["vae"]},
+    )
     teacher = TextToVideo(build_dit(config, causal=False), build_text(config))
     teacher.dit.load_plain(load_file(str(folder / "teacher.safetensors")))  # a source teacher: the same, exactly
     teacher.text.load_state_dict(text.state_dict())
     weights = teacher.state_dict()
     fresh = conditional and not bundle.dit.config.source_channels  # the teacher must learn to see the source
-    save_ckpt(ckpt_path(workdir, "teacher"), {"step": 0 if fresh else config.teacher_steps, "model": weights,
-                                              "ema": weights, "seconds": 0.0, "seeded_from": source})
+    save_ckpt(
+        ckpt_path(workdir, "teacher"),
+        {
+            "step": 0 if fresh else config.teacher_steps,
+            "model": weights,
+            "ema": weights,
+            "seconds": 0.0,
+            "seeded_from": source,
+        },
+    )
     if fresh:
-        log.info(f"seed: {source} -> {workdir}: vae, decoder (finished) and the teacher at step 0 with a zero source "
-                 f"embedding, for the source-conditioned recipe")
+        log.info(
+            f"seed: {source} -> {workdir}: vae, decoder (finished) and the teacher at step 0 with a zero source "
+            f"embedding, for the source-conditioned recipe"
+        )
         build_latent_cache(workdir, config, log)
         return config
     student = build_dit(config, causal=True)
     student.load_state_dict(bundle.dit.state_dict())
     weights = student.state_dict()
-    save_ckpt(ckpt_path(workdir, "ode"), {"step": config.ode_steps, "student": weights, "seconds": 0.0,
-                                          "seeded_from": source})
-    save_ckpt(ckpt_path(workdir, "dmd"), {"step": dmd_step, "student": weights, "student_ema": weights,
-                                          "seconds": 0.0, "seeded_from": source})
+    save_ckpt(
+        ckpt_path(workdir, "ode"), {"step": config.ode_steps, "student": weights, "seconds": 0.0, "seeded_from": source}
+    )
+    save_ckpt(
+        ckpt_path(workdir, "dmd"),
+        {"step": dmd_step, "student": weights, "student_ema": weights, "seconds": 0.0, "seeded_from": source},
+    )
     log.info(f"seed: {source} -> {workdir}: vae, decoder, teacher, ode (finished) and dmd at step {dmd_step}")
     build_latent_cache(workdir, config, log)
     return config
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m v2v train seed", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--from", dest="model", default="default",
-                   help="the bundle folder to start from (default: the shipped model), or a pack (`train pack`)")
+    p = argparse.ArgumentParser(
+        prog="python -m v2v train seed", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--from",
+        dest="model",
+        default="default",
+        help="the bundle folder to start from (default: the shipped model), or a pack (`train pack`)",
+    )
     p.add_argument("--workdir", required=True, help="the new run folder")
-    p.add_argument("--preset", default="default", choices=("default", "tiny"),
-                   help="the run configuration around the bundle's networks (training lengths, batch sizes)")
-    p.add_argument("--decoder", type=Path, default=None, metavar="VAE.safetensors",
-                   help="TinyVAE weights for the `decoder` checkpoint, which `train adapt` fine-tunes (default: the "
-                        "bundle's, already adapted to its student; a pre-adapt decoder is the vae.safetensors that "
-                        "`train pack` wrote before the adapt stage)")
-    p.add_argument("--conditional", action="store_true",
-                   help="start the source-conditioned recipe from a plain bundle: the teacher is written at step 0 "
-                        "with a zero source embedding, for `train teacher --steps N` to fine-tune")
-    p.add_argument("--dmd-step", type=int, default=SHIPPED_DMD_STEP,
-                   help=f"the `dmd` step the bundle's student stands for (the shipped model's: {SHIPPED_DMD_STEP})")
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=("default", "tiny"),
+        help="the run configuration around the bundle's networks (training lengths, batch sizes)",
+    )
+    p.add_argument(
+        "--decoder",
+        type=Path,
+        default=None,
+        metavar="VAE.safetensors",
+        help="TinyVAE weights for the `decoder` checkpoint, which `train adapt` fine-tunes (default: the "
+        "bundle's, already adapted to its student; a pre-adapt decoder is the vae.safetensors that "
+        "`train pack` wrote before the adapt stage)",
+    )
+    p.add_argument(
+        "--conditional",
+        action="store_true",
+        help="start the source-conditioned recipe from a plain bundle: the teacher is written at step 0 "
+        "with a zero source embedding, for `train teacher --steps N` to fine-tune",
+    )
+    p.add_argument(
+        "--dmd-step",
+        type=int,
+        default=SHIPPED_DMD_STEP,
+        help=f"the `dmd` step the bundle's student stands for (the shipped model's: {SHIPPED_DMD_STEP})",
+    )
     args = p.parse_args(argv)
     workdir = Path(args.workdir)
     from v2v.train.pack import is_pack, progress
@@ -188,13 +256,19 @@ def main(argv: list[str]) -> int:
     if from_pack:
         stages = json.loads((Path(args.model) / "pack.json").read_text())["stages"]
         said = [f"{s} {progress(e)}" for s, e in stages.items()]
-        print(f"seeded {workdir} from the pack {args.model} ({', '.join(said)}); go on with "
-              f"`python -m v2v train all --workdir {workdir}` or the next stage alone")
+        print(
+            f"seeded {workdir} from the pack {args.model} ({', '.join(said)}); go on with "
+            f"`python -m v2v train all --workdir {workdir}` or the next stage alone"
+        )
         return 0
     if args.conditional:
-        print(f"seeded {workdir} from {args.model} for the source-conditioned recipe; go on with "
-              f"`python -m v2v train teacher --workdir {workdir} --steps N`, then ode, dmd, adapt and export")
+        print(
+            f"seeded {workdir} from {args.model} for the source-conditioned recipe; go on with "
+            f"`python -m v2v train teacher --workdir {workdir} --steps N`, then ode, dmd, adapt and export"
+        )
         return 0
-    print(f"seeded {workdir} from {args.model} (dmd at step {args.dmd_step}); continue with e.g. "
-          f"`python -m v2v train dmd --workdir {workdir} --steps {max(config.dmd_steps, args.dmd_step + 1)}`")
+    print(
+        f"seeded {workdir} from {args.model} (dmd at step {args.dmd_step}); continue with e.g. "
+        f"`python -m v2v train dmd --workdir {workdir} --steps {max(config.dmd_steps, args.dmd_step + 1)}`"
+    )
     return 0

@@ -7,14 +7,40 @@ Shape letters: T frames, H/W pixels. Colours are float32 RGB in 0..1 until the f
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from v2v.train.scenes import (
-    BIRD, BOAT, CLOUD, COW, DARK, DIRT, DOOR, GRASS, HORSE, LEAVES, N_MATERIALS, PIG, PINE, ROCK,
-    ROOF, SAIL, SAND, SKY, SNOW, SUN, TRUNK, WALL, WATER, WINDOW, WINDOW_LIT, WOOL, GBuffer,
-    SceneSpec)
+    BIRD,
+    BOAT,
+    CLOUD,
+    COW,
+    DARK,
+    DIRT,
+    DOOR,
+    GRASS,
+    HORSE,
+    LEAVES,
+    N_MATERIALS,
+    PIG,
+    PINE,
+    ROCK,
+    ROOF,
+    SAIL,
+    SAND,
+    SKY,
+    SNOW,
+    SUN,
+    TRUNK,
+    WALL,
+    WATER,
+    WINDOW,
+    WINDOW_LIT,
+    WOOL,
+    GBuffer,
+    SceneSpec,
+)
 
 STYLES: tuple[str, ...] = ("blocky", "realistic", "sketch", "toon", "night", "oil", "watercolor", "neon")
 
@@ -27,32 +53,86 @@ def _palette(colours: dict[int, tuple[float, float, float]]) -> np.ndarray:
 
 
 _REAL = {
-    SKY: (0.5, 0.7, 0.9), SUN: (1.0, 0.98, 0.9), CLOUD: (0.95, 0.95, 0.96), ROCK: (0.46, 0.44, 0.43),
-    SNOW: (0.92, 0.94, 0.97), GRASS: (0.3, 0.5, 0.2), SAND: (0.82, 0.72, 0.5),
-    WATER: (0.16, 0.32, 0.42), TRUNK: (0.36, 0.25, 0.16), LEAVES: (0.22, 0.43, 0.17),
-    PINE: (0.12, 0.3, 0.17), WALL: (0.78, 0.72, 0.62), ROOF: (0.56, 0.25, 0.18),
-    WINDOW: (0.3, 0.38, 0.46), WINDOW_LIT: (0.3, 0.38, 0.46), DOOR: (0.33, 0.21, 0.12),
-    WOOL: (0.9, 0.88, 0.84), PIG: (0.9, 0.63, 0.6), COW: (0.34, 0.24, 0.17),
-    HORSE: (0.52, 0.34, 0.2), BIRD: (0.14, 0.14, 0.16), BOAT: (0.46, 0.3, 0.17),
-    SAIL: (0.93, 0.91, 0.86), DARK: (0.17, 0.15, 0.14), DIRT: (0.45, 0.32, 0.22)}
+    SKY: (0.5, 0.7, 0.9),
+    SUN: (1.0, 0.98, 0.9),
+    CLOUD: (0.95, 0.95, 0.96),
+    ROCK: (0.46, 0.44, 0.43),
+    SNOW: (0.92, 0.94, 0.97),
+    GRASS: (0.3, 0.5, 0.2),
+    SAND: (0.82, 0.72, 0.5),
+    WATER: (0.16, 0.32, 0.42),
+    TRUNK: (0.36, 0.25, 0.16),
+    LEAVES: (0.22, 0.43, 0.17),
+    PINE: (0.12, 0.3, 0.17),
+    WALL: (0.78, 0.72, 0.62),
+    ROOF: (0.56, 0.25, 0.18),
+    WINDOW: (0.3, 0.38, 0.46),
+    WINDOW_LIT: (0.3, 0.38, 0.46),
+    DOOR: (0.33, 0.21, 0.12),
+    WOOL: (0.9, 0.88, 0.84),
+    PIG: (0.9, 0.63, 0.6),
+    COW: (0.34, 0.24, 0.17),
+    HORSE: (0.52, 0.34, 0.2),
+    BIRD: (0.14, 0.14, 0.16),
+    BOAT: (0.46, 0.3, 0.17),
+    SAIL: (0.93, 0.91, 0.86),
+    DARK: (0.17, 0.15, 0.14),
+    DIRT: (0.45, 0.32, 0.22),
+}
 _BLOCKY = {
-    SKY: (0.47, 0.65, 1.0), SUN: (1.0, 1.0, 0.55), CLOUD: (1.0, 1.0, 1.0), ROCK: (0.5, 0.5, 0.5),
-    SNOW: (0.97, 0.99, 1.0), GRASS: (0.37, 0.7, 0.18), SAND: (0.88, 0.83, 0.56),
-    WATER: (0.18, 0.33, 0.9), TRUNK: (0.42, 0.3, 0.15), LEAVES: (0.2, 0.58, 0.08),
-    PINE: (0.14, 0.4, 0.14), WALL: (0.74, 0.58, 0.34), ROOF: (0.62, 0.26, 0.2),
-    WINDOW: (0.66, 0.86, 0.96), WINDOW_LIT: (0.66, 0.86, 0.96), DOOR: (0.45, 0.32, 0.16),
-    WOOL: (0.95, 0.95, 0.95), PIG: (0.96, 0.6, 0.62), COW: (0.3, 0.2, 0.12),
-    HORSE: (0.62, 0.42, 0.22), BIRD: (0.1, 0.1, 0.1), BOAT: (0.56, 0.4, 0.2), SAIL: (1.0, 1.0, 1.0),
-    DARK: (0.25, 0.2, 0.17), DIRT: (0.55, 0.38, 0.24)}
+    SKY: (0.47, 0.65, 1.0),
+    SUN: (1.0, 1.0, 0.55),
+    CLOUD: (1.0, 1.0, 1.0),
+    ROCK: (0.5, 0.5, 0.5),
+    SNOW: (0.97, 0.99, 1.0),
+    GRASS: (0.37, 0.7, 0.18),
+    SAND: (0.88, 0.83, 0.56),
+    WATER: (0.18, 0.33, 0.9),
+    TRUNK: (0.42, 0.3, 0.15),
+    LEAVES: (0.2, 0.58, 0.08),
+    PINE: (0.14, 0.4, 0.14),
+    WALL: (0.74, 0.58, 0.34),
+    ROOF: (0.62, 0.26, 0.2),
+    WINDOW: (0.66, 0.86, 0.96),
+    WINDOW_LIT: (0.66, 0.86, 0.96),
+    DOOR: (0.45, 0.32, 0.16),
+    WOOL: (0.95, 0.95, 0.95),
+    PIG: (0.96, 0.6, 0.62),
+    COW: (0.3, 0.2, 0.12),
+    HORSE: (0.62, 0.42, 0.22),
+    BIRD: (0.1, 0.1, 0.1),
+    BOAT: (0.56, 0.4, 0.2),
+    SAIL: (1.0, 1.0, 1.0),
+    DARK: (0.25, 0.2, 0.17),
+    DIRT: (0.55, 0.38, 0.24),
+}
 _TOON = {
-    SKY: (0.35, 0.75, 1.0), SUN: (1.0, 0.92, 0.2), CLOUD: (1.0, 1.0, 1.0), ROCK: (0.6, 0.55, 0.7),
-    SNOW: (1.0, 1.0, 1.0), GRASS: (0.45, 0.85, 0.25), SAND: (1.0, 0.85, 0.45),
-    WATER: (0.2, 0.6, 1.0), TRUNK: (0.6, 0.35, 0.15), LEAVES: (0.25, 0.8, 0.3),
-    PINE: (0.1, 0.6, 0.4), WALL: (1.0, 0.9, 0.6), ROOF: (0.95, 0.3, 0.25),
-    WINDOW: (0.5, 0.85, 1.0), WINDOW_LIT: (0.5, 0.85, 1.0), DOOR: (0.7, 0.4, 0.2),
-    WOOL: (1.0, 1.0, 1.0), PIG: (1.0, 0.65, 0.75), COW: (0.55, 0.35, 0.2), HORSE: (0.85, 0.5, 0.2),
-    BIRD: (0.3, 0.3, 0.5), BOAT: (0.9, 0.5, 0.2), SAIL: (1.0, 1.0, 1.0), DARK: (0.3, 0.25, 0.3),
-    DIRT: (0.7, 0.45, 0.25)}
+    SKY: (0.35, 0.75, 1.0),
+    SUN: (1.0, 0.92, 0.2),
+    CLOUD: (1.0, 1.0, 1.0),
+    ROCK: (0.6, 0.55, 0.7),
+    SNOW: (1.0, 1.0, 1.0),
+    GRASS: (0.45, 0.85, 0.25),
+    SAND: (1.0, 0.85, 0.45),
+    WATER: (0.2, 0.6, 1.0),
+    TRUNK: (0.6, 0.35, 0.15),
+    LEAVES: (0.25, 0.8, 0.3),
+    PINE: (0.1, 0.6, 0.4),
+    WALL: (1.0, 0.9, 0.6),
+    ROOF: (0.95, 0.3, 0.25),
+    WINDOW: (0.5, 0.85, 1.0),
+    WINDOW_LIT: (0.5, 0.85, 1.0),
+    DOOR: (0.7, 0.4, 0.2),
+    WOOL: (1.0, 1.0, 1.0),
+    PIG: (1.0, 0.65, 0.75),
+    COW: (0.55, 0.35, 0.2),
+    HORSE: (0.85, 0.5, 0.2),
+    BIRD: (0.3, 0.3, 0.5),
+    BOAT: (0.9, 0.5, 0.2),
+    SAIL: (1.0, 1.0, 1.0),
+    DARK: (0.3, 0.25, 0.3),
+    DIRT: (0.7, 0.45, 0.25),
+}
 
 _SKY = {  # zenith, horizon, light colour
     "morning": ((0.45, 0.62, 0.88), (0.95, 0.85, 0.75), (1.0, 0.95, 0.86)),
@@ -61,14 +141,17 @@ _SKY = {  # zenith, horizon, light colour
     "sunset": ((0.25, 0.28, 0.52), (1.0, 0.58, 0.32), (1.0, 0.75, 0.55)),
 }
 _BLOCKY_SKY = {
-    "morning": ((0.5, 0.68, 1.0), (0.85, 0.82, 0.9)), "noon": ((0.47, 0.65, 1.0), (0.68, 0.8, 1.0)),
+    "morning": ((0.5, 0.68, 1.0), (0.85, 0.82, 0.9)),
+    "noon": ((0.47, 0.65, 1.0), (0.68, 0.8, 1.0)),
     "afternoon": ((0.45, 0.62, 0.98), (0.72, 0.8, 0.95)),
-    "sunset": ((0.35, 0.4, 0.75), (0.95, 0.55, 0.3))}
+    "sunset": ((0.35, 0.4, 0.75), (0.95, 0.55, 0.3)),
+}
 _TOON_SKY = {
     "morning": ((0.35, 0.65, 1.0), (0.6, 0.8, 1.0), (1.0, 0.85, 0.7)),
     "noon": ((0.2, 0.6, 1.0), (0.4, 0.75, 1.0), (0.7, 0.9, 1.0)),
     "afternoon": ((0.25, 0.6, 1.0), (0.45, 0.75, 1.0), (0.9, 0.9, 0.85)),
-    "sunset": ((0.4, 0.3, 0.7), (0.95, 0.45, 0.45), (1.0, 0.7, 0.3))}
+    "sunset": ((0.4, 0.3, 0.7), (0.95, 0.45, 0.45), (1.0, 0.7, 0.3)),
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -124,8 +207,9 @@ def _sky_gradient(g: GBuffer, zen, hor, steps: int = 0) -> np.ndarray:
     if steps:
         f = np.floor(f * steps) / (steps - 1) if steps > 1 else f
         f = np.clip(f, 0.0, 1.0)
-    return (np.asarray(hor, np.float32) * (1 - f[..., None])
-            + np.asarray(zen, np.float32) * f[..., None]).astype(np.float32)
+    return (np.asarray(hor, np.float32) * (1 - f[..., None]) + np.asarray(zen, np.float32) * f[..., None]).astype(
+        np.float32
+    )
 
 
 def _sun_dist(g: GBuffer) -> np.ndarray:
@@ -136,8 +220,7 @@ def _sun_dist(g: GBuffer) -> np.ndarray:
     return np.sqrt(x * x + y * y) / H
 
 
-def _reflect(img: np.ndarray, g: GBuffer, ripple_px: float, quant: float | None = None
-             ) -> tuple[slice, np.ndarray]:
+def _reflect(img: np.ndarray, g: GBuffer, ripple_px: float, quant: float | None = None) -> tuple[slice, np.ndarray]:
     """Mirror of `img` about the lake's shore line for the rows that can hold water.
 
     Returns (rows, reflection [T, len(rows), W, 3]); the caller blends it where mat == WATER.
@@ -146,8 +229,7 @@ def _reflect(img: np.ndarray, g: GBuffer, ripple_px: float, quant: float | None 
     r0 = int(np.clip(np.floor(np.nanmin(g.water_row)), 0, H))
     rows = slice(r0, H)
     fbm, _ = _textures()
-    wobble = _sample(fbm, g.tu[:, rows] * 3.0, g.tv[:, rows] * 24.0 + g.t[:, None, None] * 0.02,
-                     8.0)
+    wobble = _sample(fbm, g.tu[:, rows] * 3.0, g.tv[:, rows] * 24.0 + g.t[:, None, None] * 0.02, 8.0)
     y = np.arange(r0, H, dtype=np.float32)[None, :, None]
     src = 2.0 * g.water_row[:, None, None] - y + 1.0 + (wobble - 0.5) * 2.0 * ripple_px
     if quant:
@@ -158,8 +240,14 @@ def _reflect(img: np.ndarray, g: GBuffer, ripple_px: float, quant: float | None 
     return rows, img[ti, src, xi]
 
 
-def _blend_water(col: np.ndarray, g: GBuffer, refl_weight: float, ripple_px: float,
-                 tint: np.ndarray | None = None, quant: float | None = None) -> None:
+def _blend_water(
+    col: np.ndarray,
+    g: GBuffer,
+    refl_weight: float,
+    ripple_px: float,
+    tint: np.ndarray | None = None,
+    quant: float | None = None,
+) -> None:
     if np.all(np.isnan(g.water_row)):
         return
     rows, refl = _reflect(col, g, ripple_px, quant)
@@ -195,12 +283,12 @@ def realistic(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     ground = (g.mat == GRASS) | (g.mat == SAND) | (g.mat == SNOW) | (g.mat == DIRT)
     k *= 1.0 - 0.45 * (_shadow(near_obj, scene) * ground)
     k[g.mat == SUN] = 1.0
-    col = np.take(palette, g.mat, axis=0)                                 # [T, H, W, 3]
-    col *= (k[..., None] * light)
+    col = np.take(palette, g.mat, axis=0)  # [T, H, W, 3]
+    col *= k[..., None] * light
     # Aerial perspective: blend toward the sky colour of the row (and the sun's glow) with depth;
     # the sky itself is the fully blended case.
-    glow = np.exp(-(_sun_dist(g) / 0.18) ** 2)                            # [T, H, W]
-    target = _sky_gradient(g, zen, hor) + (0.3 * glow)[..., None] * light   # [T, H, W, 3]
+    glow = np.exp(-((_sun_dist(g) / 0.18) ** 2))  # [T, H, W]
+    target = _sky_gradient(g, zen, hor) + (0.3 * glow)[..., None] * light  # [T, H, W, 3]
     a = np.where(g.depth < 20.0, 1.0 - np.exp(-np.maximum(g.depth - 1.0, 0.0) / 14.0), 0.0)
     a[g.mat == SKY] = 1.0
     col += (target - col) * a[..., None].astype(np.float32)
@@ -222,7 +310,7 @@ def _shadow(obj: np.ndarray, scene: SceneSpec) -> np.ndarray:
     shifted = np.zeros((T, r1 - r0, W), np.float32)
     xs = slice(max(dx, 0), W + min(dx, 0))
     xd = slice(max(-dx, 0), W + min(-dx, 0))
-    shifted[:, dy:, xs] = obj[:, r0:r1 - dy, xd]
+    shifted[:, dy:, xs] = obj[:, r0 : r1 - dy, xd]
     out[:, r0:r1] = np.clip(_box_blur(shifted, r) * 1.5, 0.0, 1.0)
     return out
 
@@ -255,8 +343,11 @@ def toon(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     band = np.where(g.shade > 0.45, 1.0, np.where(g.shade > 0.0, 0.8, 0.62)).astype(np.float32)
     col = base * band[..., None]
     e = g.elev[..., None]
-    sky = np.where(e > 0.3, np.asarray(zen, np.float32),
-                   np.where(e > 0.12, np.asarray(mid, np.float32), np.asarray(hor, np.float32)))
+    sky = np.where(
+        e > 0.3,
+        np.asarray(zen, np.float32),
+        np.where(e > 0.12, np.asarray(mid, np.float32), np.asarray(hor, np.float32)),
+    )
     col = np.where((g.mat == SKY)[..., None], sky, col)
     tint = np.where(g.depth < 20.0, np.clip((g.depth - 1.0) / 14.0, 0.0, 0.55), 0.0)[..., None]
     col = col * (1 - tint) + np.asarray(hor, np.float32) * tint
@@ -284,8 +375,7 @@ def sketch(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     h2 = (lum < 0.38) & (np.mod(b, 1.0) < 0.3)
     h3 = (lum < 0.2) & (np.mod(g.tv * freq * 0.7, 1.0) < 0.3)
     water = g.mat == WATER
-    strokes = water & (np.mod(g.tv * freq * 0.35, 1.0) < 0.25) & (
-        _sample(fbm, g.tu * 4.0, g.tv * 40.0, 4.0) > 0.45)
+    strokes = water & (np.mod(g.tv * freq * 0.35, 1.0) < 0.25) & (_sample(fbm, g.tu * 4.0, g.tv * 40.0, 4.0) > 0.45)
     ink = 0.45 * h1 + 0.35 * h2 + 0.25 * h3 + 0.5 * strokes
     ink = ink + 0.85 * _edges(g)
     sy = np.arange(H, dtype=np.float32)[None, :, None] / H * 6.0
@@ -311,13 +401,12 @@ def night(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     k[g.mat == CLOUD] *= 2.0
     bright = (g.mat == SUN) | (g.mat == WINDOW_LIT)
     k[bright] = 0.82 + 0.18 * np.where(g.mat[bright] == SUN, tex[bright], 1.0)
-    col = np.take(palette, g.mat, axis=0)                                  # [T, H, W, 3]
+    col = np.take(palette, g.mat, axis=0)  # [T, H, W, 3]
     col *= k[..., None]
     zen, hor = (0.01, 0.02, 0.07), (0.06, 0.09, 0.2)
-    glow = np.exp(-(_sun_dist(g) / 0.09) ** 2)                             # [T, H, W]
+    glow = np.exp(-((_sun_dist(g) / 0.09) ** 2))  # [T, H, W]
     star = (_sample(white, g.tu, g.tv, 40.0) > 0.993) & (g.elev > 0.04)
-    target = _sky_gradient(g, zen, hor) + (glow + 0.8 * star)[..., None] * np.asarray(
-        (0.3, 0.32, 0.38), np.float32)
+    target = _sky_gradient(g, zen, hor) + (glow + 0.8 * star)[..., None] * np.asarray((0.3, 0.32, 0.38), np.float32)
     a = np.where(g.depth < 20.0, np.clip((g.depth - 1.0) / 20.0, 0.0, 0.6), 0.0)
     a[g.mat == SKY] = 1.0
     a[g.mat == CLOUD] = 0.3
@@ -349,5 +438,12 @@ def neon(g: GBuffer, scene: SceneSpec) -> np.ndarray:
 
 
 STYLE_FUNCS: dict[str, Callable[[GBuffer, SceneSpec], np.ndarray]] = {
-    "blocky": blocky, "realistic": realistic, "sketch": sketch, "toon": toon, "night": night,
-    "oil": oil, "watercolor": watercolor, "neon": neon}
+    "blocky": blocky,
+    "realistic": realistic,
+    "sketch": sketch,
+    "toon": toon,
+    "night": night,
+    "oil": oil,
+    "watercolor": watercolor,
+    "neon": neon,
+}

@@ -12,39 +12,110 @@ from __future__ import annotations
 import numpy as np
 
 from v2v.train.scenes import (
-    BIRD, BOAT, CLOUD, COW, DARK, DIRT, DOOR, GRASS, HORSE, LEAVES, PIG, PINE, ROCK, ROOF, SAIL,
-    SAND, SKY, SNOW, SUN, TRUNK, WALL, WATER, WINDOW, WINDOW_LIT, WOOL, GBuffer, SceneSpec)
+    BIRD,
+    BOAT,
+    CLOUD,
+    COW,
+    DARK,
+    DIRT,
+    DOOR,
+    GRASS,
+    HORSE,
+    LEAVES,
+    PIG,
+    PINE,
+    ROCK,
+    ROOF,
+    SAIL,
+    SAND,
+    SKY,
+    SNOW,
+    SUN,
+    TRUNK,
+    WALL,
+    WATER,
+    WINDOW,
+    WINDOW_LIT,
+    WOOL,
+    GBuffer,
+    SceneSpec,
+)
 from v2v.train.styles import (
-    _SKY, _blend_water, _box_blur, _edges, _palette, _sample, _sky_gradient, _sun_dist, _textures,
-    _to_uint8)
+    _SKY,
+    _blend_water,
+    _box_blur,
+    _edges,
+    _palette,
+    _sample,
+    _sky_gradient,
+    _sun_dist,
+    _textures,
+    _to_uint8,
+)
 
 _OIL = {
-    SKY: (0.36, 0.56, 0.86), SUN: (1.0, 0.93, 0.62), CLOUD: (0.98, 0.94, 0.86), ROCK: (0.56, 0.49, 0.46),
-    SNOW: (0.95, 0.95, 1.0), GRASS: (0.36, 0.6, 0.17), SAND: (0.92, 0.76, 0.44), WATER: (0.1, 0.34, 0.62),
-    TRUNK: (0.44, 0.26, 0.13), LEAVES: (0.2, 0.5, 0.14), PINE: (0.1, 0.36, 0.24), WALL: (0.92, 0.8, 0.58),
-    ROOF: (0.74, 0.27, 0.14), WINDOW: (0.24, 0.34, 0.52), WINDOW_LIT: (0.24, 0.34, 0.52),
-    DOOR: (0.42, 0.22, 0.1), WOOL: (0.96, 0.92, 0.84), PIG: (0.95, 0.6, 0.58), COW: (0.36, 0.22, 0.13),
-    HORSE: (0.62, 0.38, 0.18), BIRD: (0.14, 0.12, 0.16), BOAT: (0.62, 0.34, 0.16),
-    SAIL: (0.98, 0.95, 0.86), DARK: (0.2, 0.15, 0.16), DIRT: (0.56, 0.37, 0.2)}
+    SKY: (0.36, 0.56, 0.86),
+    SUN: (1.0, 0.93, 0.62),
+    CLOUD: (0.98, 0.94, 0.86),
+    ROCK: (0.56, 0.49, 0.46),
+    SNOW: (0.95, 0.95, 1.0),
+    GRASS: (0.36, 0.6, 0.17),
+    SAND: (0.92, 0.76, 0.44),
+    WATER: (0.1, 0.34, 0.62),
+    TRUNK: (0.44, 0.26, 0.13),
+    LEAVES: (0.2, 0.5, 0.14),
+    PINE: (0.1, 0.36, 0.24),
+    WALL: (0.92, 0.8, 0.58),
+    ROOF: (0.74, 0.27, 0.14),
+    WINDOW: (0.24, 0.34, 0.52),
+    WINDOW_LIT: (0.24, 0.34, 0.52),
+    DOOR: (0.42, 0.22, 0.1),
+    WOOL: (0.96, 0.92, 0.84),
+    PIG: (0.95, 0.6, 0.58),
+    COW: (0.36, 0.22, 0.13),
+    HORSE: (0.62, 0.38, 0.18),
+    BIRD: (0.14, 0.12, 0.16),
+    BOAT: (0.62, 0.34, 0.16),
+    SAIL: (0.98, 0.95, 0.86),
+    DARK: (0.2, 0.15, 0.16),
+    DIRT: (0.56, 0.37, 0.2),
+}
 _WASH = {
-    SKY: (0.55, 0.72, 0.92), SUN: (1.0, 0.95, 0.75), CLOUD: (1.0, 1.0, 1.0), ROCK: (0.6, 0.58, 0.6),
-    SNOW: (0.97, 0.98, 1.0), GRASS: (0.48, 0.68, 0.32), SAND: (0.9, 0.8, 0.58), WATER: (0.3, 0.55, 0.75),
-    TRUNK: (0.5, 0.35, 0.25), LEAVES: (0.34, 0.6, 0.3), PINE: (0.22, 0.46, 0.4), WALL: (0.92, 0.85, 0.72),
-    ROOF: (0.8, 0.38, 0.3), WINDOW: (0.38, 0.48, 0.62), WINDOW_LIT: (0.38, 0.48, 0.62),
-    DOOR: (0.52, 0.34, 0.24), WOOL: (0.96, 0.95, 0.92), PIG: (0.95, 0.7, 0.7), COW: (0.45, 0.33, 0.25),
-    HORSE: (0.66, 0.46, 0.3), BIRD: (0.3, 0.3, 0.35), BOAT: (0.65, 0.45, 0.3), SAIL: (1.0, 1.0, 0.97),
-    DARK: (0.35, 0.3, 0.32), DIRT: (0.62, 0.47, 0.33)}
+    SKY: (0.55, 0.72, 0.92),
+    SUN: (1.0, 0.95, 0.75),
+    CLOUD: (1.0, 1.0, 1.0),
+    ROCK: (0.6, 0.58, 0.6),
+    SNOW: (0.97, 0.98, 1.0),
+    GRASS: (0.48, 0.68, 0.32),
+    SAND: (0.9, 0.8, 0.58),
+    WATER: (0.3, 0.55, 0.75),
+    TRUNK: (0.5, 0.35, 0.25),
+    LEAVES: (0.34, 0.6, 0.3),
+    PINE: (0.22, 0.46, 0.4),
+    WALL: (0.92, 0.85, 0.72),
+    ROOF: (0.8, 0.38, 0.3),
+    WINDOW: (0.38, 0.48, 0.62),
+    WINDOW_LIT: (0.38, 0.48, 0.62),
+    DOOR: (0.52, 0.34, 0.24),
+    WOOL: (0.96, 0.95, 0.92),
+    PIG: (0.95, 0.7, 0.7),
+    COW: (0.45, 0.33, 0.25),
+    HORSE: (0.66, 0.46, 0.3),
+    BIRD: (0.3, 0.3, 0.35),
+    BOAT: (0.65, 0.45, 0.3),
+    SAIL: (1.0, 1.0, 0.97),
+    DARK: (0.35, 0.3, 0.32),
+    DIRT: (0.62, 0.47, 0.33),
+}
 _NEON_CYAN = np.asarray((0.1, 0.95, 1.0), np.float32)
 _NEON_MAGENTA = np.asarray((1.0, 0.18, 0.85), np.float32)
-_NEON_LIGHTS = np.asarray([(1.0, 0.25, 0.75), (0.15, 0.9, 1.0), (1.0, 0.75, 0.25), (0.6, 0.3, 1.0)],
-                          np.float32)
+_NEON_LIGHTS = np.asarray([(1.0, 0.25, 0.75), (0.15, 0.9, 1.0), (1.0, 0.75, 0.25), (0.6, 0.3, 1.0)], np.float32)
 
 
 def _screen(g: GBuffer) -> tuple[np.ndarray, np.ndarray]:
     """Frame coordinates in units of H: x [1, 1, W], y [1, H, 1] (paper and canvas grain)."""
     T, H, W = g.mat.shape
-    return (np.arange(W, dtype=np.float32)[None, None, :] / H,
-            np.arange(H, dtype=np.float32)[None, :, None] / H)
+    return (np.arange(W, dtype=np.float32)[None, None, :] / H, np.arange(H, dtype=np.float32)[None, :, None] / H)
 
 
 def _lum(col: np.ndarray) -> np.ndarray:
@@ -75,11 +146,11 @@ def oil(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     zen, hor, light = _SKY[scene.time_of_day]
     light = np.asarray(light, np.float32)
     sh = np.clip(g.shade, -0.3, 1.0)
-    tone = 0.5 + 0.55 * (0.6 * (np.floor(sh * 4.0 + 0.5) / 4.0) + 0.4 * sh)   # broad painted values
-    col = np.take(_OIL_PAL * (0.75 + 0.25 * light), g.mat, axis=0)            # [T, H, W, 3]
+    tone = 0.5 + 0.55 * (0.6 * (np.floor(sh * 4.0 + 0.5) / 4.0) + 0.4 * sh)  # broad painted values
+    col = np.take(_OIL_PAL * (0.75 + 0.25 * light), g.mat, axis=0)  # [T, H, W, 3]
     col *= tone[..., None]
     col += _COOL * (0.25 * (1.0 - tone))[..., None]
-    sky = _sky_gradient(g, zen, hor) * np.float32(1.05)                       # [T, H, 1, 3]
+    sky = _sky_gradient(g, zen, hor) * np.float32(1.05)  # [T, H, 1, 3]
     open_sky = g.mat == SKY
     a = np.where(g.depth < 20.0, np.clip((g.depth - 1.0) / 30.0, 0.0, 0.45), 1.0)
     a[~open_sky & (g.depth >= 20.0)] = 0.0
@@ -99,21 +170,21 @@ def oil(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     along = (c * g.tu + s * g.tv) * 9.0
     across = (-s * g.tu + c * g.tv) * 40.0
     row = np.floor(across)
-    stroke = _sample(white, along + row * 0.37, row, 1.0)                  # one value per dab
+    stroke = _sample(white, along + row * 0.37, row, 1.0)  # one value per dab
     bristle = _sample(fbm, along * 2.0, across * 8.0, 1.0)
-    ridge = np.abs(across - row - 0.5) * 2.0                               # 0 at a dab's spine
+    ridge = np.abs(across - row - 0.5) * 2.0  # 0 at a dab's spine
     x, y = _screen(g)
     edge = _edges(g, thick=2 if H >= 192 else 1) & (_sample(white, g.tu, g.tv, 30.0) > 0.35)
     m = (1.0 + 0.12 * (0.5 - ridge) + 0.16 * (bristle - 0.5)) * (0.94 + 0.12 * stroke)
     m *= (1.0 - 0.3 * edge) * (1.0 + 0.025 * np.sin(x * H * 2.2) * np.sin(y * H * 2.2))
     grey = _lum(col)[..., None]
     col -= grey
-    col *= np.float32(1.35)                                                # saturated pigments
+    col *= np.float32(1.35)  # saturated pigments
     col += grey
     col *= m[..., None]
     col += (stroke - 0.5)[..., None] * _JITTER
     if _near_sun(g, 0.5):
-        col += (0.25 * np.exp(-(_sun_dist(g) / 0.14) ** 2))[..., None] * light
+        col += (0.25 * np.exp(-((_sun_dist(g) / 0.14) ** 2)))[..., None] * light
     sun = g.mat == SUN
     col[sun] = _OIL_PAL[SUN]
     _blend_water(col, g, 0.45, 3.0, tint=np.asarray((0.85, 0.92, 1.0), np.float32))
@@ -132,7 +203,7 @@ def watercolor(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     density = np.where(open_sky, 0.3 + 0.4 * np.clip(g.elev / 0.45, 0.0, 1.0), density)
     density[(g.mat == CLOUD) | (g.mat == SUN)] = 0.04
     far = np.where(g.depth < 20.0, np.clip((g.depth - 1.0) / 20.0, 0.0, 0.5), 0.0)
-    density *= (1.0 - far) * (0.8 + 0.4 * _sample(fbm, g.tu, g.tv, 5.0))   # uneven drying
+    density *= (1.0 - far) * (0.8 + 0.4 * _sample(fbm, g.tu, g.tv, 5.0))  # uneven drying
     # Bleeding: each pixel takes its pigment from a point a few pixels away along a noise field,
     # so washes run over their outlines in soft irregular fringes; the density is blurred too.
     r = max(1, H // 64)
@@ -144,23 +215,23 @@ def watercolor(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     ys = np.clip(yi + (wob * 4 * r).astype(np.int64), 0, H - 1)
     xs = np.clip(xi + (wob2 * 4 * r).astype(np.int64), 0, W - 1)
     src = g.mat[ti, ys, xs]
-    sky_rows = _sky_gradient(g, zen, hor)                                 # [T, H, 1, 3]
-    pigment = np.take(_WASH_PAL, src, axis=0)                             # [T, H, W, 3]
+    sky_rows = _sky_gradient(g, zen, hor)  # [T, H, 1, 3]
+    pigment = np.take(_WASH_PAL, src, axis=0)  # [T, H, W, 3]
     sky_src = src == SKY
     if sky_src.any():
         pigment[sky_src] = np.broadcast_to(sky_rows, pigment.shape)[sky_src]
     density = _box_blur(density, r) * 0.6 + density * 0.4
     rim = _box_blur(_edges(g).astype(np.float32), max(1, H // 128))
-    density += 0.35 * np.clip(rim * 2.0, 0.0, 1.0) * (1.0 - far)         # pigment piles up at edges
+    density += 0.35 * np.clip(rim * 2.0, 0.0, 1.0) * (1.0 - far)  # pigment piles up at edges
     x, y = _screen(g)
     grain = _sample(white, x, y, 160.0) * 0.5 + _sample(fbm, x, y, 40.0) * 0.5
     density *= 0.7 + 0.6 * grain
-    paper = 0.93 + 0.05 * _sample(fbm, x, y, 24.0)                        # [1, H, W]
+    paper = 0.93 + 0.05 * _sample(fbm, x, y, 24.0)  # [1, H, W]
     d = np.clip(density, 0.0, 0.95)[..., None]
     col = pigment - 1.0
     col *= d
     col += 1.0
-    col *= (paper[..., None] * _PAPER)
+    col *= paper[..., None] * _PAPER
     _blend_water(col, g, 0.3, 3.0)
     return _to_uint8(col)
 
@@ -170,9 +241,9 @@ def neon(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     emissive windows in neon colours, a striped synthwave sun, bloom around all light."""
     fbm, white = _textures()
     T, H, W = g.mat.shape
-    col = np.take(_NEON_PAL, g.mat, axis=0)                               # [T, H, W, 3]
+    col = np.take(_NEON_PAL, g.mat, axis=0)  # [T, H, W, 3]
     col *= (0.6 + 0.5 * np.clip(g.shade, 0.0, 1.0))[..., None]
-    sky = _sky_gradient(g, (0.02, 0.0, 0.06), (0.3, 0.04, 0.3))           # [T, H, 1, 3]
+    sky = _sky_gradient(g, (0.02, 0.0, 0.06), (0.3, 0.04, 0.3))  # [T, H, 1, 3]
     cloud = g.mat == CLOUD
     open_sky = (g.mat == SKY) | cloud
     haze = np.where(g.depth < 20.0, np.clip((g.depth - 1.0) / 25.0, 0.0, 0.6), 0.0)
@@ -183,7 +254,7 @@ def neon(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     star = (g.mat == SKY) & (_sample(white, g.tu, g.tv, 40.0) > 0.995)
     col[star] += 0.5
     sun = g.mat == SUN
-    if sun.any():   # the synthwave sun: yellow to magenta, cut by gaps in its lower half
+    if sun.any():  # the synthwave sun: yellow to magenta, cut by gaps in its lower half
         tv = g.tv[sun]
         f = np.clip(tv * 0.5 + 0.5, 0.0, 1.0)[:, None]
         disc = np.asarray((1.0, 0.85, 0.2), np.float32) * (1 - f) + _NEON_MAGENTA * f
@@ -207,7 +278,7 @@ def neon(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     water = g.mat == WATER
     col[water] *= 0.6
     if _near_sun(g, 0.6):
-        col += (np.exp(-(_sun_dist(g) / 0.2) ** 2) * 0.35)[..., None] * _NEON_MAGENTA
+        col += (np.exp(-((_sun_dist(g) / 0.2) ** 2)) * 0.35)[..., None] * _NEON_MAGENTA
     r1, r2 = max(1, H // 128), max(2, H // 32)
     bc = 0.3 * _box_blur(cyan, r1) + 0.36 * _wide_blur(cyan, r2)
     bm = 0.3 * _box_blur(magenta, r1) + 0.36 * _wide_blur(magenta, r2)
@@ -218,8 +289,9 @@ def neon(g: GBuffer, scene: SceneSpec) -> np.ndarray:
 
 _OIL_PAL = _palette(_OIL)
 _WASH_PAL = _palette(_WASH)
-_NEON_PAL = ((0.35 * _OIL_PAL + 0.65 * _lum(_OIL_PAL)[:, None])
-             * np.asarray((0.16, 0.12, 0.26), np.float32)).astype(np.float32)
+_NEON_PAL = ((0.35 * _OIL_PAL + 0.65 * _lum(_OIL_PAL)[:, None]) * np.asarray((0.16, 0.12, 0.26), np.float32)).astype(
+    np.float32
+)
 _COOL = np.asarray((0.32, 0.3, 0.55), np.float32)
 _JITTER = np.asarray((0.07, 0.05, -0.04), np.float32)
 _PAPER = np.asarray((1.0, 0.98, 0.93), np.float32)

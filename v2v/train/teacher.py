@@ -24,8 +24,8 @@ Shape letters: B batch, S styles, z latent channels, F latent frames, h/w latent
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -33,9 +33,26 @@ import torch.nn.functional as F_
 from torch import Tensor, nn
 
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps
-from v2v.train.common import (Loop, TrainConfig, build_dit, build_text, build_vae, ckpt_path, draw_seed,
-                              ema_update, frozen, load_ckpt, pixel_frames, randn, render_video, require_ckpt,
-                              resume, save_ckpt, stage_logger, warmup_cosine)
+from v2v.train.common import (
+    Loop,
+    TrainConfig,
+    build_dit,
+    build_text,
+    build_vae,
+    ckpt_path,
+    draw_seed,
+    ema_update,
+    frozen,
+    load_ckpt,
+    pixel_frames,
+    randn,
+    render_video,
+    require_ckpt,
+    resume,
+    save_ckpt,
+    stage_logger,
+    warmup_cosine,
+)
 from v2v.train.conditional import RealLatents, build_real_cache, pair_latents, plan_pairs
 
 STAGE = "teacher"
@@ -58,7 +75,7 @@ class LatentCache:
         self.latents, self.seeds, self.styles = latents, seeds, styles
 
     @staticmethod
-    def load(workdir: Path) -> "LatentCache":
+    def load(workdir: Path) -> LatentCache:
         state = load_ckpt(workdir / STAGE / "latents.pt")
         n = state["done"]
         return LatentCache(state["latents"][:n], state["seeds"][:n], state["styles"])
@@ -76,7 +93,7 @@ class LatentCache:
             return z
         h, w = z.shape[-2:]
         y, x = like if like is not None else (int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1)))
-        return z[..., y:y + crop, x:x + crop]
+        return z[..., y : y + crop, x : x + crop]
 
 
 def build_latent_cache(workdir: Path, config: TrainConfig, log, device: torch.device = torch.device("cpu")) -> None:
@@ -106,18 +123,20 @@ def build_latent_cache(workdir: Path, config: TrainConfig, log, device: torch.de
         seed = (config.seed * 1000 + i) % data.HELDOUT_SEED  # a training scene, never a held-out one
         scene = data.sample_scene(seed)
         start = int(rng.integers(0, 48))
-        videos = torch.stack([render_video(scene, s, pixel_frames(config.latent_frames), config.size, start)
-                              for s in styles]).to(device)                   # [S, 3, T, H, W]
+        videos = torch.stack(
+            [render_video(scene, s, pixel_frames(config.latent_frames), config.size, start) for s in styles]
+        ).to(device)  # [S, 3, T, H, W]
         with torch.no_grad():
-            state["latents"][i] = vae.encode(videos).half().cpu()            # [S, z, F, h, w]
+            state["latents"][i] = vae.encode(videos).half().cpu()  # [S, z, F, h, w]
         state["seeds"].append(seed)
         state["done"] = i + 1
         if (i + 1) % 20 == 0 or i + 1 == N:
             save_ckpt(path, state)
 
 
-def captions(seeds: list[int], styles: list[str], rng: np.random.Generator, dropout: float,
-             short: float = 0.0) -> list[str]:
+def captions(
+    seeds: list[int], styles: list[str], rng: np.random.Generator, dropout: float, short: float = 0.0
+) -> list[str]:
     """One training prompt per clip: empty with probability `dropout` (for CFG), else a style-only
     prompt (`data.short_caption`) with probability `short`, else the full caption of the scene. At
     short = 0 no draw is spent on it, so the prompts are those of runs made before the option."""
@@ -134,20 +153,40 @@ def captions(seeds: list[int], styles: list[str], rng: np.random.Generator, drop
     return out
 
 
-def teacher_batch(cache: LatentCache, real: RealLatents | None, config: TrainConfig, rng: np.random.Generator,
-                  batch: int, crop: int | None) -> tuple[Tensor, Tensor, list[str]]:
+def teacher_batch(
+    cache: LatentCache,
+    real: RealLatents | None,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    batch: int,
+    crop: int | None,
+) -> tuple[Tensor, Tensor, list[str]]:
     """A conditional teacher batch (conditional.plan_pairs with the caption dropout and the source dropout),
     one random crop for the whole batch. -> targets [B, z, F, c, c], sources [B, z, F, c, c] (zeros where
     dropped), prompts (a clip with a source and the empty prompt is always its own source: the identity pair)."""
-    pairs = plan_pairs(cache, real, config.conditional, rng, batch, caption_dropout=config.caption_dropout,
-                       caption_short=config.caption_short, source_dropout=config.conditional.source_dropout,
-                       restyle_real=False)
-    both = LatentCache.crop(torch.stack(pair_latents(cache, real, pairs), 1), rng, crop)   # [B, 2, z, F, c, c]
+    pairs = plan_pairs(
+        cache,
+        real,
+        config.conditional,
+        rng,
+        batch,
+        caption_dropout=config.caption_dropout,
+        caption_short=config.caption_short,
+        source_dropout=config.conditional.source_dropout,
+        restyle_real=False,
+    )
+    both = LatentCache.crop(torch.stack(pair_latents(cache, real, pairs), 1), rng, crop)  # [B, 2, z, F, c, c]
     return both[:, 0], both[:, 1], [p.prompt for p in pairs]
 
 
-def flow_matching_loss(model: TextToVideo, z: Tensor, prompts: list[str], shift: float,
-                       generator: torch.Generator | None = None, source: Tensor | None = None) -> Tensor:
+def flow_matching_loss(
+    model: TextToVideo,
+    z: Tensor,
+    prompts: list[str],
+    shift: float,
+    generator: torch.Generator | None = None,
+    source: Tensor | None = None,
+) -> Tensor:
     """MSE between the predicted flow and ε − z at shifted-uniform timesteps (one per clip); a source model
     is told the clean `source` latents [B, z, F, h, w] (None: a plain model, or no source)."""
     B = z.shape[0]
@@ -158,8 +197,9 @@ def flow_matching_loss(model: TextToVideo, z: Tensor, prompts: list[str], shift:
     return F_.mse_loss(flow, flow_target(z, noise))
 
 
-def cfg_flow(dit: nn.Module, cond: Tensor, guidance: float, source: Tensor | None = None,
-             uncond: Tensor | None = None) -> Callable[[Tensor, Tensor], Tensor]:
+def cfg_flow(
+    dit: nn.Module, cond: Tensor, guidance: float, source: Tensor | None = None, uncond: Tensor | None = None
+) -> Callable[[Tensor, Tensor], Tensor]:
     """Classifier-free guidance (Ho & Salimans 2022) as a model_fn(x [B, z, F, h, w], t [B] or [B, F]) -> the
     guided flow u + g·(c − u), both branches in one batch of 2B. cond [B, K, D] is the prompt's context; the
     unconditional branch is the empty prompt, `uncond` [1 or B, K, D] (default zeros: the WordPromptEncoder's
@@ -167,12 +207,13 @@ def cfg_flow(dit: nn.Module, cond: Tensor, guidance: float, source: Tensor | Non
     the conditional recipe the unconditional branch then means "keep the source"). g = 1 is the conditional
     branch."""
     uncond = torch.zeros_like(cond) if uncond is None else uncond.expand_as(cond)
-    both = None if source is None else torch.cat([source, source])                   # [2B, z, F, h, w]
+    both = None if source is None else torch.cat([source, source])  # [2B, z, F, h, w]
 
     def fn(x: Tensor, t: Tensor) -> Tensor:
         out = dit(torch.cat([x, x]), torch.cat([t, t]), torch.cat([cond, uncond]), source=both)  # [2B, z, F, h, w]
         c, u = out.chunk(2)
         return u + guidance * (c - u)
+
     return fn
 
 
@@ -204,10 +245,16 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
         log.info("teacher: already trained; nothing to do")
         return
     c = config.conditional
-    log.info(f"teacher: start at step {step}/{config.teacher_steps}; DiT {model.dit.num_params()} params, "
-             f"{cache.latents.shape[0]} scenes x {len(cache.styles)} styles" +
-             (f"; source-conditioned (identity {c.identity}, source dropout {c.source_dropout}, real {c.real}"
-              f"{f' from {len(real)} clips' if real is not None else ''})" if conditional else ""))
+    log.info(
+        f"teacher: start at step {step}/{config.teacher_steps}; DiT {model.dit.num_params()} params, "
+        f"{cache.latents.shape[0]} scenes x {len(cache.styles)} styles"
+        + (
+            f"; source-conditioned (identity {c.identity}, source dropout {c.source_dropout}, real {c.real}"
+            f"{f' from {len(real)} clips' if real is not None else ''})"
+            if conditional
+            else ""
+        )
+    )
     seed = draw_seed(config.seed, "teacher", step)  # one seed for both generators
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -215,8 +262,13 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     crop = h // 2 if h >= 8 else None
 
     def snapshot() -> dict:
-        return {"step": loop.step, "model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                "seconds": timer.total()}
+        return {
+            "step": loop.step,
+            "model": model.state_dict(),
+            "ema": ema.state_dict(),
+            "opt": opt.state_dict(),
+            "seconds": timer.total(),
+        }
 
     model.train()
     with Loop(STAGE, step, config.teacher_steps, path, snapshot, log, config.ckpt_seconds) as loop:
@@ -229,12 +281,17 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             source = None
             if conditional:
                 z, source, prompts = teacher_batch(cache, real, config, rng, batch, None if full else crop)
-                source = source.to(device)                                   # [B, z, F, h, w]
+                source = source.to(device)  # [B, z, F, h, w]
             else:
                 z, scenes, styles = cache.sample(rng, batch, None if full else crop)
-                prompts = captions([cache.seeds[i] for i in scenes], [cache.styles[i] for i in styles], rng,
-                                   config.caption_dropout, config.caption_short)
-            z = z.to(device)                                                 # [B, z, F, h, w]
+                prompts = captions(
+                    [cache.seeds[i] for i in scenes],
+                    [cache.styles[i] for i in styles],
+                    rng,
+                    config.caption_dropout,
+                    config.caption_short,
+                )
+            z = z.to(device)  # [B, z, F, h, w]
             loss = flow_matching_loss(model, z, prompts, config.sampling.shift, gen, source)
             opt.zero_grad(set_to_none=True)
             loss.backward()

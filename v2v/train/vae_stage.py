@@ -24,11 +24,24 @@ import torch
 import torch.nn.functional as F_
 from torch import Tensor
 
-from v2v.train.adversarial import (PatchDiscriminator, adaptive_weight, discriminator_loss, generator_loss,
-                                   sample_frames)
-from v2v.train.common import (AutoencoderConfig, Loop, TrainConfig, build_vae, ckpt_path, draw_seed, fresh_scene_seed,
-                              load_ckpt, module_device, render_video, resume, save_ckpt, stage_logger, uint8_to_video,
-                              warmup_cosine)
+from v2v.train.adversarial import PatchDiscriminator, adaptive_weight, discriminator_loss, generator_loss, sample_frames
+from v2v.train.common import (
+    AutoencoderConfig,
+    Loop,
+    TrainConfig,
+    build_vae,
+    ckpt_path,
+    draw_seed,
+    fresh_scene_seed,
+    load_ckpt,
+    module_device,
+    render_video,
+    resume,
+    save_ckpt,
+    stage_logger,
+    uint8_to_video,
+    warmup_cosine,
+)
 
 STAGE = "vae"
 CLIP_FRAMES = 9
@@ -36,8 +49,15 @@ LATENT_NOISE = 0.05
 PERCEPTUAL_FRAMES = 3  # frames of each clip the perceptual distance compares (it costs most of a step)
 
 
-def random_clips(config: TrainConfig, rng: np.random.Generator, n: int, crop: tuple[int, int],
-                 held_out: bool = False, crops_per_clip: int = 1, real: float = 0.0) -> Tensor:
+def random_clips(
+    config: TrainConfig,
+    rng: np.random.Generator,
+    n: int,
+    crop: tuple[int, int],
+    held_out: bool = False,
+    crops_per_clip: int = 1,
+    real: float = 0.0,
+) -> Tensor:
     """n clips [n, 3, 9, Hc, Wc] in [-1, 1]: random scene, style, start frame and crop (several crops
     per rendered clip when crops_per_clip > 1, since rendering costs about as much as a training step);
     about a share `real` of them are random moving views of real content instead."""
@@ -55,13 +75,14 @@ def random_clips(config: TrainConfig, rng: np.random.Generator, n: int, crop: tu
     while len(clips) < n:
         seed = 1_000_000 + int(rng.integers(0, 1_000_000)) if held_out else fresh_scene_seed(rng)
         style = data.STYLES[int(rng.integers(0, len(data.STYLES)))]
-        video = render_video(data.sample_scene(seed), style, CLIP_FRAMES, config.size,
-                             start=int(rng.integers(0, 32)))  # [3, T, H, W]
+        video = render_video(
+            data.sample_scene(seed), style, CLIP_FRAMES, config.size, start=int(rng.integers(0, 32))
+        )  # [3, T, H, W]
         W, H = config.size
         cw, ch = crop
         for _ in range(min(crops_per_clip, n - len(clips))):
             y, x = int(rng.integers(0, H - ch + 1)), int(rng.integers(0, W - cw + 1))
-            clips.append(video[:, :, y:y + ch, x:x + cw])
+            clips.append(video[:, :, y : y + ch, x : x + cw])
     return torch.stack(clips)  # [n, 3, T, Hc, Wc]
 
 
@@ -78,12 +99,16 @@ def spectrum_l1(a: Tensor, b: Tensor) -> Tensor:
     return (torch.log1p(fa) - torch.log1p(fb)).abs().mean()
 
 
-def reconstruction_loss(vae: torch.nn.Module, video: Tensor, ae: AutoencoderConfig = AutoencoderConfig(),
-                        perceptual: torch.nn.Module | None = None) -> tuple[Tensor, Tensor, Tensor]:
+def reconstruction_loss(
+    vae: torch.nn.Module,
+    video: Tensor,
+    ae: AutoencoderConfig = AutoencoderConfig(),
+    perceptual: torch.nn.Module | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
     """-> (loss, raw latents, reconstruction [B, 3, T, H, W]). video [B, 3, T, H, W]."""
-    z = vae.encode_raw(video)                                              # [B, z, F, h, w]
+    z = vae.encode_raw(video)  # [B, z, F, h, w]
     noisy = z + LATENT_NOISE * z.detach().std() * torch.randn_like(z)
-    recon = vae.decode_frames(noisy)          # [B, 3, T, H, W]
+    recon = vae.decode_frames(noisy)  # [B, 3, T, H, W]
     loss = F_.l1_loss(recon, video) + 0.5 * gradient_l1(recon, video)
     if ae.mse:
         loss = loss + ae.mse * F_.mse_loss(recon, video)
@@ -91,8 +116,8 @@ def reconstruction_loss(vae: torch.nn.Module, video: Tensor, ae: AutoencoderConf
         loss = loss + ae.fft * spectrum_l1(recon, video)
     if ae.perceptual and perceptual is not None:
         idx = torch.randperm(video.shape[2])[:PERCEPTUAL_FRAMES].to(video.device)  # the same frames of each clip
-        a = recon.index_select(2, idx).transpose(1, 2).flatten(0, 1)       # [B*n, 3, H, W]
-        b = video.index_select(2, idx).transpose(1, 2).flatten(0, 1)       # [B*n, 3, H, W]
+        a = recon.index_select(2, idx).transpose(1, 2).flatten(0, 1)  # [B*n, 3, H, W]
+        b = video.index_select(2, idx).transpose(1, 2).flatten(0, 1)  # [B*n, 3, H, W]
         loss = loss + ae.perceptual * perceptual(a, b)
     return loss + 1e-4 * z.square().mean(), z, recon
 
@@ -102,18 +127,29 @@ def latent_stats(vae: torch.nn.Module, config: TrainConfig, clips: int = 32) -> 
     """Per-channel mean and std of the raw latents over held-out clips at the working size."""
     rng = np.random.default_rng(draw_seed(config.seed, "latent stats", 0))
     device = module_device(vae)
-    zs = [vae.encode_raw(random_clips(config, rng, 1, config.size, held_out=True, real=config.autoencoder.real)
-                         .to(device)) for _ in range(clips)]
-    z = torch.cat(zs).transpose(0, 1).flatten(1)                           # [z, N]
+    zs = [
+        vae.encode_raw(
+            random_clips(config, rng, 1, config.size, held_out=True, real=config.autoencoder.real).to(device)
+        )
+        for _ in range(clips)
+    ]
+    z = torch.cat(zs).transpose(0, 1).flatten(1)  # [z, N]
     return z.mean(1).tolist(), z.std(1).clamp_min(1e-4).tolist()
 
 
-def _adversarial_step(vae: torch.nn.Module, disc: PatchDiscriminator, disc_opt: torch.optim.Optimizer,
-                      video: Tensor, recon: Tensor, recon_loss: Tensor, scale: float) -> tuple[Tensor, float]:
+def _adversarial_step(
+    vae: torch.nn.Module,
+    disc: PatchDiscriminator,
+    disc_opt: torch.optim.Optimizer,
+    video: Tensor,
+    recon: Tensor,
+    recon_loss: Tensor,
+    scale: float,
+) -> tuple[Tensor, float]:
     """One discriminator update on (real, decoded) frames, then the generator's adversarial term for the
     autoencoder's loss, weighted adaptively against `recon_loss` (VQGAN). -> (term, discriminator loss)."""
-    real = sample_frames(video, 2)                                           # [2B, 3, H, W]
-    fake = sample_frames(recon, 2)                                           # [2B, 3, H, W]
+    real = sample_frames(video, 2)  # [2B, 3, H, W]
+    fake = sample_frames(recon, 2)  # [2B, 3, H, W]
     d_loss = discriminator_loss(disc(real), disc(fake.detach()))
     disc_opt.zero_grad(set_to_none=True)
     d_loss.backward()
@@ -146,8 +182,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
         from v2v.train.perceptual import PerceptualDistance
 
         perceptual = PerceptualDistance().to(device)
-    log.info(f"vae: start at step {step}/{config.vae_steps}, {sum(p.numel() for p in vae.parameters())} params; "
-             f"{ae}")
+    log.info(f"vae: start at step {step}/{config.vae_steps}, {sum(p.numel() for p in vae.parameters())} params; {ae}")
     seed = draw_seed(config.seed, "vae", step)  # one seed for both generators
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -155,16 +190,24 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
 
     def snapshot() -> dict:
         extra = {} if disc is None else {"disc": disc.state_dict(), "disc_opt": disc_opt.state_dict()}
-        return {"step": loop.step, "vae": vae.state_dict(), "opt": opt.state_dict(), "seconds": timer.total(),
-                "vae_config": dataclasses.asdict(vae.config), "stats_done": stats_done, **extra}
+        return {
+            "step": loop.step,
+            "vae": vae.state_dict(),
+            "opt": opt.state_dict(),
+            "seconds": timer.total(),
+            "vae_config": dataclasses.asdict(vae.config),
+            "stats_done": stats_done,
+            **extra,
+        }
 
     vae.train()
     with Loop(STAGE, step, config.vae_steps, path, snapshot, log, config.ckpt_seconds) as loop:
         for s in loop:
             for g in opt.param_groups:
                 g["lr"] = warmup_cosine(config.vae_lr, s, config.vae_steps, warmup=50)
-            video = random_clips(config, rng, config.vae_batch, config.vae_size, crops_per_clip=4,
-                                 real=ae.real).to(device)
+            video = random_clips(config, rng, config.vae_batch, config.vae_size, crops_per_clip=4, real=ae.real).to(
+                device
+            )
             loss, _, recon = reconstruction_loss(vae, video, ae, perceptual)
             losses = {"loss": loss.item()}
             if disc is not None and s >= ae.adversarial_from:
@@ -180,5 +223,6 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     vae.config = dataclasses.replace(vae.config, latent_mean=tuple(mean), latent_std=tuple(std))
     stats_done = True
     save_ckpt(path, snapshot())
-    log.info(f"vae: latent mean {np.round(mean, 3).tolist()} std {np.round(std, 3).tolist()}; "
-             f"{timer.total():.0f} s in all")
+    log.info(
+        f"vae: latent mean {np.round(mean, 3).tolist()} std {np.round(std, 3).tolist()}; {timer.total():.0f} s in all"
+    )

@@ -19,16 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from v2v.train.scenes import (
-    BIOMES, GRASS, ROCK, SAND, SNOW, TIMES_OF_DAY, WATER, hash01)
+from v2v.train.scenes import BIOMES, GRASS, ROCK, SAND, SNOW, TIMES_OF_DAY, WATER, hash01
 
 VOXEL_MOTIONS = ("walk", "turn", "fly")
-HILL_CELL = 28.0      # blocks per hill cell
-EYE = 1.7             # eye height over the ground when walking, blocks
-CLOUD_ALT = 70.0      # cloud plane over the water level, blocks
+HILL_CELL = 28.0  # blocks per hill cell
+EYE = 1.7  # eye height over the ground when walking, blocks
+CLOUD_ALT = 70.0  # cloud plane over the water level, blocks
 
-_SUN_ELEV = {"morning": (15.0, 25.0), "noon": (55.0, 65.0), "afternoon": (35.0, 45.0),
-             "sunset": (6.0, 11.0)}
+_SUN_ELEV = {"morning": (15.0, 25.0), "noon": (55.0, 65.0), "afternoon": (35.0, 45.0), "sunset": (6.0, 11.0)}
 _BIOME = {  # ground, tree_p, pine_p, house_p (per cell)
     "meadow": (GRASS, 0.08, 0.2, 0.2),
     "forest": (GRASS, 0.45, 0.5, 0.1),
@@ -40,44 +38,44 @@ _BIOME = {  # ground, tree_p, pine_p, house_p (per cell)
 
 @dataclass(frozen=True)
 class VoxelCamera:
-    motion: str          # one of VOXEL_MOTIONS, for captions
-    x0: float            # position at time 0, blocks
+    motion: str  # one of VOXEL_MOTIONS, for captions
+    x0: float  # position at time 0, blocks
     z0: float
-    heading: float       # direction of travel (radians from +x toward +z)
-    speed: float         # blocks per frame along the heading
-    weave_amp: float     # sideways weave around the straight line, blocks
+    heading: float  # direction of travel (radians from +x toward +z)
+    speed: float  # blocks per frame along the heading
+    weave_amp: float  # sideways weave around the straight line, blocks
     weave_period: float  # frames
-    look_amp: float      # head turn around the travel direction, radians
-    look_period: float   # frames
-    turn_rate: float     # "turn": yaw change per frame, radians
-    pitch: float         # tangent of the pitch (negative: looking down)
-    pitch_amp: float     # slow nod, tangent units
-    altitude: float      # "fly": height over the water level, blocks
-    bob_amp: float       # "walk": step bob, blocks
-    phase: float         # radians
+    look_amp: float  # head turn around the travel direction, radians
+    look_period: float  # frames
+    turn_rate: float  # "turn": yaw change per frame, radians
+    pitch: float  # tangent of the pitch (negative: looking down)
+    pitch_amp: float  # slow nod, tangent units
+    altitude: float  # "fly": height over the water level, blocks
+    bob_amp: float  # "walk": step bob, blocks
+    phase: float  # radians
 
 
 @dataclass(frozen=True)
 class VoxelSpec:
     seed: int
-    biome: str                               # one of scenes.BIOMES
-    time_of_day: str                         # one of scenes.TIMES_OF_DAY
-    light: tuple[float, float, float]        # unit vector toward the sun (x, y up, z)
+    biome: str  # one of scenes.BIOMES
+    time_of_day: str  # one of scenes.TIMES_OF_DAY
+    light: tuple[float, float, float]  # unit vector toward the sun (x, y up, z)
     camera: VoxelCamera
-    ground: int                              # surface material of the biome
-    base: float                              # mean ground height, blocks
-    water: bool                              # lakes in the low ground
-    water_level: float                       # blocks (far below the ground without water)
+    ground: int  # surface material of the biome
+    base: float  # mean ground height, blocks
+    water: bool  # lakes in the low ground
+    water_level: float  # blocks (far below the ground without water)
     waves: tuple[tuple[float, float, float, float], ...]  # (amplitude, kx, kz, phase) long waves
-    hill_amp: float                          # tallest hill, blocks
-    basin_p: float                           # share of hill cells that are basins
-    mountains: bool                          # tall rocky hills with snow, a mountain skyline
-    tree_p: float                            # probability that a tree cell holds a tree
-    pine_p: float                            # share of pines
-    house_p: float                           # probability that a house cell holds a house
-    view: float                              # view distance, blocks
-    cloud_p: float                           # probability that a cloud cell holds a cloud
-    cloud_speed: float                       # cloud drift along x, blocks per frame
+    hill_amp: float  # tallest hill, blocks
+    basin_p: float  # share of hill cells that are basins
+    mountains: bool  # tall rocky hills with snow, a mountain skyline
+    tree_p: float  # probability that a tree cell holds a tree
+    pine_p: float  # share of pines
+    house_p: float  # probability that a house cell holds a house
+    view: float  # view distance, blocks
+    cloud_p: float  # probability that a cloud cell holds a cloud
+    cloud_speed: float  # cloud drift along x, blocks per frame
     kind: str = "voxel"
 
     @property
@@ -105,29 +103,53 @@ def sample_voxel(seed: int) -> VoxelSpec:
     mountains = biome == "snowy" or rng.random() < 0.35
     water = rng.random() < (0.35 if biome == "desert" else 0.6)
     base = 0.0
-    waves = tuple((u(0.8, 2.2) / (i + 1), *(_wavevector(rng, u(45.0, 110.0) / (i + 1))),
-                   u(0.0, 2 * math.pi)) for i in range(3))
+    waves = tuple(
+        (u(0.8, 2.2) / (i + 1), *(_wavevector(rng, u(45.0, 110.0) / (i + 1))), u(0.0, 2 * math.pi)) for i in range(3)
+    )
     hill_amp = u(16.0, 26.0) if mountains else u(5.0, 11.0)
     water_level = base + u(-0.6, 0.6) if water else base - 40.0
     top = base + sum(abs(w[0]) for w in waves) + hill_amp
     camera = VoxelCamera(
-        motion=motion, x0=u(-2000.0, 2000.0), z0=u(-2000.0, 2000.0), heading=u(0, 2 * math.pi),
+        motion=motion,
+        x0=u(-2000.0, 2000.0),
+        z0=u(-2000.0, 2000.0),
+        heading=u(0, 2 * math.pi),
         speed={"walk": u(0.08, 0.16), "turn": 0.0, "fly": u(0.25, 0.5)}[motion],
-        weave_amp=u(2.0, 6.0) if motion != "turn" else 0.0, weave_period=u(150.0, 300.0),
-        look_amp=u(0.1, 0.35), look_period=u(90.0, 200.0),
+        weave_amp=u(2.0, 6.0) if motion != "turn" else 0.0,
+        weave_period=u(150.0, 300.0),
+        look_amp=u(0.1, 0.35),
+        look_period=u(90.0, 200.0),
         turn_rate=(u(0.006, 0.015) * (1 if rng.random() < 0.5 else -1)) if motion == "turn" else 0.0,
         pitch={"walk": u(-0.12, -0.02), "turn": u(-0.1, 0.0), "fly": u(-0.3, -0.15)}[motion],
-        pitch_amp=u(0.01, 0.04), altitude=max(top, water_level) - water_level + u(8.0, 16.0),
-        bob_amp=0.06 if motion == "walk" else 0.0, phase=u(0.0, 2 * math.pi))
+        pitch_amp=u(0.01, 0.04),
+        altitude=max(top, water_level) - water_level + u(8.0, 16.0),
+        bob_amp=0.06 if motion == "walk" else 0.0,
+        phase=u(0.0, 2 * math.pi),
+    )
     azimuth = u(0.0, 2 * math.pi)
     elev = math.radians(u(*_SUN_ELEV[tod]))
     light = (math.cos(elev) * math.cos(azimuth), math.sin(elev), math.cos(elev) * math.sin(azimuth))
     return VoxelSpec(
-        seed=int(seed), biome=biome, time_of_day=tod, light=light, camera=camera, ground=ground,
-        base=base, water=water, water_level=water_level, waves=waves, hill_amp=hill_amp,
-        basin_p=u(0.15, 0.35) if water else 0.0, mountains=mountains, tree_p=tree_p,
-        pine_p=pine_p, house_p=house_p, view=96.0 if motion == "fly" else 64.0,
-        cloud_p=u(0.2, 0.6), cloud_speed=u(0.02, 0.06) * (1 if rng.random() < 0.5 else -1))
+        seed=int(seed),
+        biome=biome,
+        time_of_day=tod,
+        light=light,
+        camera=camera,
+        ground=ground,
+        base=base,
+        water=water,
+        water_level=water_level,
+        waves=waves,
+        hill_amp=hill_amp,
+        basin_p=u(0.15, 0.35) if water else 0.0,
+        mountains=mountains,
+        tree_p=tree_p,
+        pine_p=pine_p,
+        house_p=house_p,
+        view=96.0 if motion == "fly" else 64.0,
+        cloud_p=u(0.2, 0.6),
+        cloud_speed=u(0.02, 0.06) * (1 if rng.random() < 0.5 else -1),
+    )
 
 
 def _wavevector(rng: np.random.Generator, wavelength: float) -> tuple[float, float]:
@@ -157,7 +179,7 @@ def terrain(spec: VoxelSpec, x: np.ndarray, z: np.ndarray) -> np.ndarray:
     ci = np.floor(x / HILL_CELL).astype(np.int64)
     cj = np.floor(z / HILL_CELL).astype(np.int64)
     i0, j0 = int(ci.min()) - 1, int(cj.min()) - 1
-    table = _hill_table(spec, i0, int(ci.max()) + 1, j0, int(cj.max()) + 1)   # [ni, nj, 4]
+    table = _hill_table(spec, i0, int(ci.max()) + 1, j0, int(cj.max()) + 1)  # [ni, nj, 4]
     for di in (-1, 0, 1):
         for dj in (-1, 0, 1):
             cx, cz, inv_r2, amp = np.moveaxis(table[ci - i0 + di, cj - j0 + dj], -1, 0)
@@ -196,9 +218,10 @@ def ground_material(spec: VoxelSpec, h: np.ndarray, slope: np.ndarray) -> np.nda
 @dataclass
 class HeightGrid:
     """Terrain sampled at block centres (i + 0.5, j + 0.5) for i0 <= i < i0 + nx, j0 <= j < j0 + nz."""
+
     i0: int
     j0: int
-    hg: np.ndarray   # float32 [nx, nz, 3] terrain height, dh/dx and dh/dz (central differences)
+    hg: np.ndarray  # float32 [nx, nz, 3] terrain height, dh/dx and dh/dz (central differences)
 
     @property
     def h(self) -> np.ndarray:
@@ -211,7 +234,7 @@ def height_grid(spec: VoxelSpec, x0: float, x1: float, z0: float, z1: float) -> 
     i1, j1 = int(math.floor(x1)) + 3, int(math.floor(z1)) + 3
     xs = np.arange(i0 - 1, i1 + 1, dtype=np.float64) + 0.5
     zs = np.arange(j0 - 1, j1 + 1, dtype=np.float64) + 0.5
-    h = terrain(spec, xs[:, None], zs[None, :])                  # [nx + 2, nz + 2]
+    h = terrain(spec, xs[:, None], zs[None, :])  # [nx + 2, nz + 2]
     gx = (h[2:, 1:-1] - h[:-2, 1:-1]) * 0.5
     gz = (h[1:-1, 2:] - h[1:-1, :-2]) * 0.5
     return HeightGrid(i0, j0, np.stack([h[1:-1, 1:-1], gx, gz], axis=-1).astype(np.float32))
@@ -266,5 +289,16 @@ def clear_of_path(spec: VoxelSpec, x: np.ndarray, z: np.ndarray, margin: float) 
 # Trees and houses
 
 
-__all__ = ["VoxelSpec", "VoxelCamera", "sample_voxel", "terrain", "ground_material", "height_grid",
-           "HeightGrid", "camera_pose", "clear_of_path", "VOXEL_MOTIONS", "CLOUD_ALT"]
+__all__ = [
+    "VoxelSpec",
+    "VoxelCamera",
+    "sample_voxel",
+    "terrain",
+    "ground_material",
+    "height_grid",
+    "HeightGrid",
+    "camera_pose",
+    "clear_of_path",
+    "VOXEL_MOTIONS",
+    "CLOUD_ALT",
+]

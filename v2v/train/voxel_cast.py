@@ -17,8 +17,8 @@ import numpy as np
 
 from v2v.train.voxel import VoxelSpec, ground_material
 
-NEAR = 0.2             # nearest depth drawn, blocks
-BAND = 5.0             # terrain object id changes every BAND blocks of height (outline contours)
+NEAR = 0.2  # nearest depth drawn, blocks
+BAND = 5.0  # terrain object id changes every BAND blocks of height (outline contours)
 
 __all__ = ["SmoothCast", "BlockyCast", "smooth_depths", "NEAR", "BAND"]
 
@@ -54,13 +54,13 @@ def _pack_ints(inst, face, mat) -> np.ndarray:
 class SmoothCast:
     """Smooth mode: the heightfield sampled at depths S along every column ([T, W, K] arrays)."""
 
-    channels = 6   # per-pixel floats: line slope m and offset c (h = m s + c), depth range, shade
-                   # at both ends
+    channels = 6  # per-pixel floats: line slope m and offset c (h = m s + c), depth range, shade
+    # at both ends
 
     def __init__(self, spec: VoxelSpec, grid, pos, dxz, R) -> None:
-        S = smooth_depths(R).astype(np.float32)                           # [K]
+        S = smooth_depths(R).astype(np.float32)  # [K]
         d32 = dxz.astype(np.float32)
-        self.u = np.float32(pos[:, 0, None, None] - 0.5 - grid.i0) + S * d32[..., 0:1]   # [T, W, K]
+        self.u = np.float32(pos[:, 0, None, None] - 0.5 - grid.i0) + S * d32[..., 0:1]  # [T, W, K]
         self.v = np.float32(pos[:, 2, None, None] - 0.5 - grid.j0) + S * d32[..., 1:2]
         self.nz = grid.hg.shape[1] - 1
         self.grid = grid
@@ -94,7 +94,7 @@ class SmoothCast:
         lo = np.where(k == 0, np.float32(0.05), s0)
         floats = np.stack([m, c, lo, s1, shade, shade], axis=-1).astype(np.float32)
         prev = np.flatnonzero(k > 0)
-        if prev.size:   # the shade one sample nearer, for a smooth blend between samples
+        if prev.size:  # the shade one sample nearer, for a smooth blend between samples
             pf = flat[prev] - 1
             up, vp = np.take(self.u, pf), np.take(self.v, pf)
             hp_, gxp, gzp = (_bilinear(_corners(self.grid.hg[..., c]), self.nz, up, vp) for c in range(3))
@@ -108,7 +108,7 @@ class BlockyCast:
     """Blocky mode: every block column each ray crosses, in order ([T, W, K] arrays): entry and
     exit depth, the face it is entered by, its top."""
 
-    channels = 5   # per-pixel floats: entry and exit depth, top, shade of the top and of the face
+    channels = 5  # per-pixel floats: entry and exit depth, top, shade of the top and of the face
 
     def __init__(self, spec: VoxelSpec, grid, pos, dxz, R) -> None:
         T, W, _ = dxz.shape
@@ -124,7 +124,7 @@ class BlockyCast:
         sb = np.concatenate(crossings, axis=2)
         order = np.argsort(sb, axis=2)
         sb = np.take_along_axis(sb, order, axis=2)
-        axis = (order >= N).astype(np.int8)                               # 0: x line, 1: z line
+        axis = (order >= N).astype(np.int8)  # 0: x line, 1: z line
         self.s_in = np.concatenate([np.full((T, W, 1), NEAR, np.float32), sb[..., :-1]], axis=2)
         self.face = np.concatenate([np.full((T, W, 1), 3, np.int8), axis[..., :-1]], axis=2)
         self.s_out = np.minimum(sb, np.float32(R))
@@ -139,7 +139,7 @@ class BlockyCast:
         wl = np.float32(spec.water_level)
         land_top = np.maximum(np.floor(ht + 0.5), np.float32(math.floor(spec.water_level) + 1))
         self.hc = np.where(ht < wl, wl, land_top).astype(np.float32)
-        self.sgn = -np.sign(dxz).astype(np.float32)                       # [T, W, 2] face normals
+        self.sgn = -np.sign(dxz).astype(np.float32)  # [T, W, 2] face normals
         self.top_h = self.hc
         self.top_s = np.where(self.hc < pos[:, 1, None, None], self.s_out, self.s_in)
 
@@ -159,8 +159,9 @@ class BlockyCast:
         tw = flat // self.hc.shape[2]
         sgn = self.sgn.reshape(-1, 2)[tw]
         front_shade = np.where(face == 0, sgn[:, 0] * lx, sgn[:, 1] * lz)
-        floats = np.stack([np.take(self.s_in, flat), np.take(self.s_out, flat), hc, top_shade,
-                           front_shade], axis=-1).astype(np.float32)
+        floats = np.stack(
+            [np.take(self.s_in, flat), np.take(self.s_out, flat), hc, top_shade, front_shade], axis=-1
+        ).astype(np.float32)
         return floats, _pack_ints(_terrain_inst(spec, hc, water), face, mat)
 
 

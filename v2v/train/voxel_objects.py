@@ -22,19 +22,19 @@ from v2v.train.voxel import VoxelSpec, terrain
 from v2v.train.voxel_props import BOX, CYLINDER, ELLIPSOID, HOUSE, Prims
 
 NEAR = 0.2
-_DEPTH_BINS = (-np.inf, 4.0, 8.0, 12.0, 18.0, 26.0, 40.0, 60.0, np.inf)   # primitives are drawn in these depth bins
+_DEPTH_BINS = (-np.inf, 4.0, 8.0, 12.0, 18.0, 26.0, 40.0, 60.0, np.inf)  # primitives are drawn in these depth bins
 
 
 def _boxes(prims: Prims, view, H: int, W: int, view_dist: float):
     """Screen rectangle of every primitive in every frame that can show: (t, n, r0, r1, c0, c1, zmin)."""
-    bits = np.array([[(m >> a) & 1 for a in range(3)] for m in range(8)], bool)      # [8, 3]
-    corners = np.where(bits[None], prims.hi[:, None, :], prims.lo[:, None, :])      # [N, 8, 3]
-    rel = corners[None] - view.pos[:, None, None, :]                                # [T, N, 8, 3]
+    bits = np.array([[(m >> a) & 1 for a in range(3)] for m in range(8)], bool)  # [8, 3]
+    corners = np.where(bits[None], prims.hi[:, None, :], prims.lo[:, None, :])  # [N, 8, 3]
+    rel = corners[None] - view.pos[:, None, None, :]  # [T, N, 8, 3]
     fx, fz = view.fwd[:, 0, None, None], view.fwd[:, 1, None, None]
-    zc = rel[..., 0] * fx + rel[..., 2] * fz                                        # [T, N, 8]
+    zc = rel[..., 0] * fx + rel[..., 2] * fz  # [T, N, 8]
     xc = rel[..., 0] * view.right[:, 0, None, None] + rel[..., 2] * view.right[:, 1, None, None]
     yc = rel[..., 1]
-    zmin, zmax = zc.min(2), zc.max(2)                                               # [T, N]
+    zmin, zmax = zc.min(2), zc.max(2)  # [T, N]
     zlo, zhi = np.maximum(zmin, NEAR), np.maximum(zmax, NEAR)
     xs = [xc.min(2) / zlo, xc.min(2) / zhi, xc.max(2) / zlo, xc.max(2) / zhi]
     ys = [yc.min(2) / zlo, yc.min(2) / zhi, yc.max(2) / zlo, yc.max(2) / zhi]
@@ -109,8 +109,15 @@ def _house(o, d, lo, hi, axis, top):
     da, db, dy = pick(d, along), pick(d, across), d[1]
     la, ha = np.choose(along, lo.T), np.choose(along, hi.T)
     lb, hb = np.choose(across, lo.T), np.choose(across, hi.T)
-    planes = ((-1, 0, 0, -la), (1, 0, 0, ha), (0, 0, -1, -lb), (0, 0, 1, hb), (0, -1, 0, -lo[:, 1]),
-              (0, 1, -1, top - lb), (0, 1, 1, top + hb))
+    planes = (
+        (-1, 0, 0, -la),
+        (1, 0, 0, ha),
+        (0, 0, -1, -lb),
+        (0, 0, 1, hb),
+        (0, -1, 0, -lo[:, 1]),
+        (0, 1, -1, top - lb),
+        (0, 1, 1, top + hb),
+    )
     enter = np.full(oa.shape, -np.inf)
     leave = np.full(oa.shape, np.inf)
     which = np.zeros(oa.shape, np.int8)
@@ -127,8 +134,7 @@ def _house(o, d, lo, hi, axis, top):
     return s, which, along
 
 
-def draw_objects(g: GBuffer, hit_s: np.ndarray, spec: VoxelSpec, view, prims: Prims, blocky: bool,
-                 depth_of) -> None:
+def draw_objects(g: GBuffer, hit_s: np.ndarray, spec: VoxelSpec, view, prims: Prims, blocky: bool, depth_of) -> None:
     """Ray-trace `prims` into g where they are nearer than hit_s (updated); depth_of(s) -> G depth."""
     if prims.kind.size == 0:
         return
@@ -141,8 +147,7 @@ def draw_objects(g: GBuffer, hit_s: np.ndarray, spec: VoxelSpec, view, prims: Pr
             _draw(g, hit_s, spec, view, prims, blocky, depth_of, tuple(b[sel] for b in boxes))
 
 
-def _draw(g: GBuffer, hit_s: np.ndarray, spec: VoxelSpec, view, prims: Prims, blocky: bool,
-          depth_of, boxes) -> None:
+def _draw(g: GBuffer, hit_s: np.ndarray, spec: VoxelSpec, view, prims: Prims, blocky: bool, depth_of, boxes) -> None:
     from v2v.train.raster_voxel import face_coords, lod_coords
 
     T, H, W = hit_s.shape
@@ -169,8 +174,7 @@ def _draw(g: GBuffer, hit_s: np.ndarray, spec: VoxelSpec, view, prims: Prims, bl
         elif k == CYLINDER:
             s[sel] = _cylinder(os_, ds, c32[ns], r32[ns])
         else:
-            s[sel], plane[sel], along = _house(os_, ds, lo32[ns], hi32[ns],
-                                               prims.r[ns, 0].astype(np.int64), r32[ns, 1])
+            s[sel], plane[sel], along = _house(os_, ds, lo32[ns], hi32[ns], prims.r[ns, 0].astype(np.int64), r32[ns, 1])
             axis[sel] = along
     pix = (ti * H + r) * W + c
     ok = np.isfinite(s) & (s < np.take(hit_s.reshape(-1), pix))
@@ -194,7 +198,7 @@ def _draw(g: GBuffer, hit_s: np.ndarray, spec: VoxelSpec, view, prims: Prims, bl
     wall = (mat == WALL) & (np.abs(ny) < 0.5)
     if wall.any():
         wm = _openings(spec, prims, n[wall], px[wall], py[wall], pz[wall], nx[wall], nz[wall], blocky)
-        offset = np.where(wm == DOOR, 3, np.where(wm > 0, 2, 0))        # window oid + 5, door oid + 6
+        offset = np.where(wm == DOOR, 3, np.where(wm > 0, 2, 0))  # window oid + 5, door oid + 6
         mat[wall], inst[wall] = np.where(wm > 0, wm, mat[wall]), inst[wall] + offset
     lx, ly, lz = spec.light
     shade = nx * lx + ny * ly + nz * lz
@@ -266,8 +270,7 @@ class ShadowMap:
 
     RES = 0.25
 
-    def __init__(self, spec: VoxelSpec, prims: Prims, x0: float, x1: float, z0: float, z1: float,
-                 blocky: bool) -> None:
+    def __init__(self, spec: VoxelSpec, prims: Prims, x0: float, x1: float, z0: float, z1: float, blocky: bool) -> None:
         self.blocky = blocky
         self.i0, self.j0 = math.floor(x0 / self.RES), math.floor(z0 / self.RES)
         nx, nz = math.floor(x1 / self.RES) - self.i0 + 2, math.floor(z1 / self.RES) - self.j0 + 2
@@ -285,8 +288,7 @@ class ShadowMap:
             ox, oz = np.round(ox / self.RES) * self.RES, np.round(oz / self.RES) * self.RES
         round_ = ~blocky & (prims.mat[casters] != WALL)
         for m in range(casters.size):
-            self._stamp(lo[m, 0] + ox[m], hi[m, 0] + ox[m], lo[m, 2] + oz[m], hi[m, 2] + oz[m],
-                        bool(round_[m]))
+            self._stamp(lo[m, 0] + ox[m], hi[m, 0] + ox[m], lo[m, 2] + oz[m], hi[m, 2] + oz[m], bool(round_[m]))
 
     def _stamp(self, xa: float, xb: float, za: float, zb: float, disc: bool) -> None:
         R = self.RES

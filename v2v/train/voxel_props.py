@@ -18,9 +18,9 @@ import numpy as np
 from v2v.train.scenes import LEAVES, PINE, ROOF, TRUNK, WALL, hash01
 from v2v.train.voxel import HeightGrid, VoxelSpec, cell_key, clear_of_path, terrain
 
-TREE_CELL = 5         # blocks per tree cell
-HOUSE_CELL = 24       # blocks per house cell
-BOX, ELLIPSOID, CYLINDER, HOUSE = range(4)   # primitive kinds
+TREE_CELL = 5  # blocks per tree cell
+HOUSE_CELL = 24  # blocks per house cell
+BOX, ELLIPSOID, CYLINDER, HOUSE = range(4)  # primitive kinds
 
 __all__ = ["Prims", "objects", "BOX", "ELLIPSOID", "CYLINDER", "HOUSE", "TREE_CELL", "HOUSE_CELL"]
 
@@ -28,19 +28,21 @@ __all__ = ["Prims", "objects", "BOX", "ELLIPSOID", "CYLINDER", "HOUSE", "TREE_CE
 @dataclass
 class Prims:
     """Primitives of the trees and houses in a region, one row each (N rows)."""
-    kind: np.ndarray   # int8 [N] BOX | ELLIPSOID | CYLINDER | HOUSE
-    lo: np.ndarray     # float64 [N, 3] bounding box
-    hi: np.ndarray     # float64 [N, 3]
-    c: np.ndarray      # float64 [N, 3] centre (ellipsoid, cylinder)
-    r: np.ndarray      # float64 [N, 3] radii (ellipsoid, cylinder); HOUSE: (ridge axis, wall top, -)
-    mat: np.ndarray    # uint8 [N] material (WALL for walls with windows and a door)
-    inst: np.ndarray   # int64 [N] object/part id
-    uid: np.ndarray    # int64 [N] stable order of primitives (tie-break between equal depths)
-    door: np.ndarray   # float64 [N, 3] WALL: door face axis (0 x, 2 z), face coordinate, door centre
+
+    kind: np.ndarray  # int8 [N] BOX | ELLIPSOID | CYLINDER | HOUSE
+    lo: np.ndarray  # float64 [N, 3] bounding box
+    hi: np.ndarray  # float64 [N, 3]
+    c: np.ndarray  # float64 [N, 3] centre (ellipsoid, cylinder)
+    r: np.ndarray  # float64 [N, 3] radii (ellipsoid, cylinder); HOUSE: (ridge axis, wall top, -)
+    mat: np.ndarray  # uint8 [N] material (WALL for walls with windows and a door)
+    inst: np.ndarray  # int64 [N] object/part id
+    uid: np.ndarray  # int64 [N] stable order of primitives (tie-break between equal depths)
+    door: np.ndarray  # float64 [N, 3] WALL: door face axis (0 x, 2 z), face coordinate, door centre
 
 
-def objects(spec: VoxelSpec, x0: float, x1: float, z0: float, z1: float, blocky: bool,
-            grid: HeightGrid | None = None) -> Prims:
+def objects(
+    spec: VoxelSpec, x0: float, x1: float, z0: float, z1: float, blocky: bool, grid: HeightGrid | None = None
+) -> Prims:
     """All tree and house primitives whose cells touch [x0, x1] x [z0, z1], sorted by uid. `grid`
     (height_grid of that region) saves evaluating the terrain again at the trees."""
     rows: list[tuple] = []
@@ -93,14 +95,24 @@ def _houses(spec: VoxelSpec, x0: float, x1: float, z0: float, z1: float) -> list
     wx, wz = 5 + np.floor(r[1] * 4), 5 + np.floor(r[2] * 4)
     hx = ii * HOUSE_CELL + 3 + np.floor(r[3] * (HOUSE_CELL - 6 - wx))
     hz = jj * HOUSE_CELL + 3 + np.floor(r[4] * (HOUSE_CELL - 6 - wz))
-    cx = np.stack([hx, hx + wx, hx, hx + wx, hx + wx / 2], axis=1)      # [N, 5] corners and centre
+    cx = np.stack([hx, hx + wx, hx, hx + wx, hx + wx / 2], axis=1)  # [N, 5] corners and centre
     cz = np.stack([hz, hz, hz + wz, hz + wz, hz + wz / 2], axis=1)
     h = terrain(spec, cx, cz)
     ok = (r[0] < spec.house_p) & (h.max(1) - h.min(1) <= 2.5) & (h.min(1) >= spec.water_level + 0.5)
     ok &= clear_of_path(spec, cx, cz, 3.5).all(1)
     ok &= clear_of_path(spec, cx[:, 4], cz[:, 4], 3.5 + np.maximum(wx, wz) / 2)
-    return [(int(hx[n]), int(hz[n]), int(wx[n]), int(wz[n]), float(math.floor(h[n].min() + 0.5)),
-             3 + int(r[5][n] * 2), int(key[n])) for n in np.flatnonzero(ok)]
+    return [
+        (
+            int(hx[n]),
+            int(hz[n]),
+            int(wx[n]),
+            int(wz[n]),
+            float(math.floor(h[n].min() + 0.5)),
+            3 + int(r[5][n] * 2),
+            int(key[n]),
+        )
+        for n in np.flatnonzero(ok)
+    ]
 
 
 def _in_house(houses: list[tuple], x: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -115,8 +127,9 @@ def _oid(key: int) -> int:
     return (1 << 24) + ((key & 0xFFFFF) << 3)
 
 
-def _tree_prims(rows: list, spec: VoxelSpec, x: float, z: float, h: float, ra: float, rb: float,
-                rc: float, key: int, blocky: bool) -> None:
+def _tree_prims(
+    rows: list, spec: VoxelSpec, x: float, z: float, h: float, ra: float, rb: float, rc: float, key: int, blocky: bool
+) -> None:
     pine = rc < spec.pine_p
     oid = _oid(key)
     trunk_h = 2.0 + 2.0 * ra if not pine else 1.0 + ra
@@ -125,8 +138,9 @@ def _tree_prims(rows: list, spec: VoxelSpec, x: float, z: float, h: float, ra: f
     crown = PINE if pine else LEAVES
     if not blocky:
         cy = h + trunk_h + 0.7 * ry
-        rows.append((CYLINDER, (x, h - 1.0 + (trunk_h + 1.0) / 2, z), (0.28, (trunk_h + 1.0) / 2, 0.28),
-                     TRUNK, oid + 1, 0))
+        rows.append(
+            (CYLINDER, (x, h - 1.0 + (trunk_h + 1.0) / 2, z), (0.28, (trunk_h + 1.0) / 2, 0.28), TRUNK, oid + 1, 0)
+        )
         rows.append((ELLIPSOID, (x, cy, z), (rad, ry, rad), crown, oid + 2, 1))
         return
     g = math.floor(h + 0.5)
@@ -136,21 +150,26 @@ def _tree_prims(rows: list, spec: VoxelSpec, x: float, z: float, h: float, ra: f
     cy = math.floor(h + trunk_h + 0.7 * ry + 0.5)
     k = max(1, round(rad - 0.5))
     hy = max(1, round(ry * 0.5))
-    layers = ((k, cy - hy, cy + hy), (k - 1, cy + hy, cy + hy + 1)) if not pine else tuple(
-        (max(0, k - n), cy - hy + 2 * n * hy // 3, cy - hy + 2 * (n + 1) * hy // 3 + (n == 2))
-        for n in range(3))
+    layers = (
+        ((k, cy - hy, cy + hy), (k - 1, cy + hy, cy + hy + 1))
+        if not pine
+        else tuple(
+            (max(0, k - n), cy - hy + 2 * n * hy // 3, cy - hy + 2 * (n + 1) * hy // 3 + (n == 2)) for n in range(3)
+        )
+    )
     for n, (w, y0, y1) in enumerate(layers):
         if y1 > y0:
             rows.append((BOX, (bx - w, y0, bz - w), (bx + 1.0 + w, y1, bz + 1.0 + w), crown, oid + 2, 1 + n))
 
 
-def _house_prims(rows: list, spec: VoxelSpec, hx: int, hz: int, wx: int, wz: int, y0: float,
-                 wall: int, key: int, blocky: bool) -> None:
+def _house_prims(
+    rows: list, spec: VoxelSpec, hx: int, hz: int, wx: int, wz: int, y0: float, wall: int, key: int, blocky: bool
+) -> None:
     oid = _oid(key)
     top = y0 + wall
-    axis = 0 if wx >= wz else 2                 # the ridge runs along the longer side
+    axis = 0 if wx >= wz else 2  # the ridge runs along the longer side
     short = wz if axis == 0 else wx
-    door_axis = 2 if axis == 0 else 0           # the door is in a long wall
+    door_axis = 2 if axis == 0 else 0  # the door is in a long wall
     door_face = float(hz if axis == 0 else hx)
     door_at = (hx + wx // 2 + 0.5) if axis == 0 else (hz + wz // 2 + 0.5)
     door = (door_axis, door_face, door_at)
@@ -191,5 +210,6 @@ def _pack(rows: list) -> Prims:
                 door[m] = row[6]
         uid[m] = (inst[m] << 4) + part
     order = np.argsort(uid, kind="stable")
-    return Prims(kind[order], lo[order], hi[order], c[order], r[order], mat[order], inst[order],
-                 uid[order], door[order])
+    return Prims(
+        kind[order], lo[order], hi[order], c[order], r[order], mat[order], inst[order], uid[order], door[order]
+    )

@@ -31,9 +31,16 @@ def obs_studio(tmp_path_factory) -> HeadlessObs:
     if studio.netns is None:  # still a real OBS, but it listens beyond loopback while the tests run
         warnings.warn(f"OBS runs in this machine's network namespace: {studio.why_no_namespace}")
     studio.script_settings = {
-        "python": sys.executable, "folder": str(REPO), "input": "pattern:64x64", "prompt": "panel prompt",
-        "strength": 0.6, "control_port": SCRIPT_CONTROL_PORT, "obs_port": studio.port,
-        "obs_password": studio.password, "extra": f"--model {model}"}
+        "python": sys.executable,
+        "folder": str(REPO),
+        "input": "pattern:64x64",
+        "prompt": "panel prompt",
+        "strength": 0.6,
+        "control_port": SCRIPT_CONTROL_PORT,
+        "obs_port": studio.port,
+        "obs_password": studio.password,
+        "extra": f"--model {model}",
+    }
     try:
         studio.start()
     except BaseException:

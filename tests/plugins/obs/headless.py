@@ -77,8 +77,12 @@ class HeadlessObs:
         if shutil.which("unshare") is None or shutil.which("ip") is None:
             self.why_no_namespace = "unshare or ip is missing"
             return
-        holder = subprocess.Popen(["unshare", "-n", "sh", "-c", "ip link set lo up && echo up && exec sleep 100000"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        holder = subprocess.Popen(
+            ["unshare", "-n", "sh", "-c", "ip link set lo up && echo up && exec sleep 100000"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         line = holder.stdout.readline().strip()
         if line != "up":
             holder.wait()
@@ -126,34 +130,77 @@ class HeadlessObs:
             "[General]\nFirstRun=true\n"
             f"[Basic]\nSceneCollection={COLLECTION}\nSceneCollectionFile={COLLECTION}\n"
             "[OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\n"
-            f"ServerPort={self.port}\nAlertsEnabled=false\nAuthRequired=true\nServerPassword={self.password}\n")
+            f"ServerPort={self.port}\nAlertsEnabled=false\nAuthRequired=true\nServerPassword={self.password}\n"
+        )
         plugin = config / "plugin_config" / "obs-websocket"  # obs-websocket 5.5+ reads this instead
         plugin.mkdir(parents=True, exist_ok=True)
-        (plugin / "config.json").write_text(json.dumps({
-            "server_enabled": True, "server_port": self.port, "auth_required": True,
-            "server_password": self.password, "alerts_enabled": False, "first_load": False}))
-        text_item = {"name": TEXT_SOURCE, "id": 1, "visible": True, "locked": False, "rot": 0.0, "align": 5,
-                     "pos": {"x": 0.0, "y": 0.0}, "scale": {"x": 1.0, "y": 1.0}, "bounds_type": 0,
-                     "bounds_align": 0, "bounds": {"x": 0.0, "y": 0.0}}
+        (plugin / "config.json").write_text(
+            json.dumps(
+                {
+                    "server_enabled": True,
+                    "server_port": self.port,
+                    "auth_required": True,
+                    "server_password": self.password,
+                    "alerts_enabled": False,
+                    "first_load": False,
+                }
+            )
+        )
+        text_item = {
+            "name": TEXT_SOURCE,
+            "id": 1,
+            "visible": True,
+            "locked": False,
+            "rot": 0.0,
+            "align": 5,
+            "pos": {"x": 0.0, "y": 0.0},
+            "scale": {"x": 1.0, "y": 1.0},
+            "bounds_type": 0,
+            "bounds_align": 0,
+            "bounds": {"x": 0.0, "y": 0.0},
+        }
         # OBS drops a source that no scene shows when it loads a collection: the text sits in the last scene
         sources: list[dict[str, Any]] = [
-            {"id": "scene", "versioned_id": "scene", "name": name,
-             "settings": {"items": [text_item] if name == SCENES[-1] else [], "id_counter": 1,
-                          "custom_size": False}} for name in SCENES]
-        sources.append({"id": "text_ft2_source", "versioned_id": "text_ft2_source_v2", "name": TEXT_SOURCE,
-                        "settings": {"text": "initial words"}})
+            {
+                "id": "scene",
+                "versioned_id": "scene",
+                "name": name,
+                "settings": {"items": [text_item] if name == SCENES[-1] else [], "id_counter": 1, "custom_size": False},
+            }
+            for name in SCENES
+        ]
+        sources.append(
+            {
+                "id": "text_ft2_source",
+                "versioned_id": "text_ft2_source_v2",
+                "name": TEXT_SOURCE,
+                "settings": {"text": "initial words"},
+            }
+        )
         modules: dict[str, Any] = {"scripts-tool": []}
         if self.script is not None:
             modules["scripts-tool"].append({"path": str(self.script), "settings": self.script_settings})
-        (scenes / f"{COLLECTION}.json").write_text(json.dumps({
-            "name": COLLECTION, "current_scene": SCENES[0], "current_program_scene": SCENES[0],
-            "scene_order": [{"name": n} for n in SCENES], "sources": sources, "modules": modules}))
+        (scenes / f"{COLLECTION}.json").write_text(
+            json.dumps(
+                {
+                    "name": COLLECTION,
+                    "current_scene": SCENES[0],
+                    "current_program_scene": SCENES[0],
+                    "scene_order": [{"name": n} for n in SCENES],
+                    "sources": sources,
+                    "modules": modules,
+                }
+            )
+        )
 
     def _start_xvfb(self) -> None:
         read_end, write_end = os.pipe()
-        self.xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x720x24",
-                                      "-nolisten", "tcp", "-noreset"], pass_fds=(write_end,),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.xvfb = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x720x24", "-nolisten", "tcp", "-noreset"],
+            pass_fds=(write_end,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(write_end)
         with os.fdopen(read_end) as numbers:
             self.display = f":{numbers.readline().strip()}"
@@ -166,16 +213,28 @@ class HeadlessObs:
         runtime = self.root / "run"
         runtime.mkdir(mode=0o700, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "XDG_SESSION_TYPE")}
-        env.update(HOME=str(self.home), XDG_RUNTIME_DIR=str(runtime), XDG_CONFIG_HOME=str(self.home / ".config"),
-                   QT_QPA_PLATFORM="xcb", LIBGL_ALWAYS_SOFTWARE="1", TMPDIR=str(self.root), OMP_NUM_THREADS="1")
+        env.update(
+            HOME=str(self.home),
+            XDG_RUNTIME_DIR=str(runtime),
+            XDG_CONFIG_HOME=str(self.home / ".config"),
+            QT_QPA_PLATFORM="xcb",
+            LIBGL_ALWAYS_SOFTWARE="1",
+            TMPDIR=str(self.root),
+            OMP_NUM_THREADS="1",
+        )
         self.starts += 1
         with self.inside():
             if self.xvfb is None:
                 self._start_xvfb()
             env["DISPLAY"] = self.display
             log = open(self.root / f"obs-{self.starts}.log", "w")
-            self.proc = subprocess.Popen(["obs", "--multi", "--disable-missing-files-check", "--minimize-to-tray"],
-                                         env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                ["obs", "--multi", "--disable-missing-files-check", "--minimize-to-tray"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
             log.close()
             self._wait_for_port()
 

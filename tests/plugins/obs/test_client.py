@@ -34,7 +34,9 @@ def test_a_server_that_does_not_answer_times_out():
         port = server.getsockname()[1]
         accepted = []
         threading.Thread(target=lambda: accepted.extend(server.accept() for _ in range(2)), daemon=True).start()
-        with pytest.raises(ObsConnectionError, match=r"did not answer as obs-websocket 5 within 0.5 s: check --obs-port"):
+        with pytest.raises(
+            ObsConnectionError, match=r"did not answer as obs-websocket 5 within 0.5 s: check --obs-port"
+        ):
             ObsClient("127.0.0.1", port, "pw", timeout=0.5)
         for connection, _ in accepted:
             connection.close()

@@ -75,8 +75,9 @@ def get_status(port: int) -> dict | None:
 def screenshot(client: ObsClient, size: tuple[int, int] = SIZE) -> np.ndarray | None:
     """What `V2V Output` shows now, uint8 RGB [H, W, 3] (None while OBS has no such source)."""
     try:
-        answer = client.call("GetSourceScreenshot", sourceName=OUTPUT_NAME, imageFormat="png",
-                             imageWidth=size[0], imageHeight=size[1])
+        answer = client.call(
+            "GetSourceScreenshot", sourceName=OUTPUT_NAME, imageFormat="png", imageWidth=size[0], imageHeight=size[1]
+        )
     except ObsError:
         return None
     png = base64.b64decode(answer["imageData"].split(",", 1)[1])
@@ -107,15 +108,38 @@ class Run:
         self.port = free_port()
         self.engine_log = tmp / f"engine-{self.port}.log"
         self.stderr_path = tmp / f"v2v-{self.port}.err"
-        env = dict(os.environ, V2V_OBS_PASSWORD=studio.password, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1",
-                   V2V_TEST_ENGINE_LOG=str(self.engine_log))
+        env = dict(
+            os.environ,
+            V2V_OBS_PASSWORD=studio.password,
+            PYTHONPATH=str(REPO),
+            OMP_NUM_THREADS="1",
+            V2V_TEST_ENGINE_LOG=str(self.engine_log),
+        )
         env.pop("DISPLAY", None)
         with open(self.stderr_path, "w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.plugins.obs.standin", "--input", f"pattern:{SIZE[0]}x{SIZE[1]}",
-                 "--output", "obs", "--size", f"{SIZE[0]}x{SIZE[1]}", "--control-port", str(self.port),
-                 "--obs-port", str(studio.port), *args],
-                cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.plugins.obs.standin",
+                    "--input",
+                    f"pattern:{SIZE[0]}x{SIZE[1]}",
+                    "--output",
+                    "obs",
+                    "--size",
+                    f"{SIZE[0]}x{SIZE[1]}",
+                    "--control-port",
+                    str(self.port),
+                    "--obs-port",
+                    str(studio.port),
+                    *args,
+                ],
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
 
     @property
     def stderr(self) -> str:
@@ -126,7 +150,9 @@ class Run:
         return get_status(self.port)
 
     def engine_changes(self) -> list[dict]:
-        return [json.loads(line) for line in self.engine_log.read_text().splitlines()] if self.engine_log.exists() else []
+        return (
+            [json.loads(line) for line in self.engine_log.read_text().splitlines()] if self.engine_log.exists() else []
+        )
 
     def stop(self) -> str:
         """SIGTERM (as Ctrl-C), wait, and return stderr."""
@@ -150,8 +176,11 @@ def assert_shows_what_v2v_sent(client: ObsClient) -> int:
     the later frame's number."""
     number = -1
     for _ in range(2):
-        number, image = wait_for("OBS to show v2v's live picture",
-                                 lambda: (shown := shown_frame(client)) and shown[0] != number and shown, timeout=30)
+        number, image = wait_for(
+            "OBS to show v2v's live picture",
+            lambda: (shown := shown_frame(client)) and shown[0] != number and shown,
+            timeout=30,
+        )
         sent = 255 - pattern_image(number, SIZE)  # exactly what the stand-in engine produced for that frame
         error = np.abs(image.astype(int) - sent).mean()
         assert error < 12, f"the screenshot differs from frame {number} as sent by {error:.1f} levels on average"
@@ -165,8 +194,16 @@ def streaming(obs_studio, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("streaming")
     (tmp / "styles.toml").write_text(STYLES)
     with obs_studio.inside():
-        run = Run(obs_studio, tmp, "--prompt", "first prompt", "--obs-styles", str(tmp / "styles.toml"),
-                  "--obs-prompt-source", TEXT_SOURCE)
+        run = Run(
+            obs_studio,
+            tmp,
+            "--prompt",
+            "first prompt",
+            "--obs-styles",
+            str(tmp / "styles.toml"),
+            "--obs-prompt-source",
+            TEXT_SOURCE,
+        )
         yield run
         err = run.stop()
     assert "Traceback" not in err, err
@@ -181,10 +218,12 @@ class TestOneRun:
         transform = items[0]["sceneItemTransform"]  # fitted to the 1280x720 canvas, aspect kept
         assert transform["boundsType"] == "OBS_BOUNDS_SCALE_INNER"
         assert (transform["boundsWidth"], transform["boundsHeight"]) == (1280.0, 720.0)
-        answer = obs_client.call("GetSourceScreenshot", sourceName=SCENES[0], imageFormat="png",
-                                 imageWidth=640, imageHeight=360)  # the scene as the program shows it
-        scene = cv2.imdecode(np.frombuffer(base64.b64decode(answer["imageData"].split(",", 1)[1]), np.uint8),
-                             cv2.IMREAD_GRAYSCALE)
+        answer = obs_client.call(
+            "GetSourceScreenshot", sourceName=SCENES[0], imageFormat="png", imageWidth=640, imageHeight=360
+        )  # the scene as the program shows it
+        scene = cv2.imdecode(
+            np.frombuffer(base64.b64decode(answer["imageData"].split(",", 1)[1]), np.uint8), cv2.IMREAD_GRAYSCALE
+        )
         # 320x176 scaled into 640x360 is 640x352, centred: the picture spans the width, thin bars above and below
         assert scene[8:352, :3].mean() > 40 and scene[8:352, -3:].mean() > 40
         assert scene[:3].max() < 10 and scene[-3:].max() < 10
@@ -193,8 +232,9 @@ class TestOneRun:
     def test_switching_scenes_switches_the_style_and_the_status_is_broadcast(self, streaming, obs_client):
         wait_for("v2v's control endpoint", streaming.status)
         obs_client.call("SetCurrentProgramScene", sceneName=SCENES[1])
-        status = wait_for("the style of Scene 2", lambda: (s := streaming.status()) and s["prompt"] == "scene two style"
-                          and s)
+        status = wait_for(
+            "the style of Scene 2", lambda: (s := streaming.status()) and s["prompt"] == "scene two style" and s
+        )
         assert status["strength"] == 0.5
         wait_for("the engine to get it", lambda: {"prompt": "scene two style"} in streaming.engine_changes())
         assert {"strength": 0.5} in streaming.engine_changes()
@@ -202,8 +242,11 @@ class TestOneRun:
         def broadcast() -> bool:
             while not obs_client.events.empty():
                 event = obs_client.events.get()
-                if event.name == "CustomEvent" and event.data.get("source") == "v2v" \
-                        and event.data.get("prompt") == "scene two style":
+                if (
+                    event.name == "CustomEvent"
+                    and event.data.get("source") == "v2v"
+                    and event.data.get("prompt") == "scene two style"
+                ):
                     return event.data["fps"] > 0 and event.data["strength"] == 0.5
             return False
 
@@ -239,8 +282,10 @@ def test_a_second_run_reuses_the_output_and_obs_scene_picks_another_scene(obs_st
 def test_a_wrong_password_is_one_line_without_the_password(obs_studio):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", V2V_OBS_PASSWORD="not-the-secret-4711")
     command = [sys.executable, "-m", "v2v", "--input", "pattern", "--output", "obs", "--obs-port", str(obs_studio.port)]
-    runs = [subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for argv in (command, [*command, "--debug", "--obs-password", "other-wrong-0815"])]
+    runs = [
+        subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for argv in (command, [*command, "--debug", "--obs-password", "other-wrong-0815"])
+    ]
     (out, err), (debug_out, debug_err) = (run.communicate(timeout=90) for run in runs)
     assert runs[0].returncode == 1
     assert err.count("\n") == 1 and err.startswith("error: OBS at 127.0.0.1:")

@@ -24,7 +24,8 @@ def one_line(capsys, *argv):
 
 def test_obs_options_need_output_obs(capsys):
     assert "--obs-styles applies only to --output obs" in one_line(
-        capsys, "--input", "pattern", "--output", "null", "--obs-styles", "s.toml")
+        capsys, "--input", "pattern", "--output", "null", "--obs-styles", "s.toml"
+    )
     assert "--obs-port applies only" in one_line(capsys, "--input", "pattern", "--output", "null", "--obs-port", "1")
 
 
@@ -32,13 +33,16 @@ def test_without_the_plugin_obs_says_so(capsys):
     assert "needs the OBS plugin" in one_line(capsys, "--input", "pattern", "--output", "obs")
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--obs-port", "99999"], "--obs-port must be 1 to 65535"),
-    (["--obs-port", "x"], "--obs-port 'x' is not a whole number"),
-    (["--obs-styles", "/nonexistent/styles.toml"], "--obs-styles /nonexistent/styles.toml does not exist"),
-    (["--obs-host", "192.0.2.7"], "reaches OBS on this machine only"),
-    (["--parent-pid", "0"], "--parent-pid must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--obs-port", "99999"], "--obs-port must be 1 to 65535"),
+        (["--obs-port", "x"], "--obs-port 'x' is not a whole number"),
+        (["--obs-styles", "/nonexistent/styles.toml"], "--obs-styles /nonexistent/styles.toml does not exist"),
+        (["--obs-host", "192.0.2.7"], "reaches OBS on this machine only"),
+        (["--parent-pid", "0"], "--parent-pid must be at least 1"),
+    ],
+)
 def test_bad_obs_options(obs_registered, capsys, argv, match):
     assert match in one_line(capsys, "--input", "pattern", "--output", "obs", *argv)
 

@@ -23,13 +23,30 @@ def wait_until(check, timeout=10.0):
 
 
 def test_the_command_runs_v2v_into_obs_with_its_control_port_and_parent():
-    command = build_command(settings(python="/venv/bin/python", input="window:Minetest", prompt=" sunny hills ",
-                                     strength=0.55, control_port=9000, obs_password="secret-99",
-                                     extra="--model '/my models/a' --size 512x320"), parent_pid=4242)
+    command = build_command(
+        settings(
+            python="/venv/bin/python",
+            input="window:Minetest",
+            prompt=" sunny hills ",
+            strength=0.55,
+            control_port=9000,
+            obs_password="secret-99",
+            extra="--model '/my models/a' --size 512x320",
+        ),
+        parent_pid=4242,
+    )
     assert command[:3] == ["/venv/bin/python", "-m", "v2v"]
     text = " ".join(command)
-    for part in ("--input window:Minetest", "--output obs", "--control-port 9000", "--parent-pid 4242",
-                 "--strength 0.55", "--prompt sunny hills", "--obs-port 4455", "--size 512x320"):
+    for part in (
+        "--input window:Minetest",
+        "--output obs",
+        "--control-port 9000",
+        "--parent-pid 4242",
+        "--strength 0.55",
+        "--prompt sunny hills",
+        "--obs-port 4455",
+        "--size 512x320",
+    ):
         assert part in text, part
     assert "/my models/a" in command and "secret-99" not in text  # the password goes in the environment
 
@@ -48,7 +65,8 @@ def fake_v2v(tmp_path):
     (package / "__main__.py").write_text(
         "import sys, time\nprint('args', ' '.join(sys.argv[1:]), flush=True)\n"
         "if '--fail' in sys.argv:\n    print('error: no OBS at 127.0.0.1:4455', flush=True)\n    sys.exit(1)\n"
-        "time.sleep(60)\n")
+        "time.sleep(60)\n"
+    )
     return tmp_path
 
 
@@ -72,8 +90,7 @@ def test_prompt_changes_go_to_the_control_endpoint(fake_v2v, tmp_path):
     server = ControlServer(steering, 0).start(steering.snapshot)
     runner = Runner(str(tmp_path / "v2v_obs.log"))
     try:
-        runner.start(settings(python=sys.executable, folder=str(fake_v2v), prompt="first",
-                              control_port=server.port))
+        runner.start(settings(python=sys.executable, folder=str(fake_v2v), prompt="first", control_port=server.port))
         runner.push("second", 0.4)
         runner.push("third", 0.45)  # the newest values win
         wait_until(lambda: steering.snapshot()["prompt"] == "third")

@@ -12,17 +12,20 @@ def test_styles_per_scene(tmp_path):
     assert load_styles(str(path)) == {"Just Chatting": Style("watercolour", 0.5), "Gameplay": Style(None, 1.0)}
 
 
-@pytest.mark.parametrize("text, match", [
-    ("[Gameplay\nprompt = 1", "is not valid TOML"),
-    ("", "names no scene"),
-    ("Gameplay = 3", "scene 'Gameplay' must be a table"),
-    ("[Gameplay]\nprompt = \"x\"\ncolour = 2", "has 'colour': a scene's table takes only prompt and strength"),
-    ("[Gameplay]", "scene 'Gameplay' is empty"),
-    ("[Gameplay]\nprompt = 3", "prompt must be text in quotes"),
-    ("[Gameplay]\nstrength = 0", r"strength must be a number in \(0, 1\], got 0"),
-    ("[Gameplay]\nstrength = 1.5", r"strength must be a number in \(0, 1\], got 1.5"),
-    ("[Gameplay]\nstrength = true", "strength must be a number"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("[Gameplay\nprompt = 1", "is not valid TOML"),
+        ("", "names no scene"),
+        ("Gameplay = 3", "scene 'Gameplay' must be a table"),
+        ('[Gameplay]\nprompt = "x"\ncolour = 2', "has 'colour': a scene's table takes only prompt and strength"),
+        ("[Gameplay]", "scene 'Gameplay' is empty"),
+        ("[Gameplay]\nprompt = 3", "prompt must be text in quotes"),
+        ("[Gameplay]\nstrength = 0", r"strength must be a number in \(0, 1\], got 0"),
+        ("[Gameplay]\nstrength = 1.5", r"strength must be a number in \(0, 1\], got 1.5"),
+        ("[Gameplay]\nstrength = true", "strength must be a number"),
+    ],
+)
 def test_bad_styles_files_say_where(tmp_path, text, match):
     path = tmp_path / "styles.toml"
     path.write_text(text)

@@ -5,8 +5,7 @@ import warnings
 import pytest
 import torch
 
-from v2v.models.attention import (BlockCausal, available_backends, block_causal_bool, get_backend,
-                                  sdpa)
+from v2v.models.attention import BlockCausal, available_backends, block_causal_bool, get_backend, sdpa
 from v2v.models.dit import DiT, DiTConfig
 
 AVAILABLE = available_backends()
@@ -40,8 +39,16 @@ def test_unknown_or_unavailable_backend_raises_with_reason():
 
 def test_block_causal_mask_pattern():
     m = block_causal_bool(BlockCausal(tokens=6, block=2), torch.device("cpu"))
-    expected = torch.tensor([[1, 1, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0],
-                             [1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]]).bool()
+    expected = torch.tensor(
+        [
+            [1, 1, 0, 0, 0, 0],
+            [1, 1, 0, 0, 0, 0],
+            [1, 1, 1, 1, 0, 0],
+            [1, 1, 1, 1, 0, 0],
+            [1, 1, 1, 1, 1, 1],
+            [1, 1, 1, 1, 1, 1],
+        ]
+    ).bool()
     assert torch.equal(m, expected)
     assert block_causal_bool(BlockCausal(6, 2), torch.device("cpu")) is m  # built once
 
@@ -86,8 +93,19 @@ def test_backend_equals_sdpa_with_cached_keys():
 def test_dit_with_backend_equals_sdpa(name):
     if AVAILABLE[name] is not None:
         pytest.skip(AVAILABLE[name])
-    cfg = DiTConfig(dim=32, ffn_dim=64, freq_dim=32, text_dim=24, in_dim=4, out_dim=4,
-                    num_heads=2, num_layers=2, text_len=8, causal=True, frames_per_block=1)
+    cfg = DiTConfig(
+        dim=32,
+        ffn_dim=64,
+        freq_dim=32,
+        text_dim=24,
+        in_dim=4,
+        out_dim=4,
+        num_heads=2,
+        num_layers=2,
+        text_len=8,
+        causal=True,
+        frames_per_block=1,
+    )
     torch.manual_seed(0)
     ref = DiT(cfg).eval()
     other = DiT(cfg, attention=name).eval()

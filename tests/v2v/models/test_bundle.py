@@ -26,8 +26,9 @@ def test_save_and_load_round_trip_gives_the_same_stream(tmp_path):
 def test_engine_recommendations_travel_with_the_bundle(tmp_path):
     import dataclasses
 
-    bundle = dataclasses.replace(random_bundle(seed=2), window_frames=2, sink_frames=1, noise_refresh=0.25,
-                                 sink_adjacent=True, sink_refresh=0.3)
+    bundle = dataclasses.replace(
+        random_bundle(seed=2), window_frames=2, sink_frames=1, noise_refresh=0.25, sink_adjacent=True, sink_refresh=0.3
+    )
     loaded = load_bundle(save_bundle(bundle, tmp_path / "m"))
     assert loaded.sink_refresh == 0.3
     assert StreamEngine(loaded).sink_refresh == 0.3
@@ -86,8 +87,19 @@ def test_a_causvid_style_checkpoint_folder_loads_and_streams(tmp_path):
     from v2v.models.text import PromptCache
     from v2v.models.vae import VAEConfig, WanVAE
 
-    dit_cfg = dict(dim=32, ffn_dim=64, freq_dim=32, text_dim=24, in_dim=4, out_dim=4, num_heads=2,
-                   num_layers=2, text_len=8, causal=True, frames_per_block=1)
+    dit_cfg = dict(
+        dim=32,
+        ffn_dim=64,
+        freq_dim=32,
+        text_dim=24,
+        in_dim=4,
+        out_dim=4,
+        num_heads=2,
+        num_layers=2,
+        text_len=8,
+        causal=True,
+        frames_per_block=1,
+    )
     vae_cfg = dict(base_dim=8, z_dim=4, dim_mult=[1, 2, 2, 2])
     folder = tmp_path / "causvid"
     folder.mkdir()
@@ -96,14 +108,23 @@ def test_a_causvid_style_checkpoint_folder_loads_and_streams(tmp_path):
     torch.save({"generator": {f"model.{k}": v for k, v in dit.state_dict().items()}}, folder / "model.pt")
     torch.save(WanVAE(VAEConfig(**{**vae_cfg, "dim_mult": (1, 2, 2, 2)})).state_dict(), folder / "Wan2.1_VAE.pth")
     PromptCache(folder / "prompt_cache").put("umt5-test", "oil painting", torch.randn(3, 24))
-    (folder / "v2v.json").write_text(json.dumps({
-        "dit": dit_cfg, "vae": vae_cfg, "size": [64, 32],
-        "sampling": {"shift": 5.0, "timesteps": [1000, 750, 500, 250], "frames_per_block": 1}}))
+    (folder / "v2v.json").write_text(
+        json.dumps(
+            {
+                "dit": dit_cfg,
+                "vae": vae_cfg,
+                "size": [64, 32],
+                "sampling": {"shift": 5.0, "timesteps": [1000, 750, 500, 250], "frames_per_block": 1},
+            }
+        )
+    )
     bundle = load_bundle(folder)
     assert bundle.size == (64, 32) and bundle.sampling.shift == 5.0
     # StreamDiffusionV2's v2v cache unless v2v.json says otherwise: 6 + 3 adaptive sinks at θ 0.2
     assert (bundle.window_frames, bundle.sink_frames, bundle.sink_refresh) == (6, 3, 0.2)
-    assert_close(bundle.dit.state_dict()["blocks.0.self_attn.q.weight"], dit.state_dict()["blocks.0.self_attn.q.weight"])
+    assert_close(
+        bundle.dit.state_dict()["blocks.0.self_attn.q.weight"], dit.state_dict()["blocks.0.self_attn.q.weight"]
+    )
     engine = StreamEngine(bundle, EngineConfig(prompt="oil painting", strength=0.7))
     out = torch.cat([engine.push(torch.rand(6, 3, 32, 64) * 2 - 1), engine.flush()], 0)
     assert out.shape == (6, 3, 32, 64) and torch.isfinite(out).all()

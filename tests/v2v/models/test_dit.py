@@ -11,8 +11,9 @@ from v2v.models.rope import Rope3D, apply_rope
 
 
 def tiny(**kw) -> DiTConfig:
-    base = dict(dim=32, ffn_dim=64, freq_dim=32, text_dim=24, in_dim=4, out_dim=4, num_heads=2,
-                num_layers=2, text_len=8)
+    base = dict(
+        dim=32, ffn_dim=64, freq_dim=32, text_dim=24, in_dim=4, out_dim=4, num_heads=2, num_layers=2, text_len=8
+    )
     return DiTConfig(**{**base, **kw})
 
 
@@ -54,9 +55,14 @@ def test_rope_matches_wan_complex_float64():
         d = 2 * n
         ang = torch.outer(pos.double(), 1.0 / 10000 ** (torch.arange(0, d, 2).double() / d))
         axes.append(torch.polar(torch.ones_like(ang), ang))
-    freqs = torch.cat([axes[0][:, None, None].expand(2, 3, 4, -1),
-                       axes[1][None, :, None].expand(2, 3, 4, -1),
-                       axes[2][None, None, :].expand(2, 3, 4, -1)], dim=-1).reshape(24, 1, c)
+    freqs = torch.cat(
+        [
+            axes[0][:, None, None].expand(2, 3, 4, -1),
+            axes[1][None, :, None].expand(2, 3, 4, -1),
+            axes[2][None, None, :].expand(2, 3, 4, -1),
+        ],
+        dim=-1,
+    ).reshape(24, 1, c)
     ref = torch.view_as_real(torch.view_as_complex(x.double().reshape(1, 24, 2, c, 2)) * freqs)
     torch.testing.assert_close(ours, ref.flatten(-2).float(), atol=1e-6, rtol=1e-6)
 
@@ -66,8 +72,9 @@ def test_rotate_time_composes_with_rope():
     x = torch.randn(1, 2 * 2 * 2, 2, 16)
     cos9, sin9 = rope.tables(2, 2, 2, start=9, device=torch.device("cpu"))
     cos2, sin2 = rope.tables(2, 2, 2, start=2, device=torch.device("cpu"))
-    torch.testing.assert_close(rope.rotate_time(apply_rope(x, cos9, sin9), -7),
-                               apply_rope(x, cos2, sin2), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(
+        rope.rotate_time(apply_rope(x, cos9, sin9), -7), apply_rope(x, cos2, sin2), atol=1e-6, rtol=1e-5
+    )
 
 
 def test_context_is_zero_padded_not_masked():
@@ -94,8 +101,9 @@ def test_kv_streamed_chunks_equal_block_causal_clip(fpb):
     with torch.no_grad():
         whole = m(x, t, c)
         cache = m.new_cache(batch=2, frame_tokens=2 * 3, window_frames=3 * fpb, sink_frames=0)
-        chunks = [m(x[:, :, i:i + fpb], t[:, i:i + fpb], c, cache=cache, write_cache=True)
-                  for i in range(0, 3 * fpb, fpb)]
+        chunks = [
+            m(x[:, :, i : i + fpb], t[:, i : i + fpb], c, cache=cache, write_cache=True) for i in range(0, 3 * fpb, fpb)
+        ]
     torch.testing.assert_close(torch.cat(chunks, dim=2), whole, rtol=1e-4, atol=1e-5)
     assert cache.next_position == 3 * fpb
 
@@ -124,8 +132,7 @@ def test_causal_single_block_equals_bidirectional():
 
 
 def snapshot(cache):
-    return (cache.k.clone(), cache.v.clone(), cache.next_position, cache.frames,
-            list(cache.slot_position), cache.ring)
+    return (cache.k.clone(), cache.v.clone(), cache.next_position, cache.frames, list(cache.slot_position), cache.ring)
 
 
 def test_write_cache_false_leaves_cache_unchanged():
@@ -223,7 +230,7 @@ def test_compiled_blocks_stream_with_a_cache_without_a_graph_per_layer():
         bundle = dataclasses.replace(bundle, dit=dit)
         engine = StreamEngine(bundle, EngineConfig(prompt="a", window_frames=2, sink_frames=1))
         clip = synthetic_frames(25, bundle.size)  # [T, 3, H, W]
-        outs.append(torch.cat([engine.push(clip[i:i + 4]) for i in range(0, 25, 4)] + [engine.flush()]))
+        outs.append(torch.cat([engine.push(clip[i : i + 4]) for i in range(0, 25, 4)] + [engine.flush()]))
     torch.testing.assert_close(outs[1], outs[0])
     assert counters["stats"]["unique_graphs"] >= 1  # it did compile
     assert counters["frames"]["total"] < 8  # a handful of shapes (first chunk, growing cache), not one per layer

@@ -8,8 +8,18 @@ from v2v.models.rope import Rope3D
 
 
 def micro(**kw) -> DiT:
-    base = dict(dim=16, ffn_dim=16, freq_dim=8, text_dim=8, in_dim=2, out_dim=2, num_heads=2,
-                num_layers=1, text_len=4, causal=True)
+    base = dict(
+        dim=16,
+        ffn_dim=16,
+        freq_dim=8,
+        text_dim=8,
+        in_dim=2,
+        out_dim=2,
+        num_heads=2,
+        num_layers=1,
+        text_len=4,
+        causal=True,
+    )
     torch.manual_seed(0)
     return DiT(DiTConfig(**{**base, **kw})).eval()
 
@@ -45,8 +55,7 @@ def stream(m: DiT, max_position: int, chunks: int = 14):
     xs = torch.randn(chunks, 1, 2, 1, 4, 2, generator=g)
     ts = torch.rand(chunks, 1, 1, generator=g) * 1000
     c = torch.randn(1, 3, 8, generator=g)
-    cache = m.new_cache(1, frame_tokens=2, window_frames=3, sink_frames=0,
-                        max_position=max_position)
+    cache = m.new_cache(1, frame_tokens=2, window_frames=3, sink_frames=0, max_position=max_position)
     with torch.no_grad():
         outs = [m(xs[i], ts[i], c, cache=cache, write_cache=True) for i in range(chunks)]
     return torch.stack(outs), cache
@@ -116,8 +125,16 @@ def test_adjacent_sinks_keep_every_chunk_at_the_same_relative_positions():
 
 
 def bare_cache(window: int, sinks: int, P: int = 2) -> KVCache:
-    return KVCache(num_layers=1, batch=1, frame_tokens=P, num_heads=1, head_dim=6,
-                   window_frames=window, sink_frames=sinks, rope=Rope3D(6))
+    return KVCache(
+        num_layers=1,
+        batch=1,
+        frame_tokens=P,
+        num_heads=1,
+        head_dim=6,
+        window_frames=window,
+        sink_frames=sinks,
+        rope=Rope3D(6),
+    )
 
 
 def push(cache: KVCache, values: list[float]) -> None:
@@ -131,7 +148,7 @@ def push(cache: KVCache, values: list[float]) -> None:
 
 def frame_values(cache: KVCache) -> list[float]:
     k, _ = cache.cached(0)
-    return k[0, ::cache.frame_tokens, 0, 0].tolist()
+    return k[0, :: cache.frame_tokens, 0, 0].tolist()
 
 
 def test_sinks_are_kept_and_the_ring_holds_the_newest_frames():
@@ -190,8 +207,17 @@ def test_adaptive_sink_takes_a_frame_that_no_longer_resembles_it():
     """sink_refresh (StreamDiffusionV2's adaptive sink): after a chunk, a sink whose mean K/V cosine to
     the newest frame is below θ takes that frame's keys/values, rotated to the sink's own position."""
     rope = Rope3D(6)
-    cache = KVCache(num_layers=1, batch=1, frame_tokens=2, num_heads=1, head_dim=6, window_frames=1,
-                    sink_frames=1, rope=rope, sink_refresh=0.5)
+    cache = KVCache(
+        num_layers=1,
+        batch=1,
+        frame_tokens=2,
+        num_heads=1,
+        head_dim=6,
+        window_frames=1,
+        sink_frames=1,
+        rope=rope,
+        sink_refresh=0.5,
+    )
     g = torch.Generator().manual_seed(0)
     sink = torch.randn(1, 2, 1, 6, generator=g)  # [B, P, N, D]
     for kv in (sink, sink * 1.5, sink):  # similar content (cosine 1): the sink stays
@@ -213,8 +239,16 @@ def test_adaptive_sink_takes_a_frame_that_no_longer_resembles_it():
 
 def test_adaptive_sink_is_off_at_minus_one_and_without_a_window():
     for kw in (dict(sink_refresh=-1.0), dict(sink_refresh=None), dict(sink_refresh=0.9, window_frames=0)):
-        args = dict(num_layers=1, batch=1, frame_tokens=1, num_heads=1, head_dim=6, window_frames=1,
-                    sink_frames=1, rope=Rope3D(6))
+        args = dict(
+            num_layers=1,
+            batch=1,
+            frame_tokens=1,
+            num_heads=1,
+            head_dim=6,
+            window_frames=1,
+            sink_frames=1,
+            rope=Rope3D(6),
+        )
         cache = KVCache(**{**args, **kw})
         for sign in (1.0, -1.0, 1.0):
             kv = torch.full((1, 1, 1, 6), sign)

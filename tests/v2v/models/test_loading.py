@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import pickle
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
@@ -24,8 +25,9 @@ from v2v.models.loading import (
 from v2v.models.text import T5Config, UMT5Encoder
 from v2v.models.vae import VAEConfig, WanVAE
 
-CFG = DiTConfig(dim=32, ffn_dim=64, freq_dim=32, text_dim=24, in_dim=4, out_dim=4, num_heads=2, num_layers=2,
-                text_len=8)
+CFG = DiTConfig(
+    dim=32, ffn_dim=64, freq_dim=32, text_dim=24, in_dim=4, out_dim=4, num_heads=2, num_layers=2, text_len=8
+)
 VAE_CFG = VAEConfig(base_dim=8, z_dim=4, dim_mult=(1, 2, 2, 2))
 T5_CFG = T5Config(vocab=100, dim=32, dim_attn=32, dim_ffn=64, num_heads=4, num_layers=2, num_buckets=8)
 
@@ -70,8 +72,9 @@ LAYOUTS: dict[str, Callable[[dict, Path], Any]] = {
     "in-memory": lambda s, d: s,
     "safetensors": lambda s, d: (save_file(s, str(d / "w.safetensors")), d / "w.safetensors")[1],
     "pt-plain": lambda s, d: save_pt(s, d / "w.pt"),
-    "pt-generator (CausVid)": lambda s, d: save_pt({"generator": prefixed(s, "model.{}"),
-                                                    "critic": prefixed(s, "model.{}")}, d / "model.pt"),
+    "pt-generator (CausVid)": lambda s, d: save_pt(
+        {"generator": prefixed(s, "model.{}"), "critic": prefixed(s, "model.{}")}, d / "model.pt"
+    ),
     "pth-state_dict (StreamDiffusionV2)": lambda s, d: save_pt({"state_dict": s, "step": 7}, d / "w.pth"),
     "pt-model": lambda s, d: save_pt({"model": s}, d / "w.pt"),
     "prefix model.": lambda s, d: prefixed(s, "model.{}"),
@@ -90,27 +93,45 @@ def test_every_layout_loads_the_same_weights(layout: str, state: dict, tmp_path:
 
 def test_generator_ema_wins_over_generator(state: dict, tmp_path: Path) -> None:
     other = make_dit(seed=1).state_dict()
-    path = save_pt({"generator_ema": prefixed(state, "model.{}"), "generator": prefixed(other, "model.{}"),
-                    "critic": other}, tmp_path / "self_forcing.pt")
+    path = save_pt(
+        {"generator_ema": prefixed(state, "model.{}"), "generator": prefixed(other, "model.{}"), "critic": other},
+        tmp_path / "self_forcing.pt",
+    )
     assert_same_weights(load_dit(path, CFG), state)
     assert_same_weights(load_dit({"generator": other, "model": state}, CFG), other)
 
 
 def write_wan_folder(state: dict, folder: Path, index: bool = True) -> Path:
     folder.mkdir()
-    config = {"_class_name": "WanModel", "model_type": "t2v", "dim": 32, "ffn_dim": 64, "freq_dim": 32,
-              "text_dim": 24, "in_dim": 4, "out_dim": 4, "num_heads": 2, "num_layers": 2, "text_len": 8,
-              "eps": 1e-6, "patch_size": [1, 2, 2], "window_size": [-1, -1]}
+    config = {
+        "_class_name": "WanModel",
+        "model_type": "t2v",
+        "dim": 32,
+        "ffn_dim": 64,
+        "freq_dim": 32,
+        "text_dim": 24,
+        "in_dim": 4,
+        "out_dim": 4,
+        "num_heads": 2,
+        "num_layers": 2,
+        "text_len": 8,
+        "eps": 1e-6,
+        "patch_size": [1, 2, 2],
+        "window_size": [-1, -1],
+    }
     (folder / "config.json").write_text(json.dumps(config))
     keys = list(state)
-    shards = {"diffusion_pytorch_model-00001-of-00002.safetensors": keys[: len(keys) // 2],
-              "diffusion_pytorch_model-00002-of-00002.safetensors": keys[len(keys) // 2:]}
+    shards = {
+        "diffusion_pytorch_model-00001-of-00002.safetensors": keys[: len(keys) // 2],
+        "diffusion_pytorch_model-00002-of-00002.safetensors": keys[len(keys) // 2 :],
+    }
     for name, part in shards.items():
         save_file({k: state[k] for k in part}, str(folder / name))
     if index:
         weight_map = {k: name for name, part in shards.items() for k in part}
         (folder / "diffusion_pytorch_model.safetensors.index.json").write_text(
-            json.dumps({"metadata": {}, "weight_map": weight_map}))
+            json.dumps({"metadata": {}, "weight_map": weight_map})
+        )
     return folder
 
 
@@ -121,8 +142,12 @@ def test_wan_folder_with_sharded_weights_and_config_json(index: bool, state: dic
     assert model.config == CFG
     assert_same_weights(model, state)
     with pytest.raises(CheckpointError, match="shape"):  # an explicit config wins over config.json
-        load_dit(folder, DiTConfig(dim=64, ffn_dim=64, freq_dim=32, text_dim=24, in_dim=4, out_dim=4,
-                                   num_heads=2, num_layers=2, text_len=8))
+        load_dit(
+            folder,
+            DiTConfig(
+                dim=64, ffn_dim=64, freq_dim=32, text_dim=24, in_dim=4, out_dim=4, num_heads=2, num_layers=2, text_len=8
+            ),
+        )
     causal = load_dit(folder, DiTConfig(**{**CFG.__dict__, "causal": True, "frames_per_block": 2}))
     assert causal.config.causal and causal.config.frames_per_block == 2
 
@@ -191,6 +216,7 @@ def test_strip_prefixes_rejects_colliding_keys() -> None:
 
 # -- errors -------------------------------------------------------------------------------------
 
+
 class RunsCode:
     """A pickle whose loading would create `marker` (builtins.open is called by the unpickler)."""
 
@@ -226,8 +252,11 @@ def damaged_files(state: dict, d: Path) -> dict[str, tuple[Path, str]]:
     (d / "empty.pth").write_bytes(b"")
     return {
         "missing": (d / "absent.safetensors", r"absent\.safetensors: no such file"),
-        "truncated safetensors": (d / "truncated.safetensors", r"truncated\.safetensors: not a readable "
-                                  "safetensors file.*truncated or damaged"),
+        "truncated safetensors": (
+            d / "truncated.safetensors",
+            r"truncated\.safetensors: not a readable "
+            "safetensors file.*truncated or damaged",
+        ),
         "truncated pt": (d / "truncated.pt", r"truncated\.pt: not a readable PyTorch checkpoint"),
         "random bytes": (d / "random.pt", r"random\.pt: not a checkpoint.*starts with bytes 17"),
         "text file": (d / "notes.safetensors", r"notes\.safetensors: not a checkpoint.*looks like a text file"),
@@ -235,8 +264,9 @@ def damaged_files(state: dict, d: Path) -> dict[str, tuple[Path, str]]:
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "truncated safetensors", "truncated pt", "random bytes",
-                                  "text file", "empty file"])
+@pytest.mark.parametrize(
+    "case", ["missing", "truncated safetensors", "truncated pt", "random bytes", "text file", "empty file"]
+)
 def test_damaged_files_give_one_clear_error(case: str, state: dict, tmp_path: Path) -> None:
     path, message = damaged_files(state, tmp_path)[case]
     with pytest.raises(CheckpointError, match=message):
@@ -245,10 +275,15 @@ def test_damaged_files_give_one_clear_error(case: str, state: dict, tmp_path: Pa
 
 def test_missing_and_unexpected_keys_are_counted_and_named(state: dict) -> None:
     partial = {k: v for k, v in state.items() if k not in ("head.head.weight", "head.modulation")}
-    with pytest.raises(CheckpointError, match=r"in-memory state dict: does not fit DiT: 2 missing keys "
-                                              r"\(first: head\.(head\.weight|modulation), head\."):
+    with pytest.raises(
+        CheckpointError,
+        match=r"in-memory state dict: does not fit DiT: 2 missing keys "
+        r"\(first: head\.(head\.weight|modulation), head\.",
+    ):
         load_dit(partial, CFG)
-    with pytest.raises(CheckpointError, match=r"756 missing keys.*a Wan DiT of another size or variant: pass the DiTConfig"):
+    with pytest.raises(
+        CheckpointError, match=r"756 missing keys.*a Wan DiT of another size or variant: pass the DiTConfig"
+    ):
         load_dit(state)  # the default config is Wan2.1-T2V-1.3B: 30 layers, not 2
     with pytest.raises(CheckpointError, match=r"1 unexpected keys \(first: extra\.weight\)"):
         load_dit({**state, "extra.weight": torch.zeros(1)}, CFG)
@@ -257,15 +292,21 @@ def test_missing_and_unexpected_keys_are_counted_and_named(state: dict) -> None:
 def test_shape_mismatch_names_the_key_and_both_shapes(state: dict, tmp_path: Path) -> None:
     save_file(state, str(tmp_path / "w.safetensors"))
     wide = DiTConfig(**{**CFG.__dict__, "ffn_dim": 128})
-    with pytest.raises(CheckpointError, match=r"w\.safetensors: blocks\.0\.ffn\.0\.weight has shape \[64, 32\] "
-                                              r"but DiT\(DiTConfig\(\.\.\.\)\) expects \[128, 32\]"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"w\.safetensors: blocks\.0\.ffn\.0\.weight has shape \[64, 32\] "
+        r"but DiT\(DiTConfig\(\.\.\.\)\) expects \[128, 32\]",
+    ):
         load_dit(tmp_path / "w.safetensors", wide)
 
 
 def test_foreign_models_are_recognised(state: dict, tmp_path: Path) -> None:
     torch.save(WanVAE(VAE_CFG).state_dict(), tmp_path / "Wan2.1_VAE.pth")
-    with pytest.raises(CheckpointError, match=r"Wan2\.1_VAE\.pth: does not fit DiT.*looks like a Wan VAE, "
-                                              r"not a Wan DiT: load it with load_vae"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"Wan2\.1_VAE\.pth: does not fit DiT.*looks like a Wan VAE, "
+        r"not a Wan DiT: load it with load_vae",
+    ):
         load_dit(tmp_path / "Wan2.1_VAE.pth", CFG)
     with pytest.raises(CheckpointError, match="looks like a Wan DiT, not a Wan VAE: load it with load_dit"):
         load_vae(state, VAE_CFG)
@@ -292,18 +333,23 @@ def test_layout_and_folder_errors(state: dict, tmp_path: Path) -> None:
 REFERENCE = Path(__file__).parents[2] / "data" / "reference"
 
 
-@pytest.mark.parametrize("name, loader, config", [
-    ("wan2.1_t2v_1.3b_dit.json", load_dit, DiTConfig()),
-    ("wan2.1_t2v_14b_dit.json", load_dit, DiTConfig(dim=5120, ffn_dim=13824, num_heads=40, num_layers=40)),
-    ("wan2.1_vae.json", load_vae, VAEConfig()),
-    ("umt5_xxl_encoder.json", load_text_encoder, T5Config()),
-])
+@pytest.mark.parametrize(
+    "name, loader, config",
+    [
+        ("wan2.1_t2v_1.3b_dit.json", load_dit, DiTConfig()),
+        ("wan2.1_t2v_14b_dit.json", load_dit, DiTConfig(dim=5120, ffn_dim=13824, num_heads=40, num_layers=40)),
+        ("wan2.1_vae.json", load_vae, VAEConfig()),
+        ("umt5_xxl_encoder.json", load_text_encoder, T5Config()),
+    ],
+)
 def test_full_size_public_key_sets_load(name: str, loader: Callable, config: Any) -> None:
     """The published checkpoints' exact keys and shapes (as meta tensors, in the Self-Forcing layout)
     validate and load at full size without allocating the weights."""
     reference = json.loads((REFERENCE / name).read_text())
-    state = {f"model.{k}": torch.empty(shape, device="meta", dtype=torch.bfloat16)
-             for k, shape in reference["shapes"].items()}
+    state = {
+        f"model.{k}": torch.empty(shape, device="meta", dtype=torch.bfloat16)
+        for k, shape in reference["shapes"].items()
+    }
     model = loader({"generator_ema": state, "critic": {}}, config, device="meta", dtype=torch.bfloat16)
     assert sum(p.numel() for p in model.parameters()) == reference["parameters"]
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}

@@ -12,8 +12,9 @@ from v2v.models.dit import DiT
 REFERENCE = Path(__file__).parents[2] / "data" / "reference"
 
 
-@pytest.mark.parametrize("preset, name", [(presets.wan_1_3b, "wan2.1_t2v_1.3b_dit.json"),
-                                          (presets.wan_14b, "wan2.1_t2v_14b_dit.json")])
+@pytest.mark.parametrize(
+    "preset, name", [(presets.wan_1_3b, "wan2.1_t2v_1.3b_dit.json"), (presets.wan_14b, "wan2.1_t2v_14b_dit.json")]
+)
 def test_preset_matches_checkpoint_keys_and_shapes(preset, name):
     ref = json.loads((REFERENCE / name).read_text())
     with torch.device("meta"):

@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from tests.v2v.models.test_dit import inputs, tiny
 from v2v.engine import EngineConfig, StreamEngine
 from v2v.models.bundle import random_bundle
 from v2v.models.dit import DiT
 from v2v.models.loading import load_dit
-from tests.v2v.models.test_dit import inputs, tiny
 
 
 def _pair() -> tuple[DiT, DiT]:
@@ -69,7 +69,7 @@ def _source_bundle(weight_std: float):
 
 @torch.no_grad()
 def test_the_engine_gives_the_source_to_source_models_only() -> None:
-    video = (torch.rand(9, 3, 64, 64) * 2 - 1)
+    video = torch.rand(9, 3, 64, 64) * 2 - 1
     cfg = EngineConfig(prompt="a realistic landscape", strength=0.8, seed=1, motion_k=0.0, skip_threshold=0.0)
     zero, plain = _source_bundle(0.0)
     out_plain = StreamEngine(plain, cfg).push(video)  # [T', 3, H, W]

@@ -57,7 +57,7 @@ def test_stream_encode_in_chunks_equals_whole_clip(vae: WanVAE):
     coder = vae.stream_encoder()
     parts, t = [], 0
     for n in (1, 4, 4, 8):
-        parts.append(coder(video[:, :, t:t + n]))
+        parts.append(coder(video[:, :, t : t + n]))
         t += n
     assert [p.shape[2] for p in parts] == [1, 1, 1, 2]
     torch.testing.assert_close(torch.cat(parts, dim=2), whole, rtol=1e-5, atol=1e-5)
@@ -72,7 +72,7 @@ def test_stream_decode_per_latent_equals_whole_clip(vae: WanVAE):
     z = vae.encode(clip(13))
     whole = vae.decode(z)
     coder = vae.stream_decoder()
-    parts = [coder(z[:, :, i:i + 1]) for i in range(z.shape[2])]
+    parts = [coder(z[:, :, i : i + 1]) for i in range(z.shape[2])]
     assert [p.shape[2] for p in parts] == [1, 4, 4, 4]
     torch.testing.assert_close(torch.cat(parts, dim=2), whole, rtol=1e-5, atol=1e-5)
 

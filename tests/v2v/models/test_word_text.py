@@ -8,8 +8,9 @@ from v2v.models.word_text import WordPromptEncoder, WordTextConfig, split_words
 
 def _encoder() -> WordPromptEncoder:
     torch.manual_seed(0)
-    cfg = WordTextConfig(vocab=("a", "realistic", "blocky", "red", "house"), text_len=6, dim=16,
-                         num_layers=1, num_heads=2, ffn_dim=32)
+    cfg = WordTextConfig(
+        vocab=("a", "realistic", "blocky", "red", "house"), text_len=6, dim=16, num_layers=1, num_heads=2, ffn_dim=32
+    )
     return WordPromptEncoder(cfg).eval()
 
 

@@ -8,8 +8,8 @@ from v2v.train import adversarial
 
 def test_sample_frames_takes_distinct_frames_of_each_clip():
     B, T = 3, 9
-    video = (10 * torch.arange(B)[:, None] + torch.arange(T)[None]).float()   # [B, T]: clip b, frame t -> 10b + t
-    video = video[:, None, :, None, None].expand(B, 3, T, 8, 8)                # [B, 3, T, 8, 8]
+    video = (10 * torch.arange(B)[:, None] + torch.arange(T)[None]).float()  # [B, T]: clip b, frame t -> 10b + t
+    video = video[:, None, :, None, None].expand(B, 3, T, 8, 8)  # [B, 3, T, 8, 8]
     frames = adversarial.sample_frames(video, 4, torch.Generator().manual_seed(0))
     assert frames.shape == (B * 4, 3, 8, 8)
     ids = frames[:, 0, 0, 0].view(B, 4)
@@ -34,7 +34,7 @@ def test_adaptive_weight_is_the_ratio_of_gradient_norms_at_the_layer():
 def _edges(n: int, g: torch.Generator) -> torch.Tensor:
     """Sharp random vertical edges [n, 3, 32, 32] and the same blurred."""
     pos = torch.randint(8, 24, (n,), generator=g)
-    x = torch.where(torch.arange(32)[None, :] < pos[:, None], -1.0, 1.0)       # [n, 32]
+    x = torch.where(torch.arange(32)[None, :] < pos[:, None], -1.0, 1.0)  # [n, 32]
     return x[:, None, None, :].expand(n, 3, 32, 32).contiguous()
 
 

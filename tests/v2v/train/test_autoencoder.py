@@ -49,11 +49,13 @@ def test_gate_metrics_reject_blur_mean_and_frozen() -> None:
     blurred = gates.round_trip_scores(_blur, clips)
     assert blurred["sharpness"] < gates.AE_GATES["real_sharpness"]
     assert blurred["edge_corr"] < same["edge_corr"]
-    mean = gates.round_trip_scores(lambda c: np.broadcast_to(c.mean((0, 1, 2), keepdims=True).astype(np.uint8),
-                                                             c.shape).copy(), clips)
+    mean = gates.round_trip_scores(
+        lambda c: np.broadcast_to(c.mean((0, 1, 2), keepdims=True).astype(np.uint8), c.shape).copy(), clips
+    )
     assert mean["psnr"] < gates.AE_GATES["real_psnr"] and mean["sharpness"] < 0.01
-    frozen = gates.round_trip_scores(lambda c: np.broadcast_to(c[:1], c.shape).copy(),
-                                     {k: v for k, v in clips.items() if v.shape[0] > 1})
+    frozen = gates.round_trip_scores(
+        lambda c: np.broadcast_to(c[:1], c.shape).copy(), {k: v for k, v in clips.items() if v.shape[0] > 1}
+    )
     assert frozen["psnr"] < gates.AE_GATES["real_psnr"]
 
 

@@ -3,8 +3,15 @@ import pytest
 import torch
 
 from v2v.train.classifier import (
-    DEFAULT_PATH, ClassifierConfig, StyleClassifier, classify, classify_proba, load_classifier,
-    save_classifier, train_classifier)
+    DEFAULT_PATH,
+    ClassifierConfig,
+    StyleClassifier,
+    classify,
+    classify_proba,
+    load_classifier,
+    save_classifier,
+    train_classifier,
+)
 from v2v.train.data import HELDOUT_SEED, STYLES, render_styles, sample_scene
 
 
@@ -22,8 +29,9 @@ def test_forward_shapes_and_inputs():
 
 def test_train_save_load_roundtrip(tmp_path):
     torch.set_num_threads(1)
-    model = train_classifier(steps=3, seed=0, scenes=2, batch=8,
-                             cfg=ClassifierConfig(input_size=32, widths=(8, 16)), log_every=0)
+    model = train_classifier(
+        steps=3, seed=0, scenes=2, batch=8, cfg=ClassifierConfig(input_size=32, widths=(8, 16)), log_every=0
+    )
     path = tmp_path / "clf.safetensors"
     save_classifier(model, path)
     assert path.with_suffix(".json").exists()

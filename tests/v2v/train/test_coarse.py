@@ -20,9 +20,9 @@ def test_coarse_colour_term_sees_the_palette_not_the_detail():
     target = torch.randn(2, 4, 3, 16, 16)
     assert coarse_loss(target + 0.7 * checker(16), target, 8).item() < 1e-10
     assert abs(coarse_loss(target + 0.5, target, 8).item() - 0.25) < 1e-5
-    assert abs(coarse_loss(target + 0.5, target, 64).item() - 0.25) < 1e-5      # wider than the crop: whole frame
+    assert abs(coarse_loss(target + 0.5, target, 64).item() - 0.25) < 1e-5  # wider than the crop: whole frame
     sky = target.clone()
-    sky[..., :8, :] += 1.0                                                        # the top half brighter
+    sky[..., :8, :] += 1.0  # the top half brighter
     assert coarse_loss(sky, target, 8).item() > coarse_loss(sky, target, 16).item() > 0.2
 
 
@@ -43,13 +43,13 @@ def test_paired_term_with_the_coarse_colour_part_counts_only_live_frames():
             return torch.zeros(len(prompts), 2, 4)
 
     x0 = torch.randn(1, 4, 2, 8, 8)
-    t = torch.tensor([[500.0, 0.0]])                                              # frame 2 given clean
+    t = torch.tensor([[500.0, 0.0]])  # frame 2 given clean
     x_t = x0.clone()
     plain = x0_loss(Shift(0.5), Text(), x_t, t, x0, ["p"]).item()
     both = x0_loss(Shift(0.5), Text(), x_t, t, x0, ["p"], coarse=4.0, pool=8).item()
     assert abs(plain - 0.25) < 1e-4 and abs(both - 0.25 * 5) < 1e-4
     detail = x0_loss(Shift(0.5 * checker(8)), Text(), x_t, t, x0, ["p"], coarse=4.0, pool=8).item()
-    assert abs(detail - 0.25) < 1e-4                                              # the detail costs only the plain MSE
+    assert abs(detail - 0.25) < 1e-4  # the detail costs only the plain MSE
 
 
 def test_pixel_coarse_term_decodes_with_gradients_to_x0_only():
@@ -61,4 +61,4 @@ def test_pixel_coarse_term_decodes_with_gradients_to_x0_only():
     loss = pixel_coarse_loss(vae, x0, target, 8)
     loss.backward()
     assert loss.item() > 0 and x0.grad is not None and x0.grad.abs().sum() > 0
-    assert all(p.grad is None for p in vae.parameters())                          # the decoder stays as it is
+    assert all(p.grad is None for p in vae.parameters())  # the decoder stays as it is

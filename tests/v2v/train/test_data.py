@@ -4,8 +4,20 @@ import torch
 
 from v2v.train import data
 from v2v.train.data import (
-    HELDOUT_SEED, KINDS, STYLES, VOCAB, ClipDataset, ClipDatasetConfig, caption, rasterize_scene,
-    render_clip, render_styles, sample_scene, scene_kind, style_prompt)
+    HELDOUT_SEED,
+    KINDS,
+    STYLES,
+    VOCAB,
+    ClipDataset,
+    ClipDatasetConfig,
+    caption,
+    rasterize_scene,
+    render_clip,
+    render_styles,
+    sample_scene,
+    scene_kind,
+    style_prompt,
+)
 from v2v.train.raster import rasterize
 from v2v.train.scenes import SKY, SUN
 
@@ -14,8 +26,20 @@ SMALL = (64, 48)
 
 def test_styles_and_api_names():
     assert {"blocky", "realistic", "sketch", "toon", "night", "oil", "watercolor", "neon"} <= set(STYLES)
-    for name in ("render_clip", "render_styles", "caption", "style_prompt", "sample_scene",
-                 "ClipDataset", "VOCAB", "STYLES", "SceneSpec", "KINDS", "scene_kind", "rasterize_scene"):
+    for name in (
+        "render_clip",
+        "render_styles",
+        "caption",
+        "style_prompt",
+        "sample_scene",
+        "ClipDataset",
+        "VOCAB",
+        "STYLES",
+        "SceneSpec",
+        "KINDS",
+        "scene_kind",
+        "rasterize_scene",
+    ):
         assert hasattr(data, name)
 
 
@@ -30,6 +54,7 @@ def test_scene_kinds_drawn_from_the_seed():
     side = next(s for s in range(100) if scene_kind(s) == "side")
     # A side-view seed gives exactly the side view the side sampler gives for it.
     from v2v.train.scenes import sample_scene as sample_side
+
     assert sample_scene(side) == sample_side(side)
     with pytest.raises(ValueError, match="kind"):
         sample_scene(1, kind="isometric")
@@ -42,7 +67,7 @@ def test_every_style_of_every_kind_is_a_sane_image(kind):
     for style, clip in clips.items():
         assert clip.shape == (2, 48, 64, 3) and clip.dtype == np.uint8, style
         x = clip.astype(np.float32)
-        assert x.std() > 6, (kind, style)                                # not a flat frame
+        assert x.std() > 6, (kind, style)  # not a flat frame
         assert 8 < x.mean() < 248, (kind, style)
         # Not noise: neighbouring pixels are much more alike than random pairs of pixels.
         neighbour = np.abs(np.diff(x, axis=2)).mean()
@@ -67,8 +92,8 @@ def test_new_styles_differ_from_each_other_and_from_the_old_ones():
             for b in STYLES:
                 if a != b:
                     assert np.abs(stats[a] - stats[b]).max() > 0.03, (kind, a, b, stats[a], stats[b])
-        assert stats["neon"][:3].mean() < stats["realistic"][:3].mean() - 0.1        # a dark scene
-        assert stats["watercolor"][:3].mean() > stats["oil"][:3].mean()              # light washes
+        assert stats["neon"][:3].mean() < stats["realistic"][:3].mean() - 0.1  # a dark scene
+        assert stats["watercolor"][:3].mean() > stats["oil"][:3].mean()  # light washes
 
 
 def test_deterministic_by_seed():
@@ -112,9 +137,12 @@ def test_same_geometry_across_styles():
     means = {s: clips[s].reshape(-1, 3).mean(0) for s in STYLES}
     stats = {s: _stats(clips[s]) for s in STYLES}
     for i, a in enumerate(STYLES):
-        for b in STYLES[i + 1:]:
-            assert np.abs(means[a] - means[b]).max() > 8 or np.abs(
-                clips[a].std() - clips[b].std()) > 8 or np.abs(stats[a] - stats[b]).max() > 0.05, (a, b)
+        for b in STYLES[i + 1 :]:
+            assert (
+                np.abs(means[a] - means[b]).max() > 8
+                or np.abs(clips[a].std() - clips[b].std()) > 8
+                or np.abs(stats[a] - stats[b]).max() > 0.05
+            ), (a, b)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -122,8 +150,7 @@ def test_rendering_in_pieces_equals_one_go(kind):
     scene = sample_scene(11, kind=kind)
     whole = render_styles(scene, STYLES, 20, SMALL, start=5)
     for style in STYLES:
-        parts = [render_clip(scene, style, 7, SMALL, start=5),
-                 render_clip(scene, style, 13, SMALL, start=12)]
+        parts = [render_clip(scene, style, 7, SMALL, start=5), render_clip(scene, style, 13, SMALL, start=12)]
         np.testing.assert_array_equal(np.concatenate(parts), whole[style])
 
 
@@ -168,7 +195,7 @@ def test_dataset_split_and_layout():
         v = item["video"]
         assert isinstance(v, torch.Tensor) and v.dtype == torch.float32
         assert v.shape == (3, 5, 48, 64)
-        assert -1.0 <= float(v.min()) and float(v.max()) <= 1.0
+        assert float(v.min()) >= -1.0 and float(v.max()) <= 1.0
         assert item["style"] in STYLES and item["seed"] < HELDOUT_SEED
         assert set(item["caption"].split()) <= set(VOCAB)
         assert item["source"].shape == v.shape

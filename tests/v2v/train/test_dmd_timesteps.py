@@ -13,8 +13,9 @@ from v2v.train.dmd import dmd_timesteps
 def test_default_is_the_shifted_law_clamped_to_causvids_range():
     config = TrainConfig()
     drawn = dmd_timesteps(4096, config, torch.Generator().manual_seed(3))
-    same = sample_train_timesteps([4096], config.sampling.shift, generator=torch.Generator().manual_seed(3),
-                                  low=DMD_T_MIN, high=DMD_T_MAX)
+    same = sample_train_timesteps(
+        [4096], config.sampling.shift, generator=torch.Generator().manual_seed(3), low=DMD_T_MIN, high=DMD_T_MAX
+    )
     assert torch.equal(drawn, same)  # runs without the option draw what they drew before it existed
     assert (drawn > 600).float().mean() > 0.7  # shift 5 puts most of the comparisons at high noise
 

@@ -36,7 +36,7 @@ def test_pack_carries_the_finished_stages_and_seed_goes_on_from_them(run, tmp_pa
         assert "already trained" in (new / stage / "log.txt").read_text()
     shipped, again = load_file(str(bundle / "dit.safetensors")), load_file(str(tmp_path / "again" / "dit.safetensors"))
     assert all(torch.equal(again[k], v) for k, v in shipped.items())
-    assert seed(["--from", str(pack), "--workdir", str(new)]) == 1                # never over a run's checkpoints
+    assert seed(["--from", str(pack), "--workdir", str(new)]) == 1  # never over a run's checkpoints
     assert "already has checkpoints" in capsys.readouterr().err
 
 
@@ -54,12 +54,12 @@ def test_pack_leaves_out_unfinished_stages_and_a_seeded_run_trains_the_rest(tmp_
     assert "pack: decoder left out (at step 1 of 2)" in capsys.readouterr().out
     assert sorted(p.name for p in pack.iterdir()) == ["pack.json", "vae.safetensors"]
     assert seed(["--from", str(pack), "--workdir", str(new)]) == 0
-    assert not (new / "teacher").exists()                      # no teacher in the pack: its stage builds the cache
+    assert not (new / "teacher").exists()  # no teacher in the pack: its stage builds the cache
     assert main(["teacher", "--workdir", str(new)]) == 0
     assert load_ckpt(new / "teacher" / "ckpt.pt")["step"] == 3
     assert load_ckpt(new / "vae" / "ckpt.pt")["stats_done"]
     capsys.readouterr()
-    partial, again = tmp_path / "partial", tmp_path / "again"       # --partial: the decoder as it stood, to resume
+    partial, again = tmp_path / "partial", tmp_path / "again"  # --partial: the decoder as it stood, to resume
     assert main(["pack", "--workdir", str(workdir), "--out", str(partial), "--partial"]) == 0
     assert "pack: decoder in progress, at step 1 of 2 (its whole checkpoint)" in capsys.readouterr().out
     assert (partial / "decoder.ckpt.pt").is_file()
@@ -89,7 +89,7 @@ def test_seed_conditional_starts_the_source_recipe_from_a_plain_bundle_exactly(r
     assert config.conditional.source and set(VOCAB) <= set(config.text.vocab)
     state = load_ckpt(new / "teacher" / "ckpt.pt")
     assert state["step"] == 0 and not (new / "ode" / "ckpt.pt").exists() and not (new / "dmd" / "ckpt.pt").exists()
-    weights = {k[len("dit."):]: v for k, v in state["model"].items() if k.startswith("dit.")}
+    weights = {k[len("dit.") :]: v for k, v in state["model"].items() if k.startswith("dit.")}
     assert (weights["source_embedding.weight"] == 0).all()
     from safetensors.torch import load_file
 

@@ -36,9 +36,9 @@ def test_dmd_phases_follow_the_shipped_recipe():
 
     c = TrainConfig()
     assert (c.ode_steps, c.dmd_steps) == (3000, 2800)
-    assert [phase(c, s) for s in (0, 1499, 1500, 2175, 2176, 2799)] == ([("parallel", 0.25, 0.0)] * 2
-                                                                        + [("self_forcing", 0.5, 0.0)] * 2
-                                                                        + [("self_forcing", 0.5, 1.0)] * 2)
+    assert [phase(c, s) for s in (0, 1499, 1500, 2175, 2176, 2799)] == (
+        [("parallel", 0.25, 0.0)] * 2 + [("self_forcing", 0.5, 0.0)] * 2 + [("self_forcing", 0.5, 1.0)] * 2
+    )
     sf = dataclasses.replace(c, dmd_rollout="self_forcing", dmd_paired=0.3)
     assert phase(sf, 0) == phase(sf, 2000) == ("self_forcing", 0.3, 0.0)
     never = dataclasses.replace(c, dmd_self_forcing_from=c.dmd_steps)
@@ -59,8 +59,7 @@ def test_rerun_resumes_and_more_steps_continue_the_counter(run):
 
 def test_export_writes_a_bundle_that_loads_and_restyles(run):
     _, out = run
-    assert {p.name for p in out.iterdir()} >= {"config.json", "dit.safetensors", "vae.safetensors",
-                                                "text.safetensors"}
+    assert {p.name for p in out.iterdir()} >= {"config.json", "dit.safetensors", "vae.safetensors", "text.safetensors"}
     bundle = load_bundle(out)
     assert bundle.size == (32, 32) and bundle.dit.config.causal
     z = bundle.vae.encode(torch.zeros(1, 3, 5, 32, 32))
@@ -101,9 +100,11 @@ def test_adapt_records_the_engines_latents_with_the_target_style_render(run):
     bundle, _ = build_bundle(workdir, load_ckpt_config(workdir))
     bundle.to(device)
     seen = []
-    engine = StreamEngine(load_bundle(out, device=device),
-                          EngineConfig(prompt=data.style_prompt(target), strength=strength, seed=seed),
-                          on_latents=seen.append)
+    engine = StreamEngine(
+        load_bundle(out, device=device),
+        EngineConfig(prompt=data.style_prompt(target), strength=strength, seed=seed),
+        on_latents=seen.append,
+    )
     video = data.to_model_video(clips[source]).transpose(0, 1).to(device)  # [T, 3, H, W]
     output = torch.cat([engine.push(video), engine.flush()])
     z = torch.cat(seen, dim=2)  # [1, z, 5, h, w]
@@ -133,8 +134,10 @@ def test_export_can_average_students_of_two_checkpoints(run, tmp_path):
 
     workdir, _ = run
     out = tmp_path / "avg"
-    assert main(["export", "--workdir", str(workdir), "--out", str(out),
-                 "--average", str(workdir / "ode" / "ckpt.pt")]) == 0
+    assert (
+        main(["export", "--workdir", str(workdir), "--out", str(out), "--average", str(workdir / "ode" / "ckpt.pt")])
+        == 0
+    )
     from v2v.train.export import student_weights
 
     dmd, ode = (student_weights(load_ckpt(workdir / s / "ckpt.pt")) for s in ("dmd", "ode"))
@@ -150,8 +153,12 @@ def test_average_is_refused_outside_export_and_for_missing_files(run, tmp_path, 
     workdir, _ = run
     assert main(["ode", "--workdir", str(workdir), "--average", "x.pt"]) == 2
     assert "--average applies to `export` only" in capsys.readouterr().err
-    assert main(["export", "--workdir", str(workdir), "--out", str(tmp_path / "b"),
-                 "--average", str(tmp_path / "none.pt")]) == 1
+    assert (
+        main(
+            ["export", "--workdir", str(workdir), "--out", str(tmp_path / "b"), "--average", str(tmp_path / "none.pt")]
+        )
+        == 1
+    )
     assert "no checkpoint to average" in capsys.readouterr().err
 
 
@@ -184,15 +191,28 @@ def test_self_forcing_rollout_is_the_engine_loop():
     from v2v.train.dmd import rollout, rollout_self_forcing
 
     torch.manual_seed(0)
-    dit = DiT(DiTConfig(dim=16, ffn_dim=16, freq_dim=8, text_dim=8, in_dim=2, out_dim=2, num_heads=2,
-                        num_layers=2, text_len=4, causal=True, frames_per_block=1)).eval()
+    dit = DiT(
+        DiTConfig(
+            dim=16,
+            ffn_dim=16,
+            freq_dim=8,
+            text_dim=8,
+            in_dim=2,
+            out_dim=2,
+            num_heads=2,
+            num_layers=2,
+            text_len=4,
+            causal=True,
+            frames_per_block=1,
+        )
+    ).eval()
     x_t, ctx, t = torch.randn(1, 2, 3, 4, 4), torch.randn(1, 4, 8), 600.0
     with torch.no_grad():
         ours, last = rollout_self_forcing(dit, ctx, x_t, [t], torch.Generator().manual_seed(0), grad=False)
         cache = dit.new_cache(1, frame_tokens=4, window_frames=8, sink_frames=0)
         streamed = []
         for k in range(3):
-            xk = x_t[:, :, k:k + 1]
+            xk = x_t[:, :, k : k + 1]
             x0 = x0_from_flow(xk, dit(xk, torch.full((1,), t), ctx, cache=cache, write_cache=False), t / 1000)
             dit(x0, torch.zeros(1), ctx, cache=cache, write_cache=True)  # the clean pass writes the cache
             streamed.append(x0)
@@ -209,8 +229,21 @@ def test_self_forcing_rollout_goes_block_by_block():
     from v2v.train.dmd import rollout, rollout_self_forcing
 
     torch.manual_seed(1)
-    dit = DiT(DiTConfig(dim=16, ffn_dim=16, freq_dim=8, text_dim=8, in_dim=2, out_dim=2, num_heads=2,
-                        num_layers=2, text_len=4, causal=True, frames_per_block=2)).eval()
+    dit = DiT(
+        DiTConfig(
+            dim=16,
+            ffn_dim=16,
+            freq_dim=8,
+            text_dim=8,
+            in_dim=2,
+            out_dim=2,
+            num_heads=2,
+            num_layers=2,
+            text_len=4,
+            causal=True,
+            frames_per_block=2,
+        )
+    ).eval()
     x_t, ctx = torch.randn(1, 2, 4, 4, 4), torch.randn(1, 4, 8)
     with torch.no_grad():
         ours, _ = rollout_self_forcing(dit, ctx, x_t, [600.0], torch.Generator().manual_seed(0), grad=False)
@@ -242,7 +275,7 @@ def test_rollout_paired_targets_the_true_restyle_at_the_same_crop():
     rng, gen, seen = np.random.default_rng(0), torch.Generator().manual_seed(0), set()
     for _ in range(12):
         x_t, ctx, steps, target, source = generator_inputs(cache, TrainConfig(dmd_batch=2), rng, gen, Text(), 4)
-        assert source is None                                          # the plain recipe tells no source
+        assert source is None  # the plain recipe tells no source
         seen.add(target is None)
         assert x_t.shape == (2, 4, 3, 4, 4) and ctx.shape == (2, 2, 4)
         if target is None:
@@ -251,18 +284,18 @@ def test_rollout_paired_targets_the_true_restyle_at_the_same_crop():
         assert target.shape == x_t.shape and steps[0] < 1000.0
         # each target is one cached scene in one style, cropped where its source was
         for b in range(2):
-            windows = cache.latents.float().unfold(-2, 4, 1).unfold(-2, 4, 1)    # [N, S, z, F, 5, 5, 4, 4]
+            windows = cache.latents.float().unfold(-2, 4, 1).unfold(-2, 4, 1)  # [N, S, z, F, 5, 5, 4, 4]
             match = (windows - target[b][None, None, :, :, None, None]).abs().amax(dim=(2, 3, 6, 7)) < 1e-6
             assert match.any()
     assert seen == {True, False}
     target = torch.randn(1, 4, 3, 4, 4)
     assert rollout_paired_loss(target, target).item() == 0.0
-    offset = rollout_paired_loss(target + 0.5, target).item()     # same change from frame to frame
+    offset = rollout_paired_loss(target + 0.5, target).item()  # same change from frame to frame
     jump = target.clone()
-    jump[:, :, 2:] += 0.5 * (3 / 1) ** 0.5                          # the same MSE, all of it in one jump
+    jump[:, :, 2:] += 0.5 * (3 / 1) ** 0.5  # the same MSE, all of it in one jump
     assert abs(offset - 0.25) < 1e-5
     assert rollout_paired_loss(jump, target).item() > offset + 0.2
-    assert rollout_paired_loss(target + 0.5, target, level=0.0).item() < 1e-9   # change only: a level costs nothing
+    assert rollout_paired_loss(target + 0.5, target, level=0.0).item() < 1e-9  # change only: a level costs nothing
     assert rollout_paired_loss(jump, target, level=0.0).item() > 0.2
 
 
@@ -285,19 +318,21 @@ def test_dmd_coarse_colour_options_run_and_say_so(run, tmp_path, monkeypatch):
     calls = []
     real = dmd.coarse_loss
     monkeypatch.setattr(dmd, "coarse_loss", lambda x0, t, pool: calls.append(pool) or real(x0, t, pool))
-    assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 8), "--coarse", "16",
-                 "--paired-coarse", "8"]) == 0
+    assert (
+        main(["dmd", "--workdir", str(workdir), "--steps", str(step + 8), "--coarse", "16", "--paired-coarse", "8"])
+        == 0
+    )
     saved = json.loads((workdir / "run.json").read_text())
     assert (saved["dmd_coarse"], saved["paired_coarse"]) == (16.0, 8.0)
     log = (workdir / "dmd" / "log.txt").read_text()
     assert "coarse-colour 16.0 on rollouts (pool 8)" in log and "coarse-colour 8.0 in the paired term" in log
-    assert calls and set(calls) == {8}                                            # on the v2v starts of generator steps
+    assert calls and set(calls) == {8}  # on the v2v starts of generator steps
     step += 8
     assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 4), "--paired-pixel", "2"]) == 0
     assert json.loads((workdir / "run.json").read_text())["paired_pixel"] == 2.0
     assert "pixel coarse-colour 2.0 in the paired term" in (workdir / "dmd" / "log.txt").read_text()
     assert load_ckpt(workdir / "dmd" / "ckpt.pt")["step"] == step + 4
-    ode_step = load_ckpt(workdir / "ode" / "ckpt.pt")["step"]                     # the ode stage takes both too
+    ode_step = load_ckpt(workdir / "ode" / "ckpt.pt")["step"]  # the ode stage takes both too
     assert main(["ode", "--workdir", str(workdir), "--steps", str(ode_step + 2), "--paired-coarse", "4"]) == 0
     assert load_ckpt(workdir / "ode" / "ckpt.pt")["step"] == ode_step + 2
     assert "coarse-colour 4.0 in the paired term, pixel coarse-colour 2.0" in (workdir / "ode" / "log.txt").read_text()
@@ -316,10 +351,28 @@ def test_dmd_real_score_guidance_and_paired_weight_after_the_switch_are_options(
     teacher_guidance = json.loads((workdir / "run.json").read_text())["guidance"]
     scales = []
     real_cfg_flow, real_timesteps, drawn = dmd.cfg_flow, dmd.dmd_timesteps, []
-    monkeypatch.setattr(dmd, "cfg_flow", lambda dit, ctx, scale, **kw: scales.append(scale) or real_cfg_flow(dit, ctx, scale, **kw))
+    monkeypatch.setattr(
+        dmd, "cfg_flow", lambda dit, ctx, scale, **kw: scales.append(scale) or real_cfg_flow(dit, ctx, scale, **kw)
+    )
     monkeypatch.setattr(dmd, "dmd_timesteps", lambda *a: drawn.append(real_timesteps(*a)) or drawn[-1])
-    assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 3), "--dmd-guidance", "1.5",
-                 "--paired-self-forcing", "2", "--dmd-t-max", "500"]) == 0
+    assert (
+        main(
+            [
+                "dmd",
+                "--workdir",
+                str(workdir),
+                "--steps",
+                str(step + 3),
+                "--dmd-guidance",
+                "1.5",
+                "--paired-self-forcing",
+                "2",
+                "--dmd-t-max",
+                "500",
+            ]
+        )
+        == 0
+    )
     saved = json.loads((workdir / "run.json").read_text())
     assert (saved["dmd_guidance"], saved["dmd_paired_self_forcing"], saved["guidance"]) == (1.5, 2.0, teacher_guidance)
     assert scales and set(scales) == {1.5}
@@ -335,8 +388,10 @@ def test_dmd_keeps_an_ema_that_export_ships(run, tmp_path, capsys):
     from safetensors.torch import load_file
 
     workdir, _ = run
-    assert main(["dmd", "--workdir", str(workdir), "--steps", "7", "--rollout", "self_forcing",
-                 "--paired-weight", "0.5"]) == 0
+    assert (
+        main(["dmd", "--workdir", str(workdir), "--steps", "7", "--rollout", "self_forcing", "--paired-weight", "0.5"])
+        == 0
+    )
     state = load_ckpt(workdir / "dmd" / "ckpt.pt")
     assert state["step"] == 7 and "self_forcing rollout, paired 0.5" in (workdir / "dmd" / "log.txt").read_text()
     assert json.loads((workdir / "run.json").read_text())["dmd_rollout"] == "self_forcing"
@@ -377,8 +432,17 @@ def test_adapt_with_the_adversarial_term_resumes_with_its_discriminator(run, tmp
     a resumed run picks it up, and it still trains the decoder only."""
     workdir = tmp_path / "run"  # a copy: other tests train the student on, and adapt follows its student
     shutil.copytree(run[0], workdir, ignore=shutil.ignore_patterns("bundle", "adapt"))
-    args = ["adapt", "--workdir", str(workdir), "--adversarial", "0.5", "--adversarial-from", "3",
-            "--temporal-weight", "7.5"]
+    args = [
+        "adapt",
+        "--workdir",
+        str(workdir),
+        "--adversarial",
+        "0.5",
+        "--adversarial-from",
+        "3",
+        "--temporal-weight",
+        "7.5",
+    ]
     assert main([*args, "--steps", "5"]) == 0
     first = load_ckpt(workdir / "adapt" / "ckpt.pt")
     assert first["step"] == 5 and first["disc"] and first["disc_opt"]["state"]
@@ -410,7 +474,7 @@ def test_adapt_anchor_pulls_the_reconstruction_toward_the_reference_decoder(run,
     for a in (0.25, 1.0):
         same = adapt_loss(vae, z, video, 7.5, copy.deepcopy(vae), a)
         torch.testing.assert_close(same["recon"], (1 - a) * plain["recon"])  # against itself: 0
-        torch.testing.assert_close(same["temporal"], plain["temporal"])       # always against the render
+        torch.testing.assert_close(same["temporal"], plain["temporal"])  # always against the render
     other = copy.deepcopy(vae)
     with torch.no_grad():
         for p in other.frame_decoder.parameters():
@@ -456,11 +520,13 @@ def test_seed_starts_a_run_from_a_bundle_and_dmd_continues_it(run, tmp_path, cap
     for stage in ("vae", "teacher", "ode", "dmd"):
         assert "already trained" in (workdir / stage / "log.txt").read_text()
     assert load_bundle(tmp_path / "again").size == (32, 32)
-    assert main(["dmd", "--workdir", str(workdir), "--steps", "6", "--rollout-paired", "1",
-                 "--rollout-paired-from", "5"]) == 0
+    assert (
+        main(["dmd", "--workdir", str(workdir), "--steps", "6", "--rollout-paired", "1", "--rollout-paired-from", "5"])
+        == 0
+    )
     log = (workdir / "dmd" / "log.txt").read_text()
     assert "holds no critic: it restarts from the teacher" in log
-    assert "the critic trains alone until step 5" in log                   # the seeded step 4 + the tiny warm-up 1
+    assert "the critic trains alone until step 5" in log  # the seeded step 4 + the tiny warm-up 1
     assert "rollout-paired 1.0 (level 1.0) from step 5" in log
     state = load_ckpt(workdir / "dmd" / "ckpt.pt")
     assert state["step"] == 6 and "critic" in state and state["critic_warm_until"] == 5
@@ -481,17 +547,43 @@ def test_seed_takes_another_decoder_of_the_same_encoder_only(run, tmp_path, caps
     other = {k: v + 0.5 if "decoder" in k else v.clone() for k, v in own.items()}
     save_file(other, str(tmp_path / "decoder.safetensors"))
     workdir = tmp_path / "seeded"
-    assert seed(["--from", str(bundle), "--workdir", str(workdir), "--preset", "tiny",
-                 "--decoder", str(tmp_path / "decoder.safetensors")]) == 0
+    assert (
+        seed(
+            [
+                "--from",
+                str(bundle),
+                "--workdir",
+                str(workdir),
+                "--preset",
+                "tiny",
+                "--decoder",
+                str(tmp_path / "decoder.safetensors"),
+            ]
+        )
+        == 0
+    )
     decoder, vae = load_ckpt(workdir / "decoder" / "ckpt.pt")["vae"], load_ckpt(workdir / "vae" / "ckpt.pt")["vae"]
-    assert all(torch.equal(decoder[k], other[k]) for k in own)                   # `adapt` starts from this one
-    assert all(torch.equal(vae[k], own[k]) for k in own)                         # the bundle's own, unchanged
+    assert all(torch.equal(decoder[k], other[k]) for k in own)  # `adapt` starts from this one
+    assert all(torch.equal(vae[k], own[k]) for k in own)  # the bundle's own, unchanged
     moved = {k: v + 0.5 if "encoder" in k else v for k, v in own.items()}
     save_file(moved, str(tmp_path / "moved.safetensors"))
-    assert seed(["--from", str(bundle), "--workdir", str(tmp_path / "x"), "--preset", "tiny",
-                 "--decoder", str(tmp_path / "moved.safetensors")]) == 1
+    assert (
+        seed(
+            [
+                "--from",
+                str(bundle),
+                "--workdir",
+                str(tmp_path / "x"),
+                "--preset",
+                "tiny",
+                "--decoder",
+                str(tmp_path / "moved.safetensors"),
+            ]
+        )
+        == 1
+    )
     assert "has another encoder" in capsys.readouterr().err
-    assert not (tmp_path / "x" / "vae").exists()                                 # nothing written on bad input
+    assert not (tmp_path / "x" / "vae").exists()  # nothing written on bad input
 
 
 def test_device_is_checked_before_any_stage_runs(tmp_path, capsys):

@@ -13,9 +13,17 @@ from v2v.models.dit import DiT
 from v2v.train import report_sections as rs
 from v2v.train.report import main
 
-HEADINGS = ("## Machine and settings", "## Summary", "## 1. Blocky → realistic at the default strength",
-            "## 2. Style accuracy over all style pairs", "## 3. Temporal consistency", "## 4. Drift over a",
-            "## 5. Student vs teacher on the same inputs", "## 6. Speed", "## 7. Contact sheet")
+HEADINGS = (
+    "## Machine and settings",
+    "## Summary",
+    "## 1. Blocky → realistic at the default strength",
+    "## 2. Style accuracy over all style pairs",
+    "## 3. Temporal consistency",
+    "## 4. Drift over a",
+    "## 5. Student vs teacher on the same inputs",
+    "## 6. Speed",
+    "## 7. Contact sheet",
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +48,20 @@ def test_quick_report_has_every_section_and_a_contact_sheet(model, tmp_path):
     import cv2
 
     out = tmp_path / "docs" / "quality.md"
-    assert _run(["--model", str(model / "model"), "--teacher", str(model / "teacher.safetensors"),
-                 "--out", str(out), "--quick"]) == 0
+    assert (
+        _run(
+            [
+                "--model",
+                str(model / "model"),
+                "--teacher",
+                str(model / "teacher.safetensors"),
+                "--out",
+                str(out),
+                "--quick",
+            ]
+        )
+        == 0
+    )
     text = out.read_text()
     for heading in HEADINGS:
         assert heading in text, heading
@@ -55,7 +75,9 @@ def test_quick_report_has_every_section_and_a_contact_sheet(model, tmp_path):
     assert re.search(r"autoencoder alone \(encode, decode, no DiT.*realistic \d+\.\d%", text)
     assert re.search(r"round trip through the model's autoencoder alone has warp error 0\.\d{4}", text)
     assert re.search(r"0\.\d{4} across chunk boundaries .* 0\.\d{4} inside chunks", text)
-    assert "| sharpness / ground truth |" in text and re.search(r"^\| \*\*mean\*\* \|.*\| \*\*\d+\.\d\d\*\* \|$", text, re.M)
+    assert "| sharpness / ground truth |" in text and re.search(
+        r"^\| \*\*mean\*\* \|.*\| \*\*\d+\.\d\d\*\* \|$", text, re.M
+    )
     assert "comes back" in text
     assert "| PSNR output, colour matched (dB) |" in text
     assert re.search(r"Colour matched \(informational, not a gate\).*The difference, [+-]\d+\.\d\d dB", text)

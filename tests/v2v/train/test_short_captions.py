@@ -1,8 +1,9 @@
 """Style-only training prompts (--caption-short): the prompts a user types, mixed into every stage's captions."""
+
 import numpy as np
 
 from v2v.train.cli import main
-from v2v.train.data import STYLES, VOCAB, caption, sample_scene, short_caption, style_prompt, _CONTENT_WORDS
+from v2v.train.data import _CONTENT_WORDS, STYLES, VOCAB, caption, sample_scene, short_caption, style_prompt
 from v2v.train.teacher import captions
 
 
@@ -13,11 +14,11 @@ def test_short_captions_name_the_style_and_nothing_of_the_scene():
         assert short_caption(style) == style_prompt(style)
         drawn = {short_caption(style, rng) for _ in range(200)}
         assert style_prompt(style) in drawn
-        assert any("landscape" not in text for text in drawn)        # the style words alone
+        assert any("landscape" not in text for text in drawn)  # the style words alone
         assert any(text != style_prompt(style) and text.endswith(" landscape") for text in drawn)
         for text in drawn:
-            assert set(text.split()) <= set(VOCAB), text             # no unknown word for the prompt encoder
-            assert not set(text.split()) & content, text             # no scene content
+            assert set(text.split()) <= set(VOCAB), text  # no unknown word for the prompt encoder
+            assert not set(text.split()) & content, text  # no scene content
             assert " with " not in text
 
 
@@ -31,7 +32,7 @@ def test_share_zero_draws_exactly_what_earlier_runs_drew():
     a, b = np.random.default_rng(3), np.random.default_rng(3)
     assert captions(seeds, styles, a, 0.1) == _old_captions(seeds, styles, b, 0.1)
     assert captions(seeds, styles, a, 0.1, 0.0) == _old_captions(seeds, styles, b, 0.1)
-    assert a.random() == b.random()                                  # and the stream goes on in step
+    assert a.random() == b.random()  # and the stream goes on in step
 
 
 def test_the_share_of_short_prompts():

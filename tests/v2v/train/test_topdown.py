@@ -36,8 +36,9 @@ def test_pieces_equal_one_go():
     scene = sample_topdown(5)
     for style in ("blocky", "watercolor"):
         whole = render_clip(scene, style, 8, SIZE, start=700)
-        parts = np.concatenate([render_clip(scene, style, 3, SIZE, start=700),
-                                render_clip(scene, style, 5, SIZE, start=703)])
+        parts = np.concatenate(
+            [render_clip(scene, style, 3, SIZE, start=700), render_clip(scene, style, 5, SIZE, start=703)]
+        )
         np.testing.assert_array_equal(parts, whole)
 
 
@@ -57,7 +58,7 @@ def test_trees_and_houses_appear():
     assert np.isin(mats, (LEAVES, PINE)).any() and np.isin(mats, (TRUNK,)).any()
     assert np.isin(mats, (ROOF,)).any() and np.isin(mats, (WALL,)).any()
     g = rasterize_scene(scene, 0, 1, SIZE, False)
-    assert np.all(np.isnan(g.water_row)) and np.all(g.sun[:, 0] < 0)     # no horizon, no sun
+    assert np.all(np.isnan(g.water_row)) and np.all(g.sun[:, 0] < 0)  # no horizon, no sun
 
 
 def test_captions_name_the_view():

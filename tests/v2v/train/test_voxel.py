@@ -31,7 +31,7 @@ def test_every_smooth_style_renders_the_one_smooth_gbuffer():
     again = rasterize_voxel(scene, 10, 2, SIZE, blocky=False)
     np.testing.assert_array_equal(g.inst, again.inst)
     clips = render_styles(scene, STYLES, 2, SIZE, start=10)
-    for style in SMOOTH:   # so every smooth style shows exactly these object ids per pixel
+    for style in SMOOTH:  # so every smooth style shows exactly these object ids per pixel
         np.testing.assert_array_equal(clips[style], STYLE_FUNCS[style](g, scene))
     # The toon outlines lie on the G-buffer's object boundaries.
     dark = clips["toon"].max(-1) < 20
@@ -55,7 +55,7 @@ def test_blocky_geometry_agrees_with_the_smooth_world(pick):
     obj_s, obj_b = smooth.inst >= (1 << 24), blocky.inst >= (1 << 24)
     assert (obj_s == obj_b).mean() > 0.9
     both = obj_s & obj_b
-    if both.sum() > 50:   # where both show an object, it is mostly the same object
+    if both.sum() > 50:  # where both show an object, it is mostly the same object
         assert ((smooth.inst >> 3) == (blocky.inst >> 3))[both].mean() > 0.7
 
 
@@ -63,8 +63,9 @@ def test_pieces_equal_one_go_for_long_starts():
     scene = sample_voxel(_seed(lambda s: s.camera.motion == "walk"))
     for style in ("blocky", "realistic"):
         whole = render_clip(scene, style, 9, SIZE, start=1995)
-        parts = np.concatenate([render_clip(scene, style, 4, SIZE, start=1995),
-                                render_clip(scene, style, 5, SIZE, start=1999)])
+        parts = np.concatenate(
+            [render_clip(scene, style, 4, SIZE, start=1995), render_clip(scene, style, 5, SIZE, start=1999)]
+        )
         np.testing.assert_array_equal(parts, whole)
 
 
@@ -73,8 +74,8 @@ def test_the_camera_moves_smoothly(motion):
     scene = sample_voxel(_seed(lambda s: s.camera.motion == motion))
     clip = render_clip(scene, "realistic", 6, SIZE, start=40).astype(np.int16)
     step = np.abs(np.diff(clip, axis=0))
-    assert step.mean() > 0.3                             # consecutive frames differ ...
-    assert (step.max(-1) > 24).mean() < 0.6              # ... but not completely
+    assert step.mean() > 0.3  # consecutive frames differ ...
+    assert (step.max(-1) > 24).mean() < 0.6  # ... but not completely
     pos, yaw, pitch = camera_pose(scene, np.arange(0.0, 400.0))
     speed = np.hypot(np.diff(pos[:, 0]), np.diff(pos[:, 2]))
     assert speed.max() < 1.0 and np.abs(np.diff(yaw)).max() < 0.05 and np.all(np.abs(pitch) < 0.4)
@@ -83,7 +84,7 @@ def test_the_camera_moves_smoothly(motion):
     else:
         assert np.hypot(pos[-1, 0] - pos[0, 0], pos[-1, 2] - pos[0, 2]) > 20.0
     ground = np.maximum(terrain(scene, pos[:, 0], pos[:, 2]), scene.water_level)
-    assert np.all(pos[:, 1] > ground + 1.0)              # never under the ground
+    assert np.all(pos[:, 1] > ground + 1.0)  # never under the ground
 
 
 def test_gbuffer_fields_are_meaningful():
@@ -92,7 +93,7 @@ def test_gbuffer_fields_are_meaningful():
         return g if (g.mat == WATER).mean() > 0.05 else None
 
     scene, g = next((sample_voxel(s), g) for s in range(40) if sample_voxel(s).water and (g := wet(s)))
-    assert np.all(np.diff(g.elev[..., 0], axis=1) < 0)                     # rows go down the sky
+    assert np.all(np.diff(g.elev[..., 0], axis=1) < 0)  # rows go down the sky
     land = ~np.isin(g.mat, (SKY, SUN, CLOUD))
     assert land.any() and np.all((g.depth[land] >= 1.0) & (g.depth[land] < 20.0))
     assert np.all(np.abs(g.shade) <= 1.0 + 1e-5)
@@ -104,12 +105,14 @@ def test_gbuffer_fields_are_meaningful():
 
 def test_trees_and_houses_appear():
     forest = sample_voxel(_seed(lambda s: s.tree_p > 0.3 and s.camera.motion == "walk"))
-    mats = np.concatenate([rasterize_scene(forest, t, 1, (128, 96), b).mat.ravel()
-                           for t in (0, 200) for b in (False, True)])
+    mats = np.concatenate(
+        [rasterize_scene(forest, t, 1, (128, 96), b).mat.ravel() for t in (0, 200) for b in (False, True)]
+    )
     assert np.isin(mats, (TRUNK,)).any() and np.isin(mats, (LEAVES, PINE)).any()
     village = sample_voxel(_seed(lambda s: s.house_p > 0.5 and s.camera.motion == "fly"))
-    mats = np.concatenate([rasterize_scene(village, t, 1, (128, 96), b).mat.ravel()
-                           for t in (0, 300) for b in (False, True)])
+    mats = np.concatenate(
+        [rasterize_scene(village, t, 1, (128, 96), b).mat.ravel() for t in (0, 300) for b in (False, True)]
+    )
     assert np.isin(mats, (WALL,)).any() and np.isin(mats, (ROOF,)).any()
 
 
