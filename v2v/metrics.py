@@ -282,3 +282,12 @@ def stream_drift(frames: Any, window: int = 100, with_warp: bool = True) -> dict
     if with_warp:
         a["warp_error"], b["warp_error"] = warp_error(first), warp_error(last)
     return {k: Drift(a[k], b[k], drift(a[k], b[k])) for k in a}
+
+
+def motion(video: Any) -> float:
+    """Mean absolute frame-to-frame change of a video, as a fraction of full scale (0 for a frozen or
+    one-frame video). Videos as in `as_uint8_video`."""
+    v = as_uint8_video(video).astype(np.float32)  # [T, H, W, 3]
+    if v.shape[0] < 2:
+        return 0.0
+    return float(np.abs(np.diff(v, axis=0)).mean() / 255.0)

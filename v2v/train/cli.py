@@ -12,6 +12,7 @@ Stages (each resumes from WORKDIR/STAGE/ckpt.pt when re-run):
     seed     start a work directory from an exported bundle or a pack (`train seed --help`)
     pack     the finished stages of a run as a small folder, to go on elsewhere with `seed` (`train pack --help`)
     report   measure an exported model -> docs/quality.md (`train report --help`)
+    gates    the restyle gates of an exported model, as a table and JSON (`train gates --help`)
 See docs/training.md.
 """
 
@@ -235,7 +236,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     if args.stage in STAGE_FIELDS:
-        for value, name in zip((args.steps, args.batch, args.lr), STAGE_FIELDS[args.stage]):
+        for value, name in zip((args.steps, args.batch, args.lr), STAGE_FIELDS[args.stage], strict=True):
             if value is not None:
                 out[name] = value
     elif args.stage == "all" and any(v is not None for v in (args.steps, args.batch, args.lr)):
@@ -293,6 +294,10 @@ def main(argv: list[str]) -> int:
         from v2v.train.report import main as report
 
         return report(argv[1:])
+    if argv[:1] == ["gates"]:  # the restyle gates of an exported model (see `train gates --help`)
+        from v2v.train.gates import main as gates
+
+        return gates(argv[1:])
     if argv[:1] == ["pack"]:  # the finished stages as safetensors, to carry the run (see `train pack --help`)
         from v2v.train.pack import main as pack
 
