@@ -4,6 +4,11 @@ Per chunk (`_run_chunk`, top to bottom): stream-encode the new pixel frames → 
 strength s → few-step denoising that attends to the cached keys/values of earlier chunks → optional
 clean pass at t = 0 that writes the chunk into the cache → stream-decode.
 
+Without input frames the same loop generates (CausVid's other applications): `start_from(image)` writes a
+still into the cache as the clean first latent frame (image animation), and `generate()` denoises a chunk
+from pure noise at the student's full timesteps, told no source, attending to the cached past (text to
+video when nothing was started from, the animation's next chunk otherwise).
+
 Shape letters: T pixel frames, F latent frames, C latent channels, H/W pixels, h/w latent, L text tokens.
 """
 
@@ -17,6 +22,7 @@ import torch
 from torch import Tensor
 
 from v2v.models.bundle import ModelBundle
+from v2v.models.kv_cache import KVCache
 from v2v.sampling import add_noise, sample_chunk, v2v_timesteps
 
 
@@ -29,23 +35,18 @@ class EngineConfig:
     steps: int | None = None  # cap on denoising steps per chunk (None: every student step below the start)
     timestep_offset: float | None = None  # first model timestep = 1000·s − offset (None: the model's own)
     seed: int = 0  # noise seed: the same seed and input give the same output
-    noise_refresh: float | None = (
-        None  # share of fresh noise per chunk: 1 = new every chunk (CausVid), 0 = fixed (StreamDiffusion); None: the model's
-    )
+    # share of fresh noise per chunk: 1 = new every chunk (CausVid), 0 = fixed (StreamDiffusion); None: the model's
+    noise_refresh: float | None = None
     clean_pass: bool = True  # re-run the clean output at t = 0 to write the cache (CausVid); else cache the last step
     window_frames: int | None = None  # latent frames of recent context in the rolling KV cache (None: the model's)
-    sink_frames: int | None = (
-        None  # latent frames from the stream's start kept forever, attention sinks (None: the model's)
-    )
+    sink_frames: int | None = None  # attention sinks: latent frames from the stream's start, kept (None: the model's)
     sink_adjacent: bool | None = None  # keep the sinks' RoPE positions right before the window (None: the model's)
-    sink_refresh: float | None = (
-        None  # adaptive sinks: replace a sink whose K/V cosine to the newest frame is below this (-1 never; None: the model's)
-    )
+    # adaptive sinks: replace a sink whose K/V cosine to the newest frame is below this (-1 never; None: the model's)
+    sink_refresh: float | None = None
     motion_k: float = 0.1  # motion-aware strength: s = s0 − k·motion (0 disables)
     motion_momentum: float = 0.1  # weight of the previous chunk's strength in the smoothed strength
-    skip_threshold: float = (
-        0.0  # static-input skip: mean |Δpixel| (in [-1, 1] units) below which a chunk is re-emitted (0 disables)
-    )
+    # static-input skip: mean |Δpixel| (in [-1, 1] units) below which a chunk is re-emitted (0 disables)
+    skip_threshold: float = 0.0
     max_skips: int = 4  # at most this many chunks in a row are skipped
     prompt_blend_chunks: int = 3  # a new prompt is blended in over this many chunks
 
@@ -76,6 +77,12 @@ class StreamEngine:
     on_latents: called with each computed chunk's denoised latents [1, C, F, h, w] just before they are
     decoded (the `adapt` training stage records the student's latents this way)."""
 
+    # set by set_prompt (reset() reads whether it ran yet) and by the first chunk's _cache_for
+    _target: Tensor  # the prompt's embedding [1, L, D]
+    _context: Tensor  # the context in use while a new prompt blends in [1, L, D]
+    _blend_from: Tensor  # the context the blend started from [1, L, D]
+    _latent_hw: tuple[int, int]  # (h, w) of the stream's latents
+
     def __init__(
         self,
         bundle: ModelBundle,
@@ -97,7 +104,7 @@ class StreamEngine:
         """Start a new stream: caches, pending frames, noise and strength state are cleared."""
         self._encoder = self.bundle.vae.stream_encoder()
         self._decoder = self.bundle.vae.stream_decoder()
-        self._cache = None  # KVCache, made at the first chunk once the latent size is known
+        self._cache: KVCache | None = None  # made at the first chunk once the latent size is known
         self._pending: list[Tensor] = []  # input frames not yet in a chunk, each [3, H, W]
         self._chunks = 0
         # noise is drawn on the CPU whatever the device, so a seed gives the same noise on every device (a CUDA
@@ -173,7 +180,7 @@ class StreamEngine:
         m = ChunkMetrics(index=self._chunks, frames_in=pixels.shape[0])
         t0 = time.perf_counter()
         m.motion = self._motion(pixels)
-        if self._should_skip(pixels):
+        if self._should_skip(pixels) and self._last_out is not None:  # a skip needs a last output
             m.skipped, m.skipped_frames, m.frames_out = True, pixels.shape[0], pixels.shape[0]
             out = self._last_out.expand(pixels.shape[0], -1, -1, -1).clone()  # [T, 3, H, W]
             self._last_in = pixels[-1]
@@ -190,15 +197,20 @@ class StreamEngine:
         s = m.strength = self._adapt_strength(m.motion)
         offset = self.bundle.sampling.v2v_offset if cfg.timestep_offset is None else cfg.timestep_offset
         steps = v2v_timesteps(self.bundle.sampling.timesteps, s, offset, cfg.steps)
-        m.timesteps = tuple(steps)
         x = add_noise(z, self._noise(z), s)  # [1, C, F, h, w]
+        source = z if dit.config.source_channels else None  # a source model also sees the clean latents
+        out = self._denoise_decode(m, x, steps, source)
+        self._last_in = pixels[-1]
+        return self._finish(m, out, t0)
 
+    def _denoise_decode(self, m: ChunkMetrics, x: Tensor, steps: list[float], source: Tensor | None) -> Tensor:
+        """Steps 3-5 of a chunk: x [1, C, F, h, w] at σ = steps[0]/1000 -> decoded frames [T, 3, H, W]."""
+        cfg, dit = self.config, self.bundle.dit
+        m.timesteps = tuple(steps)
         # 3. few-step denoising, attending to the cached keys/values of earlier chunks
-        cache = self._cache_for(z)
+        cache = self._cache_for(x)
         context = self._next_context()
         calls = iter(range(len(steps)))
-
-        source = z if dit.config.source_channels else None  # a source model also sees the clean latents
 
         def student(x_t: Tensor, t_: Tensor) -> Tensor:
             last = next(calls) == len(steps) - 1
@@ -228,7 +240,71 @@ class StreamEngine:
         out = self._decoder(x0).squeeze(0).transpose(0, 1)  # [T, 3, H, W]
         m.decode_ms = self._ms(t)
         m.frames_out = out.shape[0]
+        return out
+
+    # ---- generation without input frames ---------------------------------------------------------
+    @torch.inference_mode()
+    def start_from(self, image: Tensor) -> Tensor:
+        """Begin a new stream from a still (image animation): image float [3, H, W] in [-1, 1] is encoded as
+        the first latent frame and written into the KV cache as clean context (t = 0), as a first chunk's
+        output would be. -> its autoencoder round trip [1, 3, H, W], the stream's first frame. Call
+        `generate()` for the frames that follow."""
+        if not isinstance(image, Tensor) or image.ndim != 3:
+            got = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
+            raise ValueError(f"image must be a float tensor [3, H, W] in [-1, 1]; got {got}")
+        self._check_frames(image[None])
+        self.reset()
+        self.metrics = []
+        m = ChunkMetrics(index=0, frames_in=1)
+        t0 = time.perf_counter()
+        pixels = image.to(self.bundle.device, self.bundle.dtype)[None]  # [1, 3, H, W]
+        t = time.perf_counter()
+        z = self._encoder(pixels.transpose(0, 1).unsqueeze(0))  # [1, C, 1, h, w]
+        m.encode_ms = self._ms(t)
+        dit = self.bundle.dit
+        t = time.perf_counter()
+        zero_t = torch.zeros(z.shape[0], z.shape[2], device=z.device)  # [1, F]
+        source = z if dit.config.source_channels else None
+        dit(z, zero_t, self._next_context(), cache=self._cache_for(z), write_cache=True, source=source)
+        m.cache_ms = self._ms(t)
+        t = time.perf_counter()
+        out = self._decoder(z).squeeze(0).transpose(0, 1)  # [1, 3, H, W]
+        m.decode_ms = self._ms(t)
+        m.frames_out = out.shape[0]
         self._last_in = pixels[-1]
+        return self._finish(m, out, t0)
+
+    @torch.inference_mode()
+    def generate(self, size: tuple[int, int] | None = None) -> Tensor:
+        """Generate the stream's next chunk from pure noise, with no input frames: the student's full timesteps
+        (from t = 1000), told no source (zeros, as it was trained with the source dropped), attending to the
+        cached past (a still of `start_from`, earlier generated chunks). `size` (W, H) is needed for the first
+        chunk of a stream that did not start from an image. -> [T, 3, H, W] (the first chunk of a stream
+        1 + 4·(n − 1) frames, later ones 4·n, n = frames_per_block). The prompt can change between calls
+        (`set_prompt` blends it in); the cache rolls, so memory stays constant however long it runs."""
+        self.metrics = []
+        vae, dit, cfg = self.bundle.vae, self.bundle.dit, self.config
+        if self._cache is None:
+            if size is None:
+                raise ValueError("the first generate() of a stream needs size=(W, H) (or call start_from(image))")
+            W, H = size
+            self._check_frames(torch.zeros(1, 3, H, W))
+            h, w = H // vae.spatial_factor, W // vae.spatial_factor
+        else:
+            h, w = self._latent_hw
+        n = self.bundle.sampling.frames_per_block
+        m = ChunkMetrics(index=self._chunks, strength=1.0)
+        t0 = time.perf_counter()
+        self._noise_calls = 0
+        shape = (1, dit.config.in_dim, n, h, w)  # [1, C, F, h, w]
+        x = self._noise(torch.zeros(shape, device=self.bundle.device, dtype=self.bundle.dtype))
+        steps = [float(t) for t in self.bundle.sampling.timesteps]
+        if cfg.steps is not None:
+            steps = steps[: cfg.steps]
+        source = torch.zeros_like(x) if dit.config.source_channels else None  # no source: text and the past
+        out = self._denoise_decode(m, x, steps, source)
+        m.frames_in = out.shape[0]
+        self._last_in = None
         return self._finish(m, out, t0)
 
     def _ms(self, t0: float) -> float:
@@ -266,9 +342,10 @@ class StreamEngine:
             self._noises.append(fresh)
         return fresh.to(like.dtype)
 
-    def _cache_for(self, z: Tensor):
+    def _cache_for(self, z: Tensor) -> KVCache:
         if self._cache is None:
             _, _, _, h, w = z.shape
+            self._latent_hw = (h, w)
             _, ph, pw = self.bundle.dit.config.patch_size
             cfg, b = self.config, self.bundle
             self._cache = b.dit.new_cache(
@@ -296,7 +373,7 @@ class StreamEngine:
         return self.bundle.noise_refresh if r is None else r
 
     @property
-    def cache(self):
+    def cache(self) -> KVCache | None:
         """The KV cache of the running stream (None before the first chunk)."""
         return self._cache
 
