@@ -180,11 +180,13 @@ def restyle_gates(
     scenes: int = 3,
     styles: tuple[str, ...] | None = None,
     progress: bool = True,
+    examples: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, Any]:
     """The restyle gates of a bundle at `strength` (default: the engine's) -> {"groups": {group: {"clips":
     {name: scores}, "mean": scores, "gates": {name: (value, passed)}}}, "passed": bool, "strength": s}.
     Groups: "blocky->realistic" (side-view and top-down scenes), "voxel blocky->realistic" (the first-person
-    voxel world), and "real: STYLE" for each style (default: every style the model knows)."""
+    voxel world), and "real: STYLE" for each style (default: every style the model knows). `examples`, when
+    given, receives (group, clip name) -> (the source's middle frame, the output's), uint8 [H, W, 3] each."""
     from tqdm import tqdm
 
     from v2v.engine import EngineConfig
@@ -210,6 +212,8 @@ def restyle_gates(
             real_restyle_scores(output, source) if truth is None else procedural_restyle_scores(output, source, truth)
         )
         groups.setdefault(group, {"clips": {}})["clips"][name] = scores
+        if examples is not None:
+            examples[(group, name)] = (source[len(source) // 2], output[len(output) // 2])
     for g in groups.values():
         g["mean"] = _mean_scores(list(g["clips"].values()))
         g["gates"] = judge(g["mean"])
@@ -239,6 +243,40 @@ def gates_markdown(result: dict[str, Any]) -> list[str]:
                 cells.append("—")
         lines.append(f"| {group} | " + " | ".join(cells) + " |")
     return lines
+
+
+def gates_sheet(
+    examples: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], path: Any, tile: int = 160
+) -> list[str]:
+    """A contact sheet of `restyle_gates` examples, written as PNG to `path`: one column per held-out real clip
+    and per voxel scene (two), the input on top and below it its output in each style (a voxel scene only in
+    `realistic`, its restyle gate). -> the column names."""
+    import cv2
+
+    real = {g[len("real: ") :]: g for g in dict.fromkeys(g for g, _ in examples) if g.startswith("real: ")}
+    cells: dict[tuple[str, str], np.ndarray] = {}  # (column, row) -> image
+    voxel = [n for g, n in examples if g == "voxel blocky->realistic"][:2]
+    for (group, name), (source, output) in examples.items():
+        if group.startswith("real: "):
+            cells[(name, "input")], cells[(name, group[len("real: ") :])] = source, output
+        elif name in voxel:
+            cells[(name, "input")], cells[(name, "realistic")] = source, output
+    columns = list(dict.fromkeys(n for n, row in cells if row == "input"))
+    rows = ["input", *real]
+    label_w, pad, top = 110, 4, 24
+    sheet = np.full((top + len(rows) * (tile + pad), label_w + len(columns) * (tile + pad), 3), 255, np.uint8)
+    for c, name in enumerate(columns):
+        x = label_w + c * (tile + pad)
+        cv2.putText(sheet, name[:20], (x, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        for r, row in enumerate(rows):
+            if (name, row) in cells:
+                y = top + r * (tile + pad)
+                sheet[y : y + tile, x : x + tile] = cv2.resize(cells[(name, row)], (tile, tile), cv2.INTER_AREA)
+    for r, row in enumerate(rows):
+        y = top + r * (tile + pad) + tile // 2
+        cv2.putText(sheet, row, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    return columns
 
 
 def main(argv: list[str]) -> int:
@@ -275,8 +313,12 @@ def main(argv: list[str]) -> int:
         result["passed"] = result["passed"] and ae["passed"]
     print("\n".join(gates_markdown(result)))
     if args.autoencoder:
-        print("autoencoder: " + ", ".join(f"{k} {v:.2f} {'PASS' if ok else 'FAIL'}" for k, (v, _, ok) in
-                                           result["autoencoder"]["gates"].items()))
+        print(
+            "autoencoder: "
+            + ", ".join(
+                f"{k} {v:.2f} {'PASS' if ok else 'FAIL'}" for k, (v, _, ok) in result["autoencoder"]["gates"].items()
+            )
+        )
     print(f"strength {result['strength']:g}: {'every gate passes' if result['passed'] else 'a gate FAILS'}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -80,3 +80,20 @@ def test_train_gates_measures_a_bundle_and_fails_a_random_one(tmp_path, capsys) 
     assert not result["passed"] and {"blocky->realistic", "voxel blocky->realistic"} <= set(result["groups"])
     assert "a gate FAILS" in capsys.readouterr().out
     assert main(["gates", "--model", str(tmp_path / "nothing")]) == 1
+
+
+def test_gates_sheet_puts_each_input_above_its_outputs(tmp_path) -> None:
+    red, blue = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 255, 255
+    examples = {
+        ("real: toon", "photo"): (red, blue),
+        ("real: night", "photo"): (red, red),
+        ("voxel blocky->realistic", "voxel 7"): (blue, red),
+    }
+    path = tmp_path / "sheet.png"
+    assert gates.gates_sheet(examples, path, tile=16) == ["photo", "voxel 7"]
+    sheet = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    x0, top, step = 110, 24, 20  # label width, title height, tile + pad
+    assert tuple(sheet[top + 8, x0 + 8]) == (255, 0, 0)  # photo's input, red
+    assert tuple(sheet[top + step + 8, x0 + 8]) == (0, 0, 255)  # its toon output, blue
+    assert tuple(sheet[top + 8, x0 + step + 8]) == (0, 0, 255)  # the voxel scene's input

@@ -23,6 +23,7 @@ HEADINGS = (
     "## 5. Student vs teacher on the same inputs",
     "## 6. Speed",
     "## 7. Contact sheet",
+    "## 8. Restyle gates",
 )
 
 
@@ -79,6 +80,11 @@ def test_quick_report_has_every_section_and_a_contact_sheet(model, tmp_path):
         r"^\| \*\*mean\*\* \|.*\| \*\*\d+\.\d\d\*\* \|$", text, re.M
     )
     assert "comes back" in text
+    assert "](quality_gates.png)" in text and cv2.imread(str(tmp_path / "docs" / "quality_gates.png")) is not None
+    import json
+
+    measured = json.loads((tmp_path / "docs" / "quality.json").read_text())
+    assert measured["gates"]["passed"] is False and measured["summary"][0]["measure"].startswith("1. blocky")
     assert "| PSNR output, colour matched (dB) |" in text
     assert re.search(r"Colour matched \(informational, not a gate\).*The difference, [+-]\d+\.\d\d dB", text)
     assert "fresh engine" in text and re.search(r"^\| sharpness_vs_gt \|.*\| [+-]\d+\.\d% \|$", text, re.M)
@@ -94,7 +100,7 @@ def test_sections_writes_a_partial_report_of_what_was_asked(model, tmp_path, cap
     assert _run([*bundle, "--out", str(part), "--sections", "2,1,3"]) == 0
     text, whole = part.read_text(), full.read_text()
     assert "(sections 1, 2, 3 only)" in text and "--sections 1,2,3" in text
-    assert "sections 4, 5, 6, 7 were not measured" in text
+    assert "sections 4, 5, 6, 7, 8 were not measured" in text
     for heading in HEADINGS[2:5]:
         assert heading in text, heading
     for heading in HEADINGS[5:]:
@@ -106,7 +112,7 @@ def test_sections_writes_a_partial_report_of_what_was_asked(model, tmp_path, cap
     assert "2. style accuracy, 20 pairs:" in out and "6. sustained speed" not in out
     assert _run([*bundle, "--sections", "1"]) == 2
     assert "needs --out FILE" in capsys.readouterr().err
-    assert _run([*bundle, "--sections", "1,8", "--out", str(part)]) == 2
+    assert _run([*bundle, "--sections", "1,9", "--out", str(part)]) == 2
     assert "give section numbers from 1, 2" in capsys.readouterr().err
 
 
