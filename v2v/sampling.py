@@ -69,12 +69,7 @@ def warp_timesteps(steps: Sequence[float], shift: float) -> list[float]:
     return out
 
 
-def sigma_of(t: Tensor | float) -> Tensor:
-    """σ of a timestep in 0..1000 (float32 tensor of the same shape)."""
-    return torch.as_tensor(t, dtype=torch.float32) / NUM_TRAIN_TIMESTEPS
-
-
-def _expand(sigma: Tensor, x: Tensor) -> Tensor:
+def _expand(sigma: Tensor | float, x: Tensor) -> Tensor:
     """σ as [B] (one per clip) or [B, F] (one per latent frame) -> broadcastable to x [B, C, F, h, w]."""
     sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
     if sigma.ndim == 0:
@@ -179,7 +174,7 @@ def euler_sample(
     wanted = {round(float(k), 6): float(k) for k in keep}
     states: dict[float, Tensor] = {}
     x = x_t.float()
-    for t_cur, t_next in zip(ts[:-1], ts[1:]):
+    for t_cur, t_next in zip(ts[:-1], ts[1:], strict=True):
         if round(t_cur, 6) in wanted:
             states[wanted[round(t_cur, 6)]] = x.to(x_t.dtype)
         tt = torch.full((B, F), t_cur, device=x.device, dtype=torch.float32)  # [B, F]

@@ -20,12 +20,16 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import save_file
 
+from v2v.models.protocols import PromptEncoder, VideoAutoencoder
 from v2v.sampling import SamplingConfig, causvid, streamdiffusionv2
+
+if TYPE_CHECKING:  # the DiT module loads when a bundle is built, not when this one is imported
+    from v2v.models.dit import DiT
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "weights" / "default"
 WAN_SIZE = (832, 480)  # (W, H): the size Wan2.1-1.3B and its CausVid students were trained at
@@ -47,9 +51,9 @@ RANDOM_MODELS = {
 class ModelBundle:
     """Everything the engine needs to restyle."""
 
-    dit: torch.nn.Module  # the causal student (v2v.models.dit.DiT)
-    vae: Any  # a VideoAutoencoder (WanVAE or TinyVAE)
-    text: Any  # a PromptEncoder: encode(list[str]) -> [B, text_len, text_dim]
+    dit: DiT  # the causal student
+    vae: VideoAutoencoder  # WanVAE or TinyVAE
+    text: PromptEncoder  # encode(list[str]) -> [B, text_len, text_dim]
     sampling: SamplingConfig
     size: tuple[int, int]  # (W, H) working size the model was trained at
     name: str = "model"
@@ -149,10 +153,7 @@ def load_bundle(
         )
     cfg_path = folder / "config.json"
     cfg = _read_json(cfg_path) if cfg_path.exists() else {}
-    if "dit" in cfg and "vae" in cfg:
-        bundle = _load_v2v_bundle(folder, cfg)
-    else:
-        bundle = _load_wan_folder(folder)
+    bundle = _load_v2v_bundle(folder, cfg) if "dit" in cfg and "vae" in cfg else _load_wan_folder(folder)
     return bundle.to(device, dtype)
 
 
@@ -181,7 +182,7 @@ def _load_v2v_bundle(folder: Path, cfg: dict[str, Any]) -> ModelBundle:
         vae = TinyVAE(config_from_dict(TinyVAEConfig, cfg["vae"]["config"]))
         text = WordPromptEncoder(config_from_dict(WordTextConfig, cfg["text"]["config"]))
         sampling = config_from_dict(SamplingConfig, cfg.get("sampling", {}))
-        size = tuple(int(v) for v in cfg["size"])
+        size = _size(cfg["size"])
         engine = _engine_settings(cfg.get("engine", {}))
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{folder / 'config.json'}: not a valid v2v bundle config ({e})") from None
@@ -194,7 +195,7 @@ def _load_v2v_bundle(folder: Path, cfg: dict[str, Any]) -> ModelBundle:
         vae=vae,
         text=text,
         sampling=sampling,
-        size=size,  # type: ignore[arg-type]
+        size=size,
         name=str(cfg.get("name", folder.name)),
         **engine,
     )
@@ -241,6 +242,7 @@ def _load_wan_folder(folder: Path) -> ModelBundle:
     vae = load_vae(vae_file, presets.wan_vae(**json_fields(VAEConfig, extra.get("vae", {}))))
     cache_dir = folder / "prompt_cache"
     t5_file = _first(folder, ["models_t5_umt5-xxl-enc-bf16.pth"])
+    text: PromptEncoder
     if cache_dir.is_dir():
         text = CachedPromptEncoder(cache_dir)
     elif t5_file is not None:
@@ -256,7 +258,10 @@ def _load_wan_folder(folder: Path) -> ModelBundle:
         )
     for m in (dit, vae):
         m.eval().requires_grad_(False)
-    size = tuple(extra.get("size", WAN_SIZE))
+    try:
+        size = _size(extra.get("size", WAN_SIZE))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f'{folder / "v2v.json"}: bad "size" ({e}): write [W, H]') from None
     try:
         engine = _engine_settings({**WAN_ENGINE, **extra.get("engine", {})})
     except (TypeError, ValueError) as e:
@@ -267,9 +272,15 @@ def _load_wan_folder(folder: Path) -> ModelBundle:
         text=text,
         sampling=sampling,
         size=size,
-        name=folder.name,  # type: ignore[arg-type]
+        name=folder.name,
         **engine,
     )
+
+
+def _size(value: Any) -> tuple[int, int]:
+    """A config's "size" ([W, H]) -> (W, H); ValueError or TypeError when it is not two whole numbers."""
+    w, h = (int(v) for v in value)
+    return w, h
 
 
 def _first(folder: Path, names: list[str]) -> Path | None:
@@ -281,7 +292,8 @@ def _first(folder: Path, names: list[str]) -> Path | None:
 
 def random_bundle(seed: int = 0, size: tuple[int, int] = (64, 64)) -> ModelBundle:
     """A tiny bundle with random weights, for tests and for timing the machinery."""
-    from v2v.models.dit import DiT, DiTConfig
+    from v2v.models import presets
+    from v2v.models.dit import DiT
     from v2v.models.tiny_vae import TinyVAE, TinyVAEConfig
     from v2v.models.word_text import WordPromptEncoder, WordTextConfig
 
@@ -295,15 +307,10 @@ def random_bundle(seed: int = 0, size: tuple[int, int] = (64, 64)) -> ModelBundl
     )
     vae = TinyVAE(TinyVAEConfig.tiny())
     dit = DiT(
-        DiTConfig(
-            dim=32,
-            ffn_dim=64,
-            freq_dim=32,
+        presets.tiny(
             text_dim=text_cfg.dim,
             in_dim=vae.z_dim,
             out_dim=vae.z_dim,
-            num_heads=2,
-            num_layers=2,
             text_len=text_cfg.text_len,
             causal=True,
             frames_per_block=1,

@@ -25,7 +25,7 @@ import struct
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from v2v.models.vae import VAEConfig, WanVAE
 
 Source = Union[str, "os.PathLike[str]", Mapping[str, Any]]
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 PREFERRED_ENTRIES = ("generator_ema", "generator", "model", "state_dict")
 WRAPPER_COMPONENTS = frozenset({"model", "_fsdp_wrapped_module", "_checkpoint_wrapped_module", "_orig_mod"})
@@ -182,7 +183,7 @@ def _read_source(source: Source, kind: str) -> tuple[Any, str, bool]:
 
 def _select(obj: Any, where: str) -> dict[str, Tensor]:
     """The model's state dict inside a (possibly nested) trainer checkpoint."""
-    path = []
+    path: list[str] = []
     while isinstance(obj, Mapping) and obj and not all(isinstance(v, Tensor) for v in obj.values()):
         entry = next((k for k in PREFERRED_ENTRIES if isinstance(obj.get(k), Mapping)), None)
         if entry is None:
@@ -212,12 +213,6 @@ def strip_prefixes(state: Mapping[str, Tensor], where: str = "state dict") -> di
             raise CheckpointError(f"{where}: two keys become {new!r} once wrapper prefixes are removed")
         out[new] = value
     return out
-
-
-def read_state_dict(source: Source, kind: str = "dit") -> dict[str, Tensor]:
-    """The flat, prefix-free state dict of a source (see the module docstring), without validation."""
-    obj, where, _ = _read_source(source, kind)
-    return strip_prefixes(_select(obj, where), where)
 
 
 def _looks_like(state: Mapping[str, Tensor]) -> str | None:
@@ -279,16 +274,16 @@ def _parameters_on_meta() -> Iterator[None]:
         if param is not None and param.device.type != "meta":
             module._parameters[name] = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
 
-    nn.Module.register_parameter = register_on_meta  # type: ignore[method-assign]
+    nn.Module.register_parameter = register_on_meta  # type: ignore[method-assign, assignment]  # patched in this block only
     try:
         yield
     finally:
-        nn.Module.register_parameter = register  # type: ignore[method-assign]
+        nn.Module.register_parameter = register  # type: ignore[method-assign]  # the patch undone
 
 
 def _load(
-    build: Callable[[], nn.Module], source: Source, kind: str, device: str | torch.device, dtype: torch.dtype
-) -> nn.Module:
+    build: Callable[[], ModuleT], source: Source, kind: str, device: str | torch.device, dtype: torch.dtype
+) -> ModuleT:
     obj, where, owned = _read_source(source, kind)
     state = strip_prefixes(_select(obj, where), where)
     del obj
@@ -372,7 +367,7 @@ def load_dit(
         config_json = Path(source) / "config.json" if not isinstance(source, Mapping) else None
         config = dit_config_from_json(config_json) if config_json and config_json.is_file() else DiTConfig()
     cfg = config
-    return _load(lambda: DiT(cfg, attention=attention), source, "dit", device, dtype)  # type: ignore[return-value]
+    return _load(lambda: DiT(cfg, attention=attention), source, "dit", device, dtype)
 
 
 def load_vae(
@@ -385,7 +380,7 @@ def load_vae(
     from v2v.models.vae import VAEConfig, WanVAE
 
     cfg = VAEConfig() if config is None else config
-    return _load(lambda: WanVAE(cfg), source, "vae", device, dtype)  # type: ignore[return-value]
+    return _load(lambda: WanVAE(cfg), source, "vae", device, dtype)
 
 
 def load_text_encoder(
@@ -399,4 +394,4 @@ def load_text_encoder(
     from v2v.models.text import T5Config, UMT5Encoder
 
     cfg = T5Config() if config is None else config
-    return _load(lambda: UMT5Encoder(cfg), source, "t5", device, dtype)  # type: ignore[return-value]
+    return _load(lambda: UMT5Encoder(cfg), source, "t5", device, dtype)

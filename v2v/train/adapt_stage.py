@@ -15,7 +15,7 @@ clip, this stage teaches the decoder what those latents should look like:
    loss (reconstruction + `adapt_temporal` × frame-to-frame differences) between the decoded rollout
    latents and the target-style render, plus the `decoder` stage's own loss on ground-truth clips
    (half of every batch), so that encode → decode stays a faithful round trip. The frame-to-frame
-   weight (`adapt_temporal`, 10) is higher than the `decoder` stage's 6: what a decoder can do about the
+   weight (`adapt_temporal`, 7.5) is higher than the `decoder` stage's 6: what a decoder can do about the
    jumps between chunks is to leave out what changes from chunk to chunk but not in the render. Higher
    weights flicker less and blur more (docs/training.md has the measured trade-off). With `adapt_anchor`
    A > 0 (`--anchor`), a share A of the rollouts' reconstruction is against the `decoder` stage's own
@@ -32,12 +32,15 @@ frames, T pixel frames, h/w latent, H/W pixels.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from v2v.models.tiny_vae import TinyVAE
@@ -85,7 +88,14 @@ def adapted_student(workdir: Path) -> str | None:
     return torch.load(path, map_location="cpu", weights_only=True).get("student")
 
 
-def record_rollouts(workdir: Path, config: TrainConfig, log, device: torch.device = torch.device("cpu")) -> dict:
+def _collector(out: list[Tensor]) -> Callable[[Tensor], None]:
+    """An on_latents callback that keeps each chunk's latents (float32, on the CPU) in `out`."""
+    return lambda z: out.append(z.float().cpu())
+
+
+def record_rollouts(
+    workdir: Path, config: TrainConfig, log: logging.Logger, device: torch.device = torch.device("cpu")
+) -> dict:
     """Record `adapt_clips` rollouts (resuming a partial file). -> {"latents": float16 [N, z, F, h, w]
     normalised, "frames": uint8 [N, T, H, W, 3] target-style renders, "meta": [(seed, source, target,
     start, strength)], "student": str}."""
@@ -105,7 +115,7 @@ def record_rollouts(workdir: Path, config: TrainConfig, log, device: torch.devic
     latents = list(saved["latents"]) if saved else []
     frames = list(saved["frames"]) if saved else []
     meta = list(saved["meta"]) if saved else []
-    if len(latents) >= config.adapt_clips:
+    if saved is not None and len(latents) >= config.adapt_clips:
         return saved
 
     def save() -> dict:
@@ -134,7 +144,7 @@ def record_rollouts(workdir: Path, config: TrainConfig, log, device: torch.devic
         engine = StreamEngine(
             bundle,
             EngineConfig(prompt=data.style_prompt(target), strength=strength, seed=seed),
-            on_latents=lambda z: chunks.append(z.float().cpu()),
+            on_latents=_collector(chunks),
         )
         video = data.to_model_video(clips[source]).transpose(0, 1)  # [T, 3, H, W]
         engine.push(video)
@@ -206,10 +216,11 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
 
     disc = adversarial.PatchDiscriminator().to(device) if config.adapt_adv > 0 else None
     disc_opt = torch.optim.Adam(disc.parameters(), lr=config.adapt_disc_lr, betas=(0.5, 0.9)) if disc else None
-    if disc is not None and state is not None and "disc" in state:
+    if disc is not None and disc_opt is not None and state is not None and "disc" in state:
         disc.load_state_dict(state["disc"])
         disc_opt.load_state_dict(state["disc_opt"])
-    last_layer = vae.frame_decoder.layers[-2].weight  # the conv before PixelShuffle: both losses reach it
+    # the conv before PixelShuffle: both losses reach it
+    last_layer = cast(nn.Conv2d, vae.frame_decoder.layers[-2]).weight
     gen = torch.Generator().manual_seed(draw_seed(config.seed, "adapt noise", step))
 
     def snapshot() -> dict:
@@ -222,7 +233,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             "stats_done": True,
             "student": rec["student"],
         }
-        if disc is not None:
+        if disc is not None and disc_opt is not None:
             out.update(disc=disc.state_dict(), disc_opt=disc_opt.state_dict())
         return out
 
@@ -241,8 +252,8 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             round_trip = decoder_loss(vae, truth)
             loss = losses["loss"] + config.adapt_round_trip * round_trip["loss"]
             extra: dict[str, float] = {}
-            playing = disc is not None and s >= config.adapt_adv_start
-            if playing:
+            playing = s >= config.adapt_adv_start  # the discriminator plays (when there is one)
+            if disc is not None and playing:
                 fake = torch.cat(
                     [
                         adversarial.sample_frames(losses["out"], DISC_FRAMES, gen),
@@ -258,7 +269,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
-            if playing:
+            if disc is not None and disc_opt is not None and playing:
                 real = torch.cat(
                     [
                         adversarial.sample_frames(video, DISC_FRAMES, gen),

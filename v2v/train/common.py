@@ -19,18 +19,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from v2v.models import presets
 from v2v.models.dit import DiT, DiTConfig
 from v2v.models.loading import config_from_dict
 from v2v.models.tiny_vae import TinyVAE, TinyVAEConfig
 from v2v.models.word_text import WordPromptEncoder, WordTextConfig
 from v2v.sampling import SamplingConfig
+
+if TYPE_CHECKING:  # data imports this module
+    from v2v.train.data import Scene
 
 DMD_T_MIN, DMD_T_MAX = 20.0, 980.0  # the DMD scores' timestep range (CausVid's min_step / max_step × 1000)
 
@@ -174,9 +179,7 @@ def default_config(vocab: tuple[str, ...]) -> TrainConfig:
 def tiny_config(vocab: tuple[str, ...]) -> TrainConfig:
     """A seconds-long run for tests: 32×32 pixels, 2 latent frames, a few steps per stage."""
     text = WordTextConfig(vocab=vocab, text_len=8, dim=16, num_layers=1, num_heads=2, ffn_dim=32)
-    dit = DiTConfig(
-        dim=32, ffn_dim=64, freq_dim=32, text_dim=16, in_dim=4, out_dim=4, num_heads=2, num_layers=2, text_len=8
-    )
+    dit = presets.tiny(text_dim=16)
     vae = TinyVAEConfig(z_dim=4, enc_dims=(8, 8, 8), dec_dims=(8, 8, 8), group_dim=8)
     sampling = SamplingConfig(shift=5.0, timesteps=(1000.0, 500.0), frames_per_block=1)
     return TrainConfig(
@@ -399,7 +402,9 @@ class Loop:
         self.bar = tqdm(total=self.total, initial=self.start, desc=self.name, dynamic_ncols=True)
         return self
 
-    def __exit__(self, kind: Any, error: Any, tb: Any) -> bool:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
         if self.bar is not None:
             self.bar.close()
         signal.signal(signal.SIGTERM, self._previous)
@@ -423,7 +428,9 @@ class Loop:
                 save_ckpt(self.ckpt, self.save())
                 last = time.monotonic()
 
-    def log(self, step: int, every: int = 10, **losses: float) -> None:
+    def log(self, step: int, every: int = 10, /, **losses: float) -> None:
+        """Smooth and show `losses`; write them to the log every `every` steps (positional only, so that any
+        name can be a loss)."""
         for k, v in losses.items():
             self.stats[k] = 0.9 * self.stats.get(k, v) + 0.1 * v
         if self.bar is not None:
@@ -516,11 +523,15 @@ def build_text(config: TrainConfig) -> WordPromptEncoder:
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     """ema ← decay·ema + (1 − decay)·model, parameter by parameter."""
-    for pe, pm in zip(ema.parameters(), model.parameters()):
+    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
         pe.lerp_(pm, 1.0 - decay)
 
 
-def frozen(module: torch.nn.Module) -> torch.nn.Module:
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
+
+
+def frozen(module: ModuleT) -> ModuleT:
+    """`module` in eval mode with every parameter's requires_grad off (the same object)."""
     module.eval()
     for p in module.parameters():
         p.requires_grad_(False)
@@ -530,7 +541,7 @@ def frozen(module: torch.nn.Module) -> torch.nn.Module:
 # -- procedural data -----------------------------------------------------------------------------------
 
 
-def render_video(scene: Any, style: str, frames: int, size: tuple[int, int], start: int = 0) -> Tensor:
+def render_video(scene: Scene, style: str, frames: int, size: tuple[int, int], start: int = 0) -> Tensor:
     """One clip from v2v.train.data as float [3, T, H, W] in [-1, 1]."""
     from v2v.train import data
 

@@ -11,8 +11,8 @@ gets trained); only the last step carries gradients. Two rollouts (`dmd_rollout`
   inconsistency between consecutive chunks and errors the student makes on its own history are what
   the DMD gradient sees. ≈ 2× the generator compute for 3-frame clips.
 A "parallel" run switches to "self_forcing" at critic step `dmd_self_forcing_from` (the shipped recipe:
-1500 parallel steps, then 676 self-forcing ones with the paired weight raised to
-`dmd_paired_self_forcing`; the EMA restarts from the student at the switch), see `phase`.
+1500 parallel critic steps, then 1300 self-forcing ones up to `dmd_steps` 2800, with the paired weight raised
+to `dmd_paired_self_forcing`; the EMA restarts from the student at the switch), see `phase`.
 Half the rollouts start from pure noise at t = 1000, half are video-to-video starts as the engine
 makes them (another style's latents noised to s, first timestep 1000·s − v2v_offset, the target-style
 caption). An EMA of the generator (`dmd_ema` per generator step) is kept in the checkpoint; export
@@ -53,9 +53,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F_
-from torch import Tensor, nn
+from torch import Tensor
 
 from v2v.models.dit import DiT
+from v2v.models.protocols import PromptEncoder
 from v2v.sampling import (
     NUM_TRAIN_TIMESTEPS,
     add_noise,
@@ -89,7 +90,7 @@ ROLLOUTS = ("parallel", "self_forcing")
 
 
 def rollout(
-    student: nn.Module,
+    student: DiT,
     ctx: Tensor,
     x_t: Tensor,
     timesteps: list[float],
@@ -155,7 +156,7 @@ def generator_inputs(
     config: TrainConfig,
     rng: np.random.Generator,
     gen: torch.Generator,
-    text: nn.Module,
+    text: PromptEncoder,
     crop: int | None,
     real: RealLatents | None = None,
 ) -> tuple[Tensor, Tensor, list[float], Tensor | None, Tensor | None]:
@@ -190,7 +191,7 @@ def conditional_inputs(
     config: TrainConfig,
     rng: np.random.Generator,
     gen: torch.Generator,
-    text: nn.Module,
+    text: PromptEncoder,
     crop: int | None,
     real: RealLatents | None,
 ) -> tuple[Tensor, Tensor, list[float], Tensor | None, Tensor]:
@@ -238,7 +239,7 @@ def dmd_loss(
     x0: Tensor,
     ctx: Tensor,
     teacher: TextToVideo,
-    critic: nn.Module,
+    critic: DiT,
     config: TrainConfig,
     gen: torch.Generator,
     source: Tensor | None = None,
@@ -274,7 +275,7 @@ def dmd_timesteps(batch: int, config: TrainConfig, gen: torch.Generator) -> Tens
 
 
 def critic_loss(
-    critic: nn.Module, x0: Tensor, ctx: Tensor, config: TrainConfig, gen: torch.Generator, source: Tensor | None = None
+    critic: DiT, x0: Tensor, ctx: Tensor, config: TrainConfig, gen: torch.Generator, source: Tensor | None = None
 ) -> Tensor:
     """Flow matching of the fake score on the generator's (detached) outputs, told `source` (None: none)."""
     B = x0.shape[0]

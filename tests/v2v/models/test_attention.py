@@ -5,8 +5,9 @@ import warnings
 import pytest
 import torch
 
+from v2v.models import presets
 from v2v.models.attention import BlockCausal, available_backends, block_causal_bool, get_backend, sdpa
-from v2v.models.dit import DiT, DiTConfig
+from v2v.models.dit import DiT
 
 AVAILABLE = available_backends()
 
@@ -93,19 +94,7 @@ def test_backend_equals_sdpa_with_cached_keys():
 def test_dit_with_backend_equals_sdpa(name):
     if AVAILABLE[name] is not None:
         pytest.skip(AVAILABLE[name])
-    cfg = DiTConfig(
-        dim=32,
-        ffn_dim=64,
-        freq_dim=32,
-        text_dim=24,
-        in_dim=4,
-        out_dim=4,
-        num_heads=2,
-        num_layers=2,
-        text_len=8,
-        causal=True,
-        frames_per_block=1,
-    )
+    cfg = presets.tiny(causal=True, frames_per_block=1)
     torch.manual_seed(0)
     ref = DiT(cfg).eval()
     other = DiT(cfg, attention=name).eval()

@@ -6,15 +6,11 @@ import dataclasses
 import pytest
 import torch
 
+from v2v.models import presets
 from v2v.models.dit import DiT, DiTConfig
 from v2v.models.rope import Rope3D, apply_rope
 
-
-def tiny(**kw) -> DiTConfig:
-    base = dict(
-        dim=32, ffn_dim=64, freq_dim=32, text_dim=24, in_dim=4, out_dim=4, num_heads=2, num_layers=2, text_len=8
-    )
-    return DiTConfig(**{**base, **kw})
+tiny = presets.tiny
 
 
 def model(**kw) -> DiT:
@@ -51,7 +47,7 @@ def test_rope_matches_wan_complex_float64():
     c = 8
     sizes = [c - 2 * (c // 3), c // 3, c // 3]
     axes = []
-    for n, pos in zip(sizes, [torch.arange(5, 7), torch.arange(3), torch.arange(4)]):
+    for n, pos in zip(sizes, [torch.arange(5, 7), torch.arange(3), torch.arange(4)], strict=True):
         d = 2 * n
         ang = torch.outer(pos.double(), 1.0 / 10000 ** (torch.arange(0, d, 2).double() / d))
         axes.append(torch.polar(torch.ones_like(ang), ang))

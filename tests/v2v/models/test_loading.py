@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from v2v.models import presets
 from v2v.models.dit import DiT, DiTConfig
 from v2v.models.loading import (
     WRAPPER_COMPONENTS,
@@ -25,11 +26,9 @@ from v2v.models.loading import (
 from v2v.models.text import T5Config, UMT5Encoder
 from v2v.models.vae import VAEConfig, WanVAE
 
-CFG = DiTConfig(
-    dim=32, ffn_dim=64, freq_dim=32, text_dim=24, in_dim=4, out_dim=4, num_heads=2, num_layers=2, text_len=8
-)
-VAE_CFG = VAEConfig(base_dim=8, z_dim=4, dim_mult=(1, 2, 2, 2))
-T5_CFG = T5Config(vocab=100, dim=32, dim_attn=32, dim_ffn=64, num_heads=4, num_layers=2, num_buckets=8)
+CFG = presets.tiny()
+VAE_CFG = presets.tiny_vae_config()
+T5_CFG = presets.tiny_t5()
 
 
 def make_dit(seed: int = 0) -> DiT:

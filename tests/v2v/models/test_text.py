@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from v2v.models import presets
 from v2v.models.text import (
     CachedPromptEncoder,
     PromptCache,
@@ -22,7 +23,7 @@ from v2v.models.text import (
 )
 
 REFERENCE = Path(__file__).parents[2] / "data" / "reference" / "umt5_xxl_encoder.json"
-TINY = T5Config(vocab=100, dim=32, dim_attn=32, dim_ffn=64, num_heads=4, num_layers=2, num_buckets=8, text_len=16)
+TINY = presets.tiny_t5(text_len=16)
 WORDS = ["a", "cat", "dog", "in", "the", "snow", "painting", "of", "oil", "neon", "city"]
 
 
