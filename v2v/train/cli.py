@@ -13,6 +13,8 @@ Stages (each resumes from WORKDIR/STAGE/ckpt.pt when re-run):
     pack     the finished stages of a run as a small folder, to go on elsewhere with `seed` (`train pack --help`)
     report   measure an exported model -> docs/quality.md (`train report --help`)
     gates    the restyle gates of an exported model, as a table and JSON (`train gates --help`)
+`python -m v2v train --recipe FILE [--stage NAME]` runs a recipe (recipes/*.toml) stage by stage
+(`train --recipe FILE --help`).
 See docs/training.md.
 """
 
@@ -294,6 +296,10 @@ def main(argv: list[str]) -> int:
         from v2v.train.report import main as report
 
         return report(argv[1:])
+    if any(a == "--recipe" or a.startswith("--recipe=") for a in argv):  # a recipe file, stage by stage
+        from v2v.train.recipe import main as recipe
+
+        return recipe(argv)
     if argv[:1] == ["gates"]:  # the restyle gates of an exported model (see `train gates --help`)
         from v2v.train.gates import main as gates
 
