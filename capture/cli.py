@@ -1,4 +1,5 @@
-"""The command line: `python -m v2v` (live), `restyle`, `bench`, `doctor`, `train`. See docs/usage.md.
+"""The command line: `python -m v2v` (live), `restyle`, `animate`, `generate`, `bench`, `doctor`, `train`.
+See docs/usage.md.
 
 Every bad input ends in one line `error: <what went wrong and how to fix it>` on stderr and exit
 status 1 (2 for usage errors such as an unknown option), with a traceback only under `--debug`.
@@ -155,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Real-time video-to-video restyling. Live form: "
         f"{PROG} --input SRC --output SINK [options]; see also the commands below.",
-        epilog="SRC = camera[:N] | screen[:N] | window:TITLE | game_window | pattern[:WxH] | a video "
+        epilog="SRC = camera[:N] | screen[:N] | window:TITLE | game_window | pattern[:WxH] | none | a video "
         "or image file.  SINK = vcam[:DEVICE] | obs | preview | null | udp://HOST:PORT | "
         "srt://HOST:PORT | a video file (.mp4 .m4v .mov .mkv).",
     )
@@ -167,6 +168,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="where restyled frames go; repeat it to send them to several sinks",
     )
     p.add_argument("--max-frames", default=None, metavar="N", help="stop after N input frames")
+    p.add_argument(
+        "--mode",
+        default="restyle",
+        choices=("restyle", "animate"),
+        help="restyle the input, or animate an image input: it starts the video, the rest is generated "
+        "(default restyle; --input none always generates from the prompt)",
+    )
+    p.add_argument(
+        "--fps",
+        default=None,
+        metavar="F",
+        help="frames per second of none, an image, the pattern, the screen or a window (default 16 when "
+        "generating, else 30)",
+    )
+    p.add_argument(
+        "--script",
+        default=None,
+        metavar="FILE",
+        help="with --input none or --mode animate: timed prompt changes, one 'SECONDS PROMPT' a line",
+    )
     p.add_argument(
         "--game-titles",
         default=None,
@@ -220,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("output", metavar="OUT", help="a video file (.mp4 .m4v .mov .mkv), or a folder")
     r.add_argument("--overwrite", action="store_true", help="replace existing output files")
     _model_options(r)
+    from capture.generate_cli import add_commands
+
+    add_commands(sub, _model_options)  # animate, generate
 
     b = sub.add_parser(
         "bench",
@@ -288,8 +312,11 @@ def parse_size(text: str | None, option: str = "--size") -> tuple[int, int] | No
 
 def parse_int(text: str | None, option: str, low: int) -> int | None:
     """A whole number >= low; None stays None."""
-    if text is None:
-        return None
+    return None if text is None else whole_number(text, option, low)
+
+
+def whole_number(text: str, option: str, low: int) -> int:
+    """A whole number >= low, for an option that always has a value (it has a default)."""
     try:
         value = int(text)
     except ValueError:
@@ -427,7 +454,7 @@ def prepare_model(args: argparse.Namespace, size: tuple[int, int] | None) -> tup
 
     strength = parse_strength(args.strength)
     steps = parse_int(args.steps, "--steps", 1)
-    seed = parse_int(args.seed, "--seed", 0)
+    seed = whole_number(args.seed, "--seed", 0)
     refresh = parse_noise_refresh(args.noise_refresh)
     sink_refresh = parse_sink_refresh(args.sink_refresh)
     bundle = load_model(args.model, resolve_device(args.device))
@@ -500,22 +527,28 @@ def open_controls(args: argparse.Namespace, port: int | None) -> Controls:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    """source → engine → sinks, steered from stdin and --control-port."""
+    """source → engine (restyling, or generating: --mode animate, --input none) → sinks, steered from stdin
+    and --control-port."""
+    from capture.generate_cli import plan_live
+    from capture.generator import Generator
     from capture.parent import watch_parent
     from capture.pipeline import stop_on_signals
-    from capture.restyler import Restyler
+    from capture.restyler import FrameStage, Restyler
     from capture.runtime import run_stream
     from capture.sinks import is_file_sink, open_sinks
     from capture.sources import open_source
     from capture.sources.file import VideoFileSource
 
     if not args.input or not args.output:
-        build_parser().error("--input and --output are required (or give a command: restyle, bench, doctor, train)")
+        build_parser().error(
+            "--input and --output are required (or give a command: restyle, animate, generate, bench, doctor, train)"
+        )
     size = _check_values(args)
     max_frames = parse_int(args.max_frames, "--max-frames", 1)
     control_port = _check_control_port(args)
     parent_pid = parse_int(args.parent_pid, "--parent-pid", 1)
     _check_obs_options(args)
+    plan = plan_live(args, size)
     to_file = all(is_file_sink(output) for output in args.output)
     # into a file nothing is dropped, so an image or the pattern can stop at max_frames by itself;
     # a live sink may drop frames at the mailbox, so there the runtime counts what went in
@@ -528,6 +561,8 @@ def cmd_live(args: argparse.Namespace) -> int:
         game_titles=game_titles,
         camera_size=camera_size,
         camera_fps=camera_fps,
+        fps=plan.fps,
+        size=plan.none_size,
     )
     sink = controls = None
     try:  # the sinks and the endpoint open before the model loads: a missing device or a bad path costs nothing
@@ -552,11 +587,22 @@ def cmd_live(args: argparse.Namespace) -> int:
         if controls is not None and controls.server is not None:
             controls.server.close()
         raise
-    restyler = Restyler(engine, bundle.size, size, size_multiple(bundle))
+    stage: FrameStage = Restyler(engine, bundle.size, size, size_multiple(bundle))
+    if plan.generating:  # a scripted prompt shows in the status like one from the controls
+        steering = controls.steering
+        stage = Generator(
+            engine,
+            bundle.size,
+            size,
+            size_multiple(bundle),
+            animate=plan.kind == "animate",
+            script=plan.script,
+            on_cue=lambda prompt: steering.update(prompt=prompt),
+        )
     with stop_on_signals() as stop:  # run_stream closes the source, the sinks and the endpoint, whatever happens
         if parent_pid is not None:
             watch_parent(parent_pid, stop)
-        result = run_stream(source, sink, restyler, stop, file_sink=to_file, max_frames=max_frames, controls=controls)
+        result = run_stream(source, sink, stage, stop, file_sink=to_file, max_frames=max_frames, controls=controls)
     dropped = f", {result.dropped} dropped" if result.dropped else ""
     print(
         f"{result.frames_out} frames to {', '.join(args.output)} in {result.seconds:.1f} s{dropped}"
@@ -564,6 +610,20 @@ def cmd_live(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 130 if result.interrupted else 0
+
+
+def cmd_animate(args: argparse.Namespace) -> int:
+    """`animate IMAGE OUT`: the live form with --input IMAGE --mode animate --output OUT."""
+    from capture.generate_cli import as_live_form
+
+    return cmd_live(as_live_form(args, args.image, "animate"))
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """`generate OUT|SINK`: the live form with --input none --output OUT."""
+    from capture.generate_cli import as_live_form
+
+    return cmd_live(as_live_form(args, "none", "restyle"))
 
 
 def cmd_restyle(args: argparse.Namespace) -> int:
@@ -607,9 +667,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from v2v.engine import StreamEngine
 
     size = _check_values(args)
-    frames = parse_int(args.frames, "--frames", 1)
+    frames = whole_number(args.frames, "--frames", 1)
     soak = parse_int(args.soak, "--soak", 1000)
-    warmup = parse_int(args.warmup, "--warmup", 0)
+    warmup = whole_number(args.warmup, "--warmup", 0)
     fps = parse_in_range(args.fps, "--fps", 0.0, 1000.0, False, "frames per second", "30")
     if args.source != "pattern" and not os.path.isfile(args.source):
         raise CaptureError(f"--source {args.source}: no such file; give pattern or a video file")
@@ -700,7 +760,14 @@ def main(argv: list[str]) -> int:
         except Exception as e:  # one line, exit 1: the command line's promise
             return _report(e, debug)
     args = build_parser().parse_args(argv)
-    commands = {None: cmd_live, "restyle": cmd_restyle, "bench": cmd_bench, "doctor": cmd_doctor}
+    commands = {
+        None: cmd_live,
+        "restyle": cmd_restyle,
+        "animate": cmd_animate,
+        "generate": cmd_generate,
+        "bench": cmd_bench,
+        "doctor": cmd_doctor,
+    }
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:

@@ -2,7 +2,7 @@
 runtime (capture/runtime.py) and the offline restyle (capture/restyle.py) both run `run_pipeline`.
 
     capture stage   (thread):          source ──► inbox
-    engine stage    (caller's thread): inbox ──► steering ──► Restyler ──► outbox
+    engine stage    (caller's thread): inbox ──► steering ──► Restyler or Generator ──► outbox
     delivery stage  (thread):          outbox ──► pacing ──► sinks (a FanOut writes each frame to all)
 
 Live (`lossless=False`), the inbox is one slot where the newest frame wins: when the engine is slower
@@ -34,7 +34,7 @@ import numpy as np
 from capture.control import Steering
 from capture.frame import Frame
 from capture.mailbox import Mailbox
-from capture.restyler import Restyler
+from capture.restyler import FrameStage
 from capture.sinks import Sink
 from capture.sinks.fanout import FanOut
 from capture.sources import Source
@@ -162,7 +162,7 @@ class _Run:
         self,
         source: Source,
         sink: Sink,
-        restyler: Restyler,
+        restyler: FrameStage,
         stop: threading.Event,
         config: PipelineConfig,
         steering: Steering | None,
@@ -322,7 +322,7 @@ def _finish(run: _Run) -> RunResult:
 def run_pipeline(
     source: Source,
     sink: Sink,
-    restyler: Restyler,
+    restyler: FrameStage,
     stop: threading.Event,
     config: PipelineConfig = PipelineConfig(),
     steering: Steering | None = None,
@@ -366,5 +366,5 @@ def stop_on_signals() -> Iterator[threading.Event]:
     try:
         yield stop
     finally:
-        for s, handler_before in zip(signals, previous):
+        for s, handler_before in zip(signals, previous, strict=True):
             signal.signal(s, handler_before)

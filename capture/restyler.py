@@ -23,6 +23,18 @@ class Engine(Protocol):
     def set_strength(self, strength: float) -> None: ...  # in (0, 1], from the next chunk on
 
 
+class FrameStage(Protocol):
+    """What the pipeline's engine stage drives: the Restyler, or the Generator (capture/generator.py)."""
+
+    def push(self, frames: list[Frame]) -> list[Frame]: ...  # frames in; the finished outputs, in order
+
+    def flush(self) -> list[Frame]: ...  # the outputs still held; the stream ends
+
+    def set_prompt(self, text: str) -> None: ...
+
+    def set_strength(self, strength: float) -> None: ...
+
+
 class Restyler:
     """Frames in, restyled frames out, in order, each at its input frame's size and timestamps.
 

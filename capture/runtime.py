@@ -2,7 +2,7 @@
 (capture/pipeline.py) with its controls (capture/control.py) and its status line (capture/status.py).
 
     capture thread:  source ──► mailbox (one slot: the newest frame wins)
-    main thread:     mailbox ──► steering ──► Restyler (engine) ──► outbox
+    main thread:     mailbox ──► steering ──► Restyler or Generator (engine) ──► outbox
     delivery thread: outbox ──► pacing (the input's timing, shifted by the latency) ──► every sink
 
 A source that is not live (a file, an image, the pattern) into file sinks only drops nothing: the
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from capture.control import ControlServer, StdinCommands, Steering
 from capture.pipeline import PipelineConfig, Reporter, RunResult, Stats, run_pipeline
-from capture.restyler import Restyler
+from capture.restyler import FrameStage
 from capture.sinks import Sink, Steers
 from capture.sinks.fanout import FanOut
 from capture.sources import Source
@@ -72,7 +72,7 @@ def _start_controls(
 def _run(
     source: Source,
     sink: Sink,
-    restyler: Restyler,
+    restyler: FrameStage,
     stop: threading.Event,
     config: PipelineConfig,
     controls: Controls | None,
@@ -87,7 +87,9 @@ def _run(
             source.close()
             sink.abort()
             raise
-        return run_pipeline(source, sink, restyler, stop, config, controls and controls.steering, reporter, stats)
+        return run_pipeline(
+            source, sink, restyler, stop, config, controls.steering if controls else None, reporter, stats
+        )
     finally:
         if stdin is not None:
             stdin.stop()
@@ -98,7 +100,7 @@ def _run(
 def run_live(
     source: Source,
     sink: Sink,
-    restyler: Restyler,
+    restyler: FrameStage,
     stop: threading.Event,
     max_frames: int | None = None,
     pace: bool = True,
@@ -116,7 +118,7 @@ def run_live(
 def run_lossless(
     source: Source,
     sink: Sink,
-    restyler: Restyler,
+    restyler: FrameStage,
     stop: threading.Event,
     max_frames: int | None = None,
     progress: bool = True,
@@ -134,7 +136,7 @@ def run_lossless(
 def run_stream(
     source: Source,
     sink: Sink,
-    restyler: Restyler,
+    restyler: FrameStage,
     stop: threading.Event,
     file_sink: bool,
     max_frames: int | None = None,

@@ -1,6 +1,6 @@
 """Frame sources: iterables of `Frame`, chosen from a SRC string by `open_source`.
 
-SRC = camera[:N] | screen[:N] | window:TITLE | game_window | pattern[:WxH] | a video or image file.
+SRC = camera[:N] | screen[:N] | window:TITLE | game_window | pattern[:WxH] | none | a video or image file.
 Backends are imported lazily, so that a machine without a camera or a display can still use files,
 and each one raises `SourceUnavailable` with a one-line reason when it cannot work here.
 """
@@ -15,7 +15,7 @@ from typing import Protocol
 from capture.errors import CaptureError
 from capture.frame import Frame
 
-SOURCE_FORMS = "camera[:N], screen[:N], window:TITLE, game_window, pattern[:WxH], or a video or image file"
+SOURCE_FORMS = "camera[:N], screen[:N], window:TITLE, game_window, pattern[:WxH], none, or a video or image file"
 
 
 class Source(Protocol):
@@ -26,7 +26,9 @@ class Source(Protocol):
     fps: float  # nominal frames per second
     live: bool  # True: frames come in real time and may be dropped; False: every frame matters
     has_audio: bool  # a file with an audio track (sinks can copy it)
-    frame_count: int | None  # how many frames it will give (an estimate for files), None: endless
+
+    @property
+    def frame_count(self) -> int | None: ...  # how many frames it will give (an estimate for files), None: endless
 
     def __iter__(self) -> Iterator[Frame]: ...  # ends when the source does (a file's end, a window closed)
 
@@ -63,17 +65,25 @@ def open_source(
     game_titles: tuple[str, ...] = (),
     camera_size: tuple[int, int] | None = None,
     camera_fps: float | None = None,
+    size: tuple[int, int] | None = None,
 ) -> Source:
     """Open the source that `spec` names.
 
-    realtime: files, images and the pattern sleep to play at their frame rate (for live sinks);
-    frames: how many frames an image or the pattern gives (None: endless);
-    fps: the rate of an image, the pattern, the screen or a window;
+    realtime: files, images, the pattern and none sleep to play at their frame rate (for live sinks);
+    frames: how many frames an image, the pattern or none gives (None: endless);
+    fps: the rate of an image, the pattern, none, the screen or a window;
     game_titles: more titles that `game_window` takes for games (`--game-titles`);
     camera_size (W, H) and camera_fps: the mode to ask a camera for (`--camera-size`, `--camera-fps`;
-    None: the driver's choice).
+    None: the driver's choice);
+    size (W, H): the frames of `none` (blank frames for text to video: the model's working size).
     """
     kind = spec.split(":", 1)[0]
+    if spec == "none":
+        from capture.sources.none import NoneSource
+
+        if size is None:
+            raise ValueError("open_source('none') needs size=(W, H): the working size of the generated frames")
+        return NoneSource(size, fps=fps, frames=frames, realtime=realtime)
     if kind == "pattern":
         from capture.sources.pattern import PatternSource
 

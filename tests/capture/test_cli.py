@@ -27,6 +27,8 @@ def test_help_lists_every_form(capsys):
         "--device",
         "--debug",
         "restyle",
+        "animate",
+        "generate",
         "bench",
         "doctor",
         "train",
@@ -40,7 +42,7 @@ def test_docs_usage_mentions_every_option():
     docs = (Path(__file__).resolve().parents[2] / "docs" / "usage.md").read_text()
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    for p in [parser, *(commands[c] for c in ("restyle", "bench", "doctor"))]:
+    for p in [parser, *(commands[c] for c in ("restyle", "animate", "generate", "bench", "doctor"))]:
         for action in p._actions:
             for flag in action.option_strings:
                 assert f"`{flag}" in docs, f"docs/usage.md does not describe {p.prog} {flag}"
