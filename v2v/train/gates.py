@@ -30,6 +30,7 @@ import torch
 
 from v2v import metrics
 from v2v.models.bundle import ModelBundle
+from v2v.models.protocols import VideoAutoencoder
 
 AE_GATES = {"real_psnr": 24.0, "real_edge_corr": 0.8, "real_sharpness": 0.5, "procedural_psnr": 28.0}
 
@@ -81,7 +82,7 @@ def round_trip_scores(codec: Callable[[np.ndarray], np.ndarray], clips: dict[str
     return {"clips": per, **mean}
 
 
-def vae_codec(vae: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+def vae_codec(vae: VideoAutoencoder) -> Callable[[np.ndarray], np.ndarray]:
     """uint8 [T, H, W, 3] -> the autoencoder's round trip, uint8 [T, H, W, 3]."""
 
     @torch.no_grad()
@@ -95,7 +96,7 @@ def vae_codec(vae: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
     return codec
 
 
-def autoencoder_gates(vae: torch.nn.Module, side: int = 256) -> dict[str, Any]:
+def autoencoder_gates(vae: VideoAutoencoder, side: int = 256) -> dict[str, Any]:
     """The autoencoder gate on held-out content: {"real": scores, "procedural": scores, "gates": {name:
     (value, threshold, passed)}, "passed": bool}."""
     codec = vae_codec(vae)
@@ -157,14 +158,15 @@ def judge(scores: dict[str, float]) -> dict[str, tuple[float, bool]]:
 
 
 def known_styles(bundle: ModelBundle) -> tuple[str, ...]:
-    """The styles whose every prompt word the bundle's prompt encoder knows (an unknown word is ignored)."""
+    """The styles the bundle's prompt encoder knows: by name, or every word of the style's prompt (an unknown
+    word is ignored, so a style none of whose words are known cannot be asked for)."""
     from v2v.models.word_text import split_words
     from v2v.train.data import STYLES, style_prompt
 
     vocab = getattr(getattr(bundle.text, "config", None), "vocab", None)
     if vocab is None:  # an open-vocabulary encoder (umT5) knows every style by name
         return STYLES
-    return tuple(s for s in STYLES if all(w in vocab for w in split_words(style_prompt(s))))
+    return tuple(s for s in STYLES if s in vocab or all(w in vocab for w in split_words(style_prompt(s))))
 
 
 def _mean_scores(per: list[dict[str, float]]) -> dict[str, float]:
@@ -271,7 +273,8 @@ def gates_sheet(
         for r, row in enumerate(rows):
             if (name, row) in cells:
                 y = top + r * (tile + pad)
-                sheet[y : y + tile, x : x + tile] = cv2.resize(cells[(name, row)], (tile, tile), cv2.INTER_AREA)
+                cell = cv2.resize(cells[(name, row)], (tile, tile), interpolation=cv2.INTER_AREA)
+                sheet[y : y + tile, x : x + tile] = cell
     for r, row in enumerate(rows):
         y = top + r * (tile + pad) + tile // 2
         cv2.putText(sheet, row, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)

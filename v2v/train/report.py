@@ -2,7 +2,7 @@
 procedural scenes and write docs/quality.md with a contact sheet beside it.
 
 Sections: 1. blocky → realistic at the default strength (PSNR/SSIM against the ground-truth render);
-2. style accuracy over all 20 style pairs (the style classifier judges); 3. temporal consistency
+2. style accuracy over every pair of the styles the model knows (the style classifier judges); 3. temporal consistency
 (warp error against the ground truth's, flicker); 4. drift over one long stream and the KV cache size;
 5. the student against its bidirectional many-step teacher (SDEdit) on the same inputs; 6. speed;
 7. the contact sheet; 8. the restyle gates (gates.py: held-out procedural, voxel and real content, every
@@ -21,8 +21,10 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -34,10 +36,11 @@ from v2v.models.bundle import DEFAULT_DIR, ModelBundle, load_bundle
 from v2v.models.loading import CheckpointError
 from v2v.sampling import v2v_timesteps
 from v2v.train import report_sections as rs
-from v2v.train.classifier import load_classifier
+from v2v.train.classifier import StyleClassifier, load_classifier
 from v2v.train.data import heldout_seeds, render_clip, sample_scene, style_prompt
-from v2v.train.gates import gates_markdown, gates_sheet, restyle_gates
+from v2v.train.gates import gates_markdown, gates_sheet, known_styles, restyle_gates
 
+T = TypeVar("T")  # what a timed section returns
 TARGET_ACCURACY = 0.90  # fraction of output frames called the prompted style
 TARGET_WARP_RATIO = 1.3  # output warp error / ground-truth warp error
 TARGET_DRIFT = 0.10  # |relative change| of each gated metric, last window vs first
@@ -110,8 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--teacher",
         default=None,
-        help="teacher checkpoint (.pt from runs/…/teacher or "
-        ".safetensors); default: MODEL/teacher.safetensors, else for the default model the newest runs/default/teacher/*.pt",
+        help="teacher checkpoint (.pt from runs/…/teacher or .safetensors); default: MODEL/teacher.safetensors, "
+        "else for the default model the newest runs/default/teacher/*.pt",
     )
     p.add_argument(
         "--out",
@@ -250,7 +253,7 @@ def main(argv: list[str]) -> int:
     s, strength = settings, args.strength
     seconds: dict[str, float] = {}
 
-    def timed(name: str, fn):
+    def timed(name: str, fn: Callable[[], T]) -> T:
         t = time.perf_counter()
         result = fn()
         seconds[name] = time.perf_counter() - t
@@ -261,8 +264,10 @@ def main(argv: list[str]) -> int:
         return any(x in want for x in sections)
 
     seeds = heldout_seeds(max(s.scenes, s.pair_scenes))
+    known = set(known_styles(bundle))
+    styles = tuple(st for st in judge.cfg.styles if st in known)  # what the judge names and the model knows
     clips = (
-        timed("render", lambda: rs.render_scenes(seeds, s.frames, bundle.size, judge.cfg.styles))
+        timed("render", lambda: rs.render_scenes(seeds, s.frames, bundle.size, styles))
         if needed("1", "2", "3", "5", "7")
         else {}
     )
@@ -272,7 +277,7 @@ def main(argv: list[str]) -> int:
             "1", lambda: rs.measure_restyle(bundle, {k: clips[k] for k in seeds[: s.scenes]}, strength, judge)
         )
 
-    def student_clip(clip, prompt, seed):
+    def student_clip(clip: rs.Video, prompt: str, seed: int) -> rs.Video:
         return rs.restyle(bundle, clip, prompt, strength, seed).output
 
     if needed("2", "3"):
@@ -295,6 +300,7 @@ def main(argv: list[str]) -> int:
             "6", lambda: rs.measure_speed(bundle, speed_clip, style_prompt("realistic"), strength, s.speed_threads)
         )
     if needed("7"):
+        assert restyle is not None and pairs is not None, "the contact sheet shows sections 1 and 2"
         examples = [
             (
                 f"blocky -> realistic #{k - seeds[0]}",
@@ -308,14 +314,14 @@ def main(argv: list[str]) -> int:
         timed("7", lambda: rs.contact_sheet(examples, sheet_path))
 
     if needed("8"):
-        examples: dict = {}
+        gate_examples: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         gates = timed(
             "8",
             lambda: restyle_gates(
-                bundle, strength, bundle.size[0], s.gate_frames, s.gate_scenes, progress=False, examples=examples
+                bundle, strength, bundle.size[0], s.gate_frames, s.gate_scenes, progress=False, examples=gate_examples
             ),
         )
-        gates_sheet(examples, out.with_name(f"{out.stem}_gates.png"))
+        gates_sheet(gate_examples, out.with_name(f"{out.stem}_gates.png"))
     results = Results(want, restyle, pairs, ceiling, drift_result, teacher, speed, gates)
     text = write_report(
         args, settings, bundle, host, started, results, sheet_path, out, seconds, time.perf_counter() - t_start
@@ -354,17 +360,19 @@ class Results:
 
     def warp(self) -> tuple[float, float, float]:
         """-> (output warp error, ground truth's, their ratio) over section 1's clips."""
+        assert self.restyle is not None, "section 3 needs section 1's clips"
         out, gt = self.restyle.mean("warp_out"), self.restyle.mean("warp_gt")
         return out, gt, out / max(gt, 1e-8)
 
     def drift_changes(self) -> dict[str, float]:
+        assert self.drift is not None, "section 4 was not measured"
         return {k: drift(self.drift.first[k], self.drift.last[k]) for k in self.drift.first}
 
 
 def summary_rows(r: Results) -> list[list[str]]:
     """The summary table's rows (measure, value, target, verdict) of the sections measured."""
     rows = []
-    if "1" in r.sections:
+    if "1" in r.sections and r.restyle is not None:
         psnr_out, psnr_in = r.restyle.mean("psnr_out"), r.restyle.mean("psnr_in")
         ssim_out, ssim_in = r.restyle.mean("ssim_out"), r.restyle.mean("ssim_in")
         rows += [
@@ -381,10 +389,10 @@ def summary_rows(r: Results) -> list[list[str]]:
                 verdict(ssim_out > ssim_in),
             ],
         ]
-    if "2" in r.sections:
+    if "2" in r.sections and r.pairs is not None:
         rows.append(
             [
-                "2. style accuracy, 20 pairs",
+                f"2. style accuracy, {len(r.pairs.accuracy)} pairs",
                 pct(r.pairs.overall),
                 f"≥ {pct(TARGET_ACCURACY)}",
                 verdict(r.pairs.overall >= TARGET_ACCURACY),
@@ -400,7 +408,7 @@ def summary_rows(r: Results) -> list[list[str]]:
                 verdict(ratio <= TARGET_WARP_RATIO),
             ]
         )
-    if "4" in r.sections:
+    if "4" in r.sections and r.drift is not None:
         changes = r.drift_changes()
         worst = max(DRIFT_GATED, key=lambda k: abs(changes[k]))
         rows.append(
@@ -411,7 +419,7 @@ def summary_rows(r: Results) -> list[list[str]]:
                 verdict(all(abs(changes[k]) <= TARGET_DRIFT for k in DRIFT_GATED)),
             ]
         )
-    if "8" in r.sections:
+    if "8" in r.sections and r.gates is not None:
         groups = r.gates["groups"]
         passing = sum(all(ok for _, ok in g["gates"].values()) for g in groups.values())
         rows.append(
@@ -422,7 +430,7 @@ def summary_rows(r: Results) -> list[list[str]]:
                 verdict(r.gates["passed"]),
             ]
         )
-    if "6" in r.sections:
+    if "6" in r.sections and r.speed is not None:
         rows.append(
             [
                 "6. sustained speed",
@@ -457,11 +465,11 @@ class TeacherComparison:
 def run_teacher(
     path: Path | None,
     bundle: ModelBundle,
-    clips,
+    clips: dict[int, dict[str, rs.Video]],
     seeds: list[int],
     s: ReportSettings,
     strength: float,
-    judge,
+    judge: StyleClassifier,
     pairs: rs.PairsResult | None,
 ) -> TeacherComparison:
     """SDEdit with the teacher on the first scenes of section 1 and on every style pair of the first scenes of
@@ -488,16 +496,14 @@ def run_teacher(
     T = len(runs[0].output)
     gts = [clips[k]["realistic"][:T] for k in scene_seeds]
 
-    def teacher_clip(clip, prompt, seed):
+    def teacher_clip(clip: rs.Video, prompt: str, seed: int) -> rs.Video:
         return rs.teacher_sdedit(teacher, bundle, clip, prompt, strength, s.teacher_steps, seed).output
 
     pair_seeds = seeds[: min(s.teacher_pair_scenes, s.pair_scenes)]
     pair_clips = {k: {st: c[:T] for st, c in clips[k].items()} for k in pair_seeds}
     tp = rs.measure_pairs(teacher_clip, pair_clips, judge, desc="teacher style pairs")
     if pairs is not None and s.frames == T:  # the same clips as section 2: reuse the student's calls
-        student_pairs = float(
-            np.mean([pairs.per_scene[(a, b, k)] for a, b in rs.style_pairs(judge.cfg.styles) for k in pair_clips])
-        )
+        student_pairs = float(np.mean([pairs.per_scene[(a, b, k)] for a, b in tp.accuracy for k in pair_clips]))
     else:
         student_pairs = rs.measure_pairs(
             lambda c, p, k: rs.restyle(bundle, c, p, strength, k).output, pair_clips, judge, desc="student style pairs"
@@ -510,13 +516,13 @@ def run_teacher(
         evaluations=runs[0].evaluations,
         scenes=scene_seeds,
         frames=T,
-        teacher_psnr=mean([psnr(r.output, g) for r, g in zip(runs, gts)]),
-        teacher_ssim=mean([ssim(r.output, g) for r, g in zip(runs, gts)]),
+        teacher_psnr=mean([psnr(r.output, g) for r, g in zip(runs, gts, strict=True)]),
+        teacher_ssim=mean([ssim(r.output, g) for r, g in zip(runs, gts, strict=True)]),
         teacher_acc=mean([rs.style_accuracy(r.output, "realistic", judge) for r in runs]),
         teacher_pairs=tp.overall,
         teacher_ms=1000 * mean([r.seconds / T for r in runs]),
-        student_psnr=mean([psnr(r.output[:T], g) for r, g in zip(student, gts)]),
-        student_ssim=mean([ssim(r.output[:T], g) for r, g in zip(student, gts)]),
+        student_psnr=mean([psnr(r.output[:T], g) for r, g in zip(student, gts, strict=True)]),
+        student_ssim=mean([ssim(r.output[:T], g) for r, g in zip(student, gts, strict=True)]),
         student_acc=mean([rs.style_accuracy(r.output[:T], "realistic", judge) for r in student]),
         student_pairs=student_pairs,
         student_ms=1000 * mean([r.seconds / len(r.output) for r in student]),
@@ -527,11 +533,11 @@ def run_teacher(
 
 
 def write_report(
-    args,
+    args: argparse.Namespace,
     s: ReportSettings,
     bundle: ModelBundle,
     host: dict[str, str],
-    started,
+    started: datetime.datetime,
     r: Results,
     sheet_path: Path,
     out: Path,
@@ -580,7 +586,8 @@ def write_report(
             [
                 "clips",
                 f"{s.scenes} scenes × {s.frames} frames (blocky → realistic), {s.pair_scenes} scene(s) × "
-                f"20 pairs × {s.frames} frames (style pairs), one {s.stream_frames}-frame stream",
+                f"{len(r.pairs.accuracy) if r.pairs else 'every'} pairs × {s.frames} frames (style pairs), one "
+                f"{s.stream_frames}-frame stream",
             ],
             [
                 "engine",
@@ -598,17 +605,17 @@ def write_report(
             f"A partial report: sections {', '.join(x for x in SECTIONS if x not in r.sections)} were not "
             "measured (`--sections`).",
         ]
-    if "1" in r.sections:
+    if "1" in r.sections and r.restyle is not None:
         L += section_restyle(r.restyle, seconds)
-    if "2" in r.sections:
+    if "2" in r.sections and r.pairs is not None and r.ceiling is not None:
         L += section_pairs(r.pairs, r.ceiling, seconds)
-    if "3" in r.sections:
+    if "3" in r.sections and r.restyle is not None and r.ceiling is not None:
         L += section_temporal(r.restyle, *r.warp(), r.ceiling)
-    if "4" in r.sections:
+    if "4" in r.sections and r.drift is not None:
         L += section_drift(r.drift, r.drift_changes(), seconds)
-    if "5" in r.sections:
+    if "5" in r.sections and r.teacher is not None:
         L += section_teacher(r.teacher, args.strength, s, seconds)
-    if "6" in r.sections:
+    if "6" in r.sections and r.speed is not None:
         L += section_speed(r.speed, bundle)
     if "7" in r.sections:
         rel = os.path.relpath(sheet_path, out.parent)
@@ -621,7 +628,7 @@ def write_report(
             "",
             f"![contact sheet]({rel})",
         ]
-    if "8" in r.sections:
+    if "8" in r.sections and r.gates is not None:
         L += section_gates(r.gates, os.path.relpath(out.with_name(f"{out.stem}_gates.png"), out.parent), seconds)
     return "\n".join(L + [""])
 
@@ -649,7 +656,7 @@ def section_gates(g: dict, sheet: str, seconds: dict[str, float]) -> list[str]:
     ]
 
 
-def section_restyle(r, seconds) -> list[str]:
+def section_restyle(r: rs.RestyleResult, seconds: dict[str, float]) -> list[str]:
     psnr_out, psnr_in = r.mean("psnr_out"), r.mean("psnr_in")
     ssim_out, ssim_in = r.mean("ssim_out"), r.mean("ssim_in")
     L = [
@@ -712,7 +719,7 @@ def section_restyle(r, seconds) -> list[str]:
     return L
 
 
-def section_pairs(p, ceiling: rs.AutoencoderCeiling, seconds) -> list[str]:
+def section_pairs(p: rs.PairsResult, ceiling: rs.AutoencoderCeiling, seconds: dict[str, float]) -> list[str]:
     L = [
         "",
         "## 2. Style accuracy over all style pairs",
@@ -726,7 +733,7 @@ def section_pairs(p, ceiling: rs.AutoencoderCeiling, seconds) -> list[str]:
     styles = tuple(dict.fromkeys(a for a, _ in p.accuracy))  # the judge's styles
     rows = [[f"**{a}**", *("—" if a == b else pct(p.accuracy[(a, b)]) for b in styles)] for a in styles]
     L += table(["source ↓ / target →", *styles], rows)
-    worst = min(p.accuracy, key=p.accuracy.get)
+    worst = min(p.accuracy, key=lambda pair: p.accuracy[pair])
     L += [
         "",
         f"Over all pairs: **{pct(p.overall)}** called the prompted style (target ≥ {pct(TARGET_ACCURACY)}) → "
@@ -744,7 +751,9 @@ def section_pairs(p, ceiling: rs.AutoencoderCeiling, seconds) -> list[str]:
     return L
 
 
-def section_temporal(r, warp_out, warp_gt, ratio, ceiling: rs.AutoencoderCeiling) -> list[str]:
+def section_temporal(
+    r: rs.RestyleResult, warp_out: float, warp_gt: float, ratio: float, ceiling: rs.AutoencoderCeiling
+) -> list[str]:
     L = [
         "",
         "## 3. Temporal consistency",
@@ -806,7 +815,7 @@ def section_temporal(r, warp_out, warp_gt, ratio, ceiling: rs.AutoencoderCeiling
     return L
 
 
-def section_drift(dr, changes, seconds) -> list[str]:
+def section_drift(dr: rs.DriftResult, changes: dict[str, float], seconds: dict[str, float]) -> list[str]:
     path = (
         'The camera goes out and comes back (`stream_scene_frame`, path "pingpong"): stream frame i shows scene '
         f"frame i for the first {dr.frames // 2:,} frames and frame {dr.frames - 1} − i after, so the last "
@@ -869,7 +878,7 @@ def section_drift(dr, changes, seconds) -> list[str]:
     return L
 
 
-def section_teacher(t: TeacherComparison, strength: float, s: ReportSettings, seconds) -> list[str]:
+def section_teacher(t: TeacherComparison, strength: float, s: ReportSettings, seconds: dict[str, float]) -> list[str]:
     L = ["", "## 5. Student vs teacher on the same inputs", ""]
     if not t.available:
         return L + [f"Not measured: {t.note}."]
@@ -879,7 +888,7 @@ def section_teacher(t: TeacherComparison, strength: float, s: ReportSettings, se
         f"start timestep as the student ({t.evaluations} guided evaluations, classifier-free guidance {t.guidance} "
         "with the "
         "empty prompt as the unconditional branch, each evaluation a batch of two), then decode. Same clips for "
-        f"both: blocky → realistic on scene(s) {t.scenes} ({t.frames} frames each), and the 20 style pairs on "
+        f"both: blocky → realistic on scene(s) {t.scenes} ({t.frames} frames each), and the style pairs on "
         f"{s.teacher_pair_scenes} scene(s). Wall time per frame includes encode and decode for both, same "
         "threads.",
         "",
@@ -888,7 +897,7 @@ def section_teacher(t: TeacherComparison, strength: float, s: ReportSettings, se
         ["PSNR to ground truth (dB)", f"{t.student_psnr:.2f}", f"{t.teacher_psnr:.2f}"],
         ["SSIM to ground truth", f"{t.student_ssim:.3f}", f"{t.teacher_ssim:.3f}"],
         ["blocky → realistic called realistic", pct(t.student_acc), pct(t.teacher_acc)],
-        ["style accuracy, 20 pairs", pct(t.student_pairs), pct(t.teacher_pairs)],
+        ["style accuracy, style pairs", pct(t.student_pairs), pct(t.teacher_pairs)],
         ["wall time per frame (ms)", f"{t.student_ms:.1f}", f"{t.teacher_ms:.1f}"],
     ]
     L += table(["", "student (few-step, causal)", "teacher (SDEdit, many-step)"], rows)
@@ -900,7 +909,7 @@ def section_teacher(t: TeacherComparison, strength: float, s: ReportSettings, se
     return L
 
 
-def section_speed(sp, bundle: ModelBundle) -> list[str]:
+def section_speed(sp: rs.SpeedResult, bundle: ModelBundle) -> list[str]:
     W, H = bundle.size
     L = [
         "",
@@ -909,8 +918,8 @@ def section_speed(sp, bundle: ModelBundle) -> list[str]:
         f"Student + VAE at {W}×{H} on this CPU with torch threads = {sp.threads}: {sp.frames} held-out frames pushed "
         "one at a time into a fresh engine after a short warm-up stream. Sustained FPS = output frames per second "
         "after the first chunk; per-stage times are the engine's `ChunkMetrics`, per frame, over the chunks after the "
-        f"first. Load average when it finished: {', '.join(f'{v:.2f}' for v in sp.load_average)} (this report's own work "
-        "included).",
+        f"first. Load average when it finished: {', '.join(f'{v:.2f}' for v in sp.load_average)} (this report's own "
+        "work included).",
         "",
     ]
     fps_ok = verdict(sp.sustained_fps >= TARGET_FPS)

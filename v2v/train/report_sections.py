@@ -34,6 +34,8 @@ from v2v.metrics import (
     warp_terms,
 )
 from v2v.models.bundle import ModelBundle
+from v2v.models.dit import DiT
+from v2v.models.protocols import PromptEncoder
 from v2v.sampling import add_noise, euler_sample, strength_to_timestep
 from v2v.train.classifier import StyleClassifier, classify
 from v2v.train.data import STYLES, render_styles, sample_scene, style_prompt, to_model_video
@@ -146,7 +148,8 @@ def measure_restyle(
     source: str = "blocky",
     target: str = "realistic",
 ) -> RestyleResult:
-    scores, examples, strengths, timesteps = [], {}, [], ()
+    scores, examples, strengths = [], {}, []
+    timesteps: tuple[float, ...] = ()
     for seed, styles in tqdm(clips.items(), desc=f"{source} -> {target}", leave=False):
         inp, gt = styles[source], styles[target]
         r = restyle(bundle, inp, style_prompt(target), strength, seed)
@@ -173,6 +176,7 @@ def measure_restyle(
                     zip(
                         ("warp_boundary", "warp_inside", "warp_gt_step"),
                         warp_by_transition(out_terms, gt_terms, r.chunks),
+                        strict=True,
                     )
                 ),
             )
@@ -210,7 +214,8 @@ def measure_pairs(
 ) -> PairsResult:
     """run_clip(clip, prompt, seed) -> output clip; every (source, target) pair on every scene."""
     per_scene, examples, frames = {}, {}, 0
-    styles = judge.cfg.styles  # the styles the judge can name
+    rendered = next(iter(clips.values()))
+    styles = tuple(st for st in judge.cfg.styles if st in rendered)  # the styles the judge names and the clips hold
     jobs = [(a, b, seed) for a, b in style_pairs(styles) for seed in clips]
     for a, b, seed in tqdm(jobs, desc=desc, leave=False):
         out = run_clip(clips[seed][a], style_prompt(b), seed)
@@ -249,7 +254,8 @@ def round_trip(bundle: ModelBundle, clip: Video) -> Video:
 def measure_autoencoder(
     bundle: ModelBundle, clips: dict[int, dict[str, Video]], judge: StyleClassifier, target: str = "realistic"
 ) -> AutoencoderCeiling:
-    styles = judge.cfg.styles
+    rendered = next(iter(clips.values()))
+    styles = tuple(st for st in judge.cfg.styles if st in rendered)
     judged: dict[str, list[float]] = {st: [] for st in styles}
     quality: dict[str, list[float]] = {st: [] for st in styles}
     warp = []
@@ -360,13 +366,14 @@ def measure_drift(
                 keep["in_last"].append(r[source][j])
         x = engine_frames(r[source])
         bounds = [*range(0, n, push), n] if k else [0, *range(1, n, push), n]  # frame 0 alone: the first chunk
-        for j, j_next in zip(bounds[:-1], bounds[1:]):
+        for j, j_next in zip(bounds[:-1], bounds[1:], strict=True):
             before = produced
             collect(engine.push(x[j:j_next]))
             log_chunks(before)
             if bytes_start is None and engine.cache is not None:
                 bytes_start = engine.cache.nbytes()
     cache = engine.cache
+    assert cache is not None, "the drift stream ran no chunk"
     bytes_end, written, rebases = cache.nbytes(), cache.frames_written, cache.rebases
     before = produced
     collect(engine.flush())
@@ -412,8 +419,8 @@ class TeacherUnavailable(Exception):
 
 @dataclass
 class Teacher:
-    dit: torch.nn.Module  # bidirectional DiT (causal=False)
-    text: Any  # its prompt encoder
+    dit: DiT  # bidirectional DiT (causal=False)
+    text: PromptEncoder  # its prompt encoder
     guidance: float  # classifier-free guidance scale
     source: str  # where it came from, for the report
 
@@ -430,6 +437,7 @@ def load_teacher(path: Path, bundle: ModelBundle) -> Teacher:
 
     if not path.exists():
         raise TeacherUnavailable(f"no teacher checkpoint at `{path}`")
+    text: PromptEncoder
     if path.suffix == ".pt":
         run_json = path.parent.parent / "run.json"
         if not run_json.exists():
@@ -458,10 +466,15 @@ def load_teacher(path: Path, bundle: ModelBundle) -> Teacher:
         _load(dit, {k[4:]: v for k, v in state.items() if k.startswith("dit.")} if prefixed else state, path)
         text = bundle.text
         if any(k.startswith("text.") for k in state):
-            text = WordPromptEncoder(
-                config_from_dict(WordTextConfig, meta["text"], strict=False) if "text" in meta else bundle.text.config
-            )
-            _load(text, {k[5:]: v for k, v in state.items() if k.startswith("text.")}, path)
+            if "text" in meta:
+                text_config = config_from_dict(WordTextConfig, meta["text"], strict=False)
+            elif isinstance(bundle.text, WordPromptEncoder):
+                text_config = bundle.text.config
+            else:
+                raise TeacherUnavailable(f'`{path}` holds a prompt encoder but no "text" config in `{side}`')
+            word = WordPromptEncoder(text_config)
+            _load(word, {k[5:]: v for k, v in state.items() if k.startswith("text.")}, path)
+            text = word
         guidance = float(meta.get("guidance", TrainConfig().guidance))
         source = f"`{path}`"
     if dit.config.in_dim != bundle.vae.z_dim:
@@ -548,7 +561,8 @@ class SpeedResult:
 def _busy_seconds() -> float | None:
     """CPU seconds all processes have spent busy since boot (Linux /proc/stat), None elsewhere."""
     try:
-        fields = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
     except (OSError, ValueError):
         return None
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
