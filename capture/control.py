@@ -22,7 +22,7 @@ import select
 import socket
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
@@ -168,7 +168,7 @@ class StdinCommands:
         if os.name == "posix" and self._thread.is_alive():
             self._thread.join(timeout=2.0)
 
-    def _lines(self):
+    def _lines(self) -> Iterator[str]:
         # os.read on the raw descriptor, not sys.stdin: a daemon thread blocked inside the buffered
         # reader holds its lock, and the interpreter then aborts at exit
         buffer = b""

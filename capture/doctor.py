@@ -14,6 +14,7 @@ import platform
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO, Literal
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def check_video_files() -> list[Check]:
         ("aac", "audio", False),
         ("h264", "H.264 input files", True),
     ):
-        mode = "r" if codec == "h264" else "w"
+        mode: Literal["r", "w"] = "r" if codec == "h264" else "w"
         try:
             av.codec.Codec(codec, mode)
             checks.append(Check(f"PyAV {codec}", "ok", f"{use} (PyAV {av.__version__})"))
@@ -186,7 +187,7 @@ CHECKS: tuple[Callable[[], list[Check]], ...] = (
 )
 
 
-def run_doctor(model: str = "default", out=sys.stdout) -> int:
+def run_doctor(model: str = "default", out: IO[str] = sys.stdout) -> int:
     """Print every check; 1 when something v2v needs is broken."""
     failed = False
     checks: list[Callable[[], list[Check]]] = [*CHECKS[:2], lambda: check_model(model), *CHECKS[2:]]

@@ -36,7 +36,7 @@ def _alive_windows(pid: int) -> bool:
     import ctypes
 
     synchronize, wait_timeout = 0x00100000, 0x00000102
-    kernel32 = ctypes.windll.kernel32
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]  # Windows-only; mypy checks as on Linux
     handle = kernel32.OpenProcess(synchronize, False, pid)
     if not handle:
         return False

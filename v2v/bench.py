@@ -21,6 +21,8 @@ from torch import Tensor
 from v2v.engine import ChunkMetrics, EngineConfig, StreamEngine, sync
 from v2v.models.bundle import ModelBundle
 
+BENCH_CONFIG = EngineConfig(prompt="a landscape")  # what `run_bench` streams when given no config
+
 
 @dataclass
 class BenchResult:
@@ -85,7 +87,7 @@ def run_bench(
     bundle: ModelBundle,
     size: tuple[int, int] | None = None,
     frames: int = 48,
-    config: EngineConfig = EngineConfig(prompt="a landscape"),
+    config: EngineConfig = BENCH_CONFIG,
     warmup: int = 0,
 ) -> BenchResult:
     """Time a StreamEngine on `frames` synthetic frames at `size` (W, H; default the model's own).
@@ -125,7 +127,7 @@ def run_bench(
     return BenchResult(
         model=bundle.name,
         device=str(device),
-        size=tuple(size),
+        size=(size[0], size[1]),  # a list from a caller becomes the (W, H) tuple
         frames=frames,
         chunks=len(metrics),
         first_frame_latency_ms=(outputs[0][0] - start) * 1000.0,

@@ -163,7 +163,7 @@ def ssim(a: Any, b: Any, data_range: float | None = None) -> float:
     b = b.reshape(-1, *b.shape[-3:]).astype(np.float64)
     blur = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)  # noqa: E731
     scores = []
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         for ch in range(x.shape[-1]):
             xc, yc = x[..., ch], y[..., ch]
             mx, my = blur(xc), blur(yc)
@@ -202,7 +202,7 @@ def structure(output: Any, input: Any, tolerance: int = 1) -> dict[str, float]:
     kernel = np.ones((2 * tolerance + 1, 2 * tolerance + 1), np.uint8)
     (eo, so), (ei, si) = _edge_maps(out), _edge_maps(inp)
     f1s, corrs = [], []
-    for a, b, ga, gb in zip(eo, ei, so, si):
+    for a, b, ga, gb in zip(eo, ei, so, si, strict=True):
         da = cv2.dilate(a.astype(np.uint8), kernel) > 0
         db = cv2.dilate(b.astype(np.uint8), kernel) > 0
         na, nb = int(a.sum()), int(b.sum())

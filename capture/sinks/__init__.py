@@ -42,7 +42,9 @@ class Sink(Protocol):
     """What every sink has: everything the runtime calls on it."""
 
     name: str  # the SINK it was opened from, for messages
-    wants_stop: bool  # the user asked to stop from the sink (Q in the preview window)
+
+    @property
+    def wants_stop(self) -> bool: ...  # the user asked to stop from the sink (Q in the preview window)
 
     def write(self, frame: Frame) -> None: ...
 

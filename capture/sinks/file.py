@@ -88,36 +88,38 @@ class VideoFileSink:
         self._last_t = 0.0
         self._t0: float | None = None
         try:
-            self._out = av.open(self._temp, "w")
+            self._out: av.container.OutputContainer | None = av.open(self._temp, "w")
         except av.FFmpegError as e:
             raise CaptureError(f"cannot write {path} ({' '.join(str(e).split())}): check the folder") from e
         self._audio_in: av.container.InputContainer | None = None
         self._audio: Iterator[av.Packet] = iter(())
         self._pending: av.Packet | None = None
         try:
-            self._add_audio(audio_from)
-            self._video = self._add_video(size, fps, crf, preset)
+            self._add_audio(self._out, audio_from)
+            self._video = self._add_video(self._out, size, fps, crf, preset)
         except BaseException:
             self.abort()
             raise
 
-    def _add_audio(self, audio_from: str | None) -> None:
+    def _add_audio(self, out: av.container.OutputContainer, audio_from: str | None) -> None:
         if not audio_from:
             return
         self._audio_in = av.open(audio_from)
         if not self._audio_in.streams.audio:
             return
         template = self._audio_in.streams.audio[0]
-        if template.codec_context.name not in self._out.supported_codecs:
+        if template.codec_context.name not in out.supported_codecs:
             raise CaptureError(
                 f"the audio of {audio_from} ({template.codec_context.name}) cannot go into a "
                 f"{os.path.splitext(self.path)[1]} file: write a .mkv instead"
             )
-        self._audio_out = self._out.add_stream_from_template(template)
+        self._audio_out = out.add_stream_from_template(template)
         self._audio = _audio_packets(self._audio_in, template)
 
-    def _add_video(self, size: tuple[int, int], fps: float | Fraction, crf: int, preset: str) -> av.VideoStream:
-        stream = self._out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+    def _add_video(
+        self, out: av.container.OutputContainer, size: tuple[int, int], fps: float | Fraction, crf: int, preset: str
+    ) -> av.VideoStream:
+        stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = size[0] + size[0] % 2, size[1] + size[1] % 2
         stream.pix_fmt = "yuv420p"
         stream.time_base = self.time_base
@@ -125,22 +127,26 @@ class VideoFileSink:
         stream.options = {"crf": str(crf), "preset": preset}
         return stream
 
-    def _mux_audio_until(self, seconds: float | None) -> None:
+    def _mux_audio_until(self, out: av.container.OutputContainer, seconds: float | None) -> None:
         """Copy audio packets that start before `seconds` (None: all that are left)."""
         while True:
             packet = self._pending or next(self._audio, None)
             self._pending = None
             if packet is None:
                 return
-            start = float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base)
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            assert stamp is not None, "_audio_packets yields only packets with a dts"
+            start = float(stamp * packet.time_base)
             if seconds is not None and start >= seconds:
                 self._pending = packet
                 return
             packet.stream = self._audio_out
-            self._out.mux(packet)
+            out.mux(packet)
 
     def write(self, frame: Frame) -> None:
         """Encode one frame (resized to the sink's size when it differs)."""
+        if self._out is None:
+            raise CaptureError(f"{self.name} is closed")
         image = resize(frame.image, self.size)
         if image.shape[0] % 2 or image.shape[1] % 2:
             image = np.pad(image, ((0, image.shape[0] % 2), (0, image.shape[1] % 2), (0, 0)), mode="edge")
@@ -154,7 +160,7 @@ class VideoFileSink:
         video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
         video_frame.pts = pts
         video_frame.time_base = self.time_base
-        self._mux_audio_until(self._last_t)
+        self._mux_audio_until(self._out, self._last_t)
         for packet in self._video.encode(video_frame):
             self._out.mux(packet)
         self.count += 1
@@ -171,7 +177,7 @@ class VideoFileSink:
         try:
             for packet in self._video.encode(None):
                 self._out.mux(packet)
-            self._mux_audio_until(None if all_audio else self._last_t + 1.0 / self.fps)
+            self._mux_audio_until(self._out, None if all_audio else self._last_t + 1.0 / self.fps)
             self._out.close()
             self._out = None
             os.replace(self._temp, self.path)

@@ -99,9 +99,11 @@ class StreamSink:
         self.wants_stop = False
         self._t0: float | None = None
         self._last_pts = -1
-        self._out = av.open(self.address, "w", format="mpegts", container_options={"flush_packets": "1"})
+        self._out: av.container.OutputContainer | None = av.open(
+            self.address, "w", format="mpegts", container_options={"flush_packets": "1"}
+        )
         try:
-            self._video = self._add_video(crf)
+            self._video = self._add_video(self._out, crf)
             self._out.start_encoding()  # opens the connection now: errors come before the model loads
         except av.error.ProtocolNotFoundError:
             self.abort()
@@ -116,9 +118,9 @@ class StreamSink:
         if announce:
             print(_how_to_watch(scheme, host, port), file=sys.stderr)
 
-    def _add_video(self, crf: int) -> av.VideoStream:
+    def _add_video(self, out: av.container.OutputContainer, crf: int) -> av.VideoStream:
         w, h = self.size
-        stream = self._out.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+        stream = out.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
         stream.width, stream.height = w + w % 2, h + h % 2
         stream.pix_fmt = "yuv420p"
         stream.time_base = TIME_BASE

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Protocol
 
 import numpy as np
@@ -81,7 +82,7 @@ class WindowBackend(Protocol):
     def close(self) -> None: ...
 
 
-def _backend_module(platform: str | None = None):
+def _backend_module(platform: str | None = None) -> ModuleType:
     platform = platform or sys.platform
     for prefix, module in BACKEND_MODULES.items():
         if platform.startswith(prefix):

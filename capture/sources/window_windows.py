@@ -9,8 +9,12 @@ The functions at the top are the only OS calls; the tests replace them with a fa
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from capture.sources.window import WindowInfo
+
+if TYPE_CHECKING:
+    import ctypes
 
 GWL_EXSTYLE = -20
 WS_EX_TOOLWINDOW = 0x00000080
@@ -19,10 +23,10 @@ DWMWA_CLOAKED = 14  # a window hidden by the shell (another virtual desktop, a s
 
 
 # ---- the OS calls ----------------------------------------------------------------------------------
-def _user32():
+def _user32() -> ctypes.CDLL:
     import ctypes
 
-    return ctypes.WinDLL("user32", use_last_error=True)
+    return ctypes.WinDLL("user32", use_last_error=True)  # type: ignore[attr-defined]  # Windows-only name
 
 
 def make_dpi_aware() -> None:
@@ -30,7 +34,7 @@ def make_dpi_aware() -> None:
     import ctypes
 
     try:
-        ctypes.WinDLL("shcore").SetProcessDpiAwareness(2)  # PROCESS_PER_MONITOR_DPI_AWARE
+        ctypes.WinDLL("shcore").SetProcessDpiAwareness(2)  # type: ignore[attr-defined]  # Windows-only; 2: PROCESS_PER_MONITOR_DPI_AWARE
     except (AttributeError, OSError):  # before Windows 8.1 there is no shcore: system awareness instead
         _user32().SetProcessDPIAware()
 
@@ -41,9 +45,11 @@ def enum_windows() -> list[int]:
     from ctypes import wintypes
 
     handles: list[int] = []
-    callback_type = ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.HWND, wintypes.LPARAM)
+    callback_type = ctypes.WINFUNCTYPE(  # type: ignore[attr-defined]  # Windows-only name
+        wintypes.BOOL, wintypes.HWND, wintypes.LPARAM
+    )
 
-    def collect(hwnd, _lparam):
+    def collect(hwnd: int | None, _lparam: int) -> bool:
         handles.append(int(hwnd or 0))
         return True
 
@@ -79,7 +85,7 @@ def window_flags(hwnd: int) -> dict[str, bool]:
         return {"exists": False}
     cloaked = wintypes.DWORD(0)
     try:
-        ctypes.WinDLL("dwmapi").DwmGetWindowAttribute(
+        ctypes.WinDLL("dwmapi").DwmGetWindowAttribute(  # type: ignore[attr-defined]  # Windows-only name
             hwnd, DWMWA_CLOAKED, ctypes.byref(cloaked), ctypes.sizeof(cloaked)
         )
     except OSError:  # no desktop window manager (Windows 7 with DWM off): nothing is cloaked

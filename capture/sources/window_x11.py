@@ -10,9 +10,14 @@ coordinates (`TranslateCoords`), so a window manager's decorations are not captu
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from capture.errors import SourceUnavailable
 from capture.sources.window import WindowInfo
+
+if TYPE_CHECKING:  # python-xlib ships no type information: these name the objects for the reader
+    from Xlib.protocol.request import GetWindowAttributes
+    from Xlib.xobject.drawable import Window
 
 WINDOW_TYPES = {  # _NET_WM_WINDOW_TYPE_* -> WindowInfo.kind
     "NORMAL": "normal",
@@ -94,7 +99,7 @@ class Backend:
         self._types = {self._atoms[f"_NET_WM_WINDOW_TYPE_{name}"]: kind for name, kind in WINDOW_TYPES.items()}
 
     # ---- properties --------------------------------------------------------------------------------
-    def _text(self, window, atom: int) -> str:
+    def _text(self, window: Window, atom: int) -> str:
         from Xlib import X
 
         prop = window.get_full_property(atom, X.AnyPropertyType)
@@ -104,18 +109,18 @@ class Backend:
         encoding = "utf-8" if prop.property_type == self._atoms["UTF8_STRING"] else "latin-1"
         return raw.decode(encoding, errors="replace").strip("\0").strip()
 
-    def _title(self, window) -> str:
+    def _title(self, window: Window) -> str:
         from Xlib import Xatom
 
         return self._text(window, self._atoms["_NET_WM_NAME"]) or self._text(window, Xatom.WM_NAME)
 
-    def _cardinals(self, window, atom: int) -> list[int]:
+    def _cardinals(self, window: Window, atom: int) -> list[int]:
         from Xlib import X
 
         prop = window.get_full_property(atom, X.AnyPropertyType)
         return list(prop.value) if prop is not None and prop.format == 32 else []
 
-    def _state(self, window, attributes) -> str:
+    def _state(self, window: Window, attributes: GetWindowAttributes) -> str:
         from Xlib import X
 
         if attributes.map_state == X.IsViewable:
@@ -124,13 +129,13 @@ class Backend:
         wm_state = window.get_wm_state()
         return "minimised" if wm_state is not None and wm_state.state == ICONIC_STATE else "hidden"
 
-    def _kind(self, window, attributes) -> str:
+    def _kind(self, window: Window, attributes: GetWindowAttributes) -> str:
         if attributes.override_redirect:
             return "popup"
         types = self._cardinals(window, self._atoms["_NET_WM_WINDOW_TYPE"])
         return self._types.get(types[0], "normal") if types else "normal"
 
-    def _info(self, window, title: str) -> WindowInfo:
+    def _info(self, window: Window, title: str) -> WindowInfo:
         attributes = window.get_attributes()
         geometry = window.get_geometry()
         origin = self._root.translate_coords(window, 0, 0)  # the window's (0, 0) in root coordinates

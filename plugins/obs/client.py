@@ -258,6 +258,7 @@ class ObsClient:
             if not self.connected:
                 raise ObsDisconnected(f"{request}: OBS at {self.address} is not connected (reconnecting)")
             self._answers.last_status = None
+            lost: ObsDisconnected | None = None
             try:
                 reply = self._ws.call(getattr(requests, request)(**data))
             except obs_exceptions.MessageTimeout:
@@ -274,9 +275,7 @@ class ObsClient:
                         f"({' '.join(str(e).split()) or type(e).__name__})"
                     )
                 )
-            else:
-                lost = None
-            status = self._answers.last_status or {}
+            status: dict[str, Any] = self._answers.last_status or {}
         if lost is not None:
             self._start_reconnecting()
             raise lost

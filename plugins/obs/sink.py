@@ -186,7 +186,8 @@ class ObsSink:
             f"OBS: OBS does not list the virtual camera {self._device}, so the picture goes through a "
             "loopback stream instead"
         )
-        self._transport.close()
+        if self._transport is not None:
+            self._transport.close()
         port = stream_port(self.client)
         self._transport = StreamSink(f"udp://127.0.0.1:{port}", self.size, self.fps, announce=False)
         self.plan = stream_plan(port)
@@ -202,6 +203,8 @@ class ObsSink:
 
     def write(self, frame: Frame) -> None:
         """Send one frame to OBS."""
+        if self._transport is None:
+            raise CaptureError(f"{self.name} is closed")
         self._transport.write(frame)
 
     def describe(self) -> str:

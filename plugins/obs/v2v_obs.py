@@ -220,7 +220,7 @@ class Runner:
 # ---- the OBS script ----------------------------------------------------------------------------------
 runner = Runner()
 _settings = None  # the script's settings (OBS owns them)
-_hotkeys = {}
+_hotkeys: dict[str, int] = {}  # hotkey name -> OBS's hotkey id
 
 
 def _read(settings):

@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -41,7 +42,7 @@ def _bad_inputs(tmp_path) -> dict[str, str]:
     text.write_text("hello\n" * 100)
     whole = make_video(tmp_path / "whole.mp4", frames=12)
     truncated = tmp_path / "truncated.mp4"
-    truncated.write_bytes(open(whole, "rb").read()[:700])
+    truncated.write_bytes(Path(whole).read_bytes()[:700])
     sound = tmp_path / "sound.wav"
     import av
     import numpy as np
@@ -69,7 +70,7 @@ def test_restyle_bad_inputs(tmp_path, tiny_model, capsys):
 
 
 def test_live_bad_inputs(tmp_path, tiny_model, capsys):
-    for name, (path, match) in _bad_inputs(tmp_path).items():
+    for path, match in _bad_inputs(tmp_path).values():
         rc, err = cli(capsys, "--input", path, "--output", "null", "--model", tiny_model)
         one_line_error(rc, err, match)
 
@@ -201,7 +202,7 @@ def _bad_models(tmp_path, tiny_model) -> dict[str, tuple[str, str]]:
 
 
 def test_bad_models(tmp_path, clip, tiny_model, capsys):
-    for name, (model, match) in _bad_models(tmp_path, tiny_model).items():
+    for model, match in _bad_models(tmp_path, tiny_model).values():
         for argv in (
             ["restyle", clip, str(tmp_path / "out.mp4")],
             ["--input", "pattern", "--output", "null"],

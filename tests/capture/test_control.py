@@ -120,8 +120,8 @@ def test_commands_are_read_only_from_a_terminal_or_a_pipe(tmp_path):
         assert stdin_takes_commands(pipe)
         assert not stdin_takes_commands(null) and not stdin_takes_commands(regular)
     os.close(write)
-    closed = open(os.devnull)
-    closed.close()
+    with open(os.devnull) as closed:
+        pass
     assert not stdin_takes_commands(closed) and not stdin_takes_commands(None)
 
 

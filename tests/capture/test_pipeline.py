@@ -109,7 +109,7 @@ def test_two_files_get_the_same_frames(tmp_path):
     assert result.frames_out == 9 and result.source_ended and result.dropped == 0
     first, second = decode_video(outs[0])[0], decode_video(outs[1])[0]
     assert len(first) == len(second) == 9
-    assert all((x == y).all() for x, y in zip(first, second))
+    assert all((x == y).all() for x, y in zip(first, second, strict=True))
 
 
 def test_a_failing_sink_aborts_the_others(tmp_path):

@@ -40,7 +40,7 @@ def test_restyle_with_identity_engine_gives_back_the_input(tmp_path):
     a, ta, _ = decode_video(src)
     b, tb, _ = decode_video(out)
     assert len(b) == 10 and b[0].shape == (108, 192, 3) and ta == tb
-    assert np.mean([np.abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(a, b)]) < 8
+    assert np.mean([np.abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(a, b, strict=True)]) < 8
 
 
 def test_restyle_keeps_frames_fps_size_timestamps_and_audio(tmp_path, tiny_model):

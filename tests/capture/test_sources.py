@@ -5,6 +5,7 @@ import glob
 import os
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import cv2
@@ -21,7 +22,7 @@ from tests.capture.helpers import make_video
 def test_pattern_is_deterministic_and_moves():
     a = [f.image for f in PatternSource((96, 64), frames=5)]
     b = [f.image for f in PatternSource((96, 64), frames=5)]
-    assert len(a) == 5 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert len(a) == 5 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert not np.array_equal(a[0], a[1])
     for i, image in enumerate(a):
         assert image.shape == (64, 96, 3) and image.dtype == np.uint8
@@ -113,7 +114,7 @@ def test_bad_files_are_reported_before_anything_is_read(tmp_path):
     text.write_text("not a video at all\n" * 50)
     whole = make_video(tmp_path / "whole.mp4", frames=12)
     truncated = tmp_path / "truncated.mp4"
-    truncated.write_bytes(open(whole, "rb").read()[:600])
+    truncated.write_bytes(Path(whole).read_bytes()[:600])
     audio_only = tmp_path / "sound.m4a"
     with av.open(str(audio_only), "w") as out:
         stream = out.add_stream("aac", rate=44100)

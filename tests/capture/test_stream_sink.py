@@ -137,7 +137,7 @@ def test_a_viewer_joining_the_stream_sees_the_frames_sent():
     assert not failure and len(seen) == 10
     numbers = [decode_counter(image) for image in seen]
     assert None not in numbers and numbers == list(range(numbers[0], numbers[0] + 10))
-    for n, image in zip(numbers, seen):
+    for n, image in zip(numbers, seen, strict=True):
         assert np.abs(image.astype(int) - pattern_image(n, size)).mean() < 8
 
 

@@ -186,8 +186,8 @@ def _chunk_noises(refresh: float, chunks: int = 4) -> list[list[torch.Tensor]]:
 def test_noise_refresh_one_draws_fresh_noise_zero_repeats_it():
     fresh, fixed, half = _chunk_noises(1.0), _chunk_noises(0.0), _chunk_noises(0.5)
     assert len(fresh) == 4 and len(fresh[0]) >= 2  # every chunk: the initial noise and a re-noise
-    for a, b in zip(fixed[:-1], fixed[1:]):
-        for x, y in zip(a, b):
+    for a, b in zip(fixed[:-1], fixed[1:], strict=True):
+        for x, y in zip(a, b, strict=True):
             assert_close(x, y)  # the i-th noise of each chunk is the i-th of the one before
     assert_close(fixed[0][0], fresh[0][0])  # the first chunk has nothing to repeat
     assert (fresh[1][0] - fresh[0][0]).abs().mean() > 0.5

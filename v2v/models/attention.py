@@ -14,10 +14,14 @@ import functools
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from torch.nn.attention.flex_attention import BlockMask
 
 
 @dataclass(frozen=True)
@@ -55,22 +59,24 @@ def sdpa(q: Tensor, k: Tensor, v: Tensor, mask: BlockCausal | None = None) -> Te
 
 
 @functools.lru_cache(maxsize=16)
-def _flex_block_mask(spec: BlockCausal, device: torch.device):  # -> flex BlockMask
+def _flex_block_mask(spec: BlockCausal, device: torch.device) -> BlockMask:
     from torch.nn.attention.flex_attention import create_block_mask
 
-    def mask_mod(b, h, q_idx, kv_idx):
+    def mask_mod(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
         return kv_idx // spec.block <= q_idx // spec.block
 
     return create_block_mask(mask_mod, None, None, spec.tokens, spec.tokens, device=str(device))
 
 
 @functools.lru_cache(maxsize=2)
-def _flex_kernel(device_type: str):
+def _flex_kernel(device_type: str) -> Callable[..., Any]:  # flex_attention: overloaded on its return_lse
     from torch.nn.attention.flex_attention import flex_attention
 
     # Compiled, flex is a fused kernel; on the CPU we call it eagerly (correct, unfused) so that
     # no C++ toolchain is needed.
-    return torch.compile(flex_attention, dynamic=False) if device_type == "cuda" else flex_attention
+    if device_type == "cuda":
+        return torch.compile(flex_attention, dynamic=False)
+    return flex_attention
 
 
 def flex(q: Tensor, k: Tensor, v: Tensor, mask: BlockCausal | None = None) -> Tensor:

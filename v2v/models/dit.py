@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -248,7 +249,8 @@ class DiT(nn.Module):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
         nn.init.xavier_uniform_(self.patch_embedding.weight.flatten(1))
-        nn.init.zeros_(self.patch_embedding.bias)
+        if self.patch_embedding.bias is not None:  # it always has one
+            nn.init.zeros_(self.patch_embedding.bias)
         if self.source_embedding is not None:  # zero: a new source model starts as the plain model, exactly
             nn.init.zeros_(self.source_embedding.weight)
         for seq in (self.text_embedding, self.time_embedding):
@@ -312,9 +314,9 @@ class DiT(nn.Module):
         )
         tt = t.reshape(B, -1)  # [B, F']
         emb = sinusoidal_embedding(self.config.freq_dim, tt.flatten())  # [B·F', freq_dim]
-        w = self.time_embedding[0].weight
-        e = self.time_embedding(emb.to(w.dtype)).float()  # [B·F', C]
-        e0 = self.time_projection(e.to(w.dtype)).float()  # [B·F', 6C]
+        dtype = cast(nn.Linear, self.time_embedding[0]).weight.dtype
+        e = self.time_embedding(emb.to(dtype)).float()  # [B·F', C]
+        e0 = self.time_projection(e.to(dtype)).float()  # [B·F', 6C]
         C = self.config.dim
         return e.view(B, -1, C), e0.view(B, -1, 6, C)  # [B, F', C], [B, F', 6, C]
 
@@ -328,14 +330,14 @@ class DiT(nn.Module):
         if cache is not None:
             hit = cache.cross(context)
             if hit is not None:
-                return list(zip(*hit))
+                return list(zip(*hit, strict=True))
         B, given, _ = context.shape
-        w = self.text_embedding[0].weight
+        dtype = cast(nn.Linear, self.text_embedding[0]).weight.dtype
         cfg = self.config
         padded = context.new_zeros(B, cfg.text_len, cfg.text_dim)  # [B, K, text_dim]
         padded[:, :given] = context
-        text = self.text_embedding(padded.to(w.dtype))  # [B, K, C]
-        kvs = [blk.cross_attn.keys_values(text) for blk in self.blocks]  # per layer [B, K, N, D]
+        text = self.text_embedding(padded.to(dtype))  # [B, K, C]
+        kvs = [cast(Block, blk).cross_attn.keys_values(text) for blk in self.blocks]  # per layer [B, K, N, D]
         if cache is not None:
             cache.set_cross(context, [k for k, _ in kvs], [v for _, v in kvs])
         return kvs
@@ -376,6 +378,7 @@ class DiT(nn.Module):
             and context.shape[1] <= cfg.text_len
         ), f"context must be [B={B}, <= {cfg.text_len}, {cfg.text_dim}], got {tuple(context.shape)}"
         assert not write_cache or cache is not None, "write_cache=True needs a cache"
+        writer = cache if write_cache else None
         f, h, w = F // pf, H // ph, W // pw
         assert (t.dim() == 1) or pf == 1, "per-frame timesteps need a temporal patch of 1"
         e, e0 = self._time(t, B, F)  # [B, F', C], [B, F', 6, C]
@@ -404,10 +407,10 @@ class DiT(nn.Module):
         for i, block in enumerate(self.blocks):
             past = cache.cached(i) if cache is not None else None  # [B, S, N, D] x 2
             tokens, k, v = block(tokens, e0, (f, h * w), cos, sin, mask, cross[i], past)  # [B, L, C], ...
-            if write_cache:
-                cache.write(i, k, v)
-        if write_cache:
-            cache.end_chunk()
+            if writer is not None:
+                writer.write(i, k, v)
+        if writer is not None:
+            writer.end_chunk()
         out = self.head(tokens, e, (f, h * w))  # [B, L, pf·ph·pw·out_dim]
         out = out.view(B, f, h, w, pf, ph, pw, cfg.out_dim)  # [B, f, h, w, pf, ph, pw, C_out]
         out = out.permute(0, 7, 1, 4, 2, 5, 3, 6)  # [B, C_out, f, pf, h, ph, w, pw]

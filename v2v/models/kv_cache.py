@@ -151,7 +151,7 @@ class KVCache:
         newest = max(self._pending, key=lambda sf: sf[1])[0] if self._pending else None
         self._pending, self._chunk_frames = [], 0
         if self.sink_refresh is not None and sinks_were_full and newest is not None:
-            self._maybe_refresh_sink(newest)
+            self._maybe_refresh_sink(newest, self.sink_refresh)
 
     def sink_similarity(self, slot: int) -> Tensor:
         """Cosine similarity of each sink's mean key/value to the frame in `slot`'s: [sink_frames],
@@ -164,12 +164,12 @@ class KVCache:
             sims.append(torch.cosine_similarity(sinks, new, dim=-1))  # [L, B, n, N]
         return ((sims[0] + sims[1]) / 2).mean(dim=(0, 1, 3))  # [n]
 
-    def _maybe_refresh_sink(self, slot: int) -> None:
-        """Replace the least similar sink by the frame in `slot` when it scores below sink_refresh."""
+    def _maybe_refresh_sink(self, slot: int, threshold: float) -> None:
+        """Replace the least similar sink by the frame in `slot` when it scores below `threshold`."""
         sims = self.sink_similarity(slot)  # [sink_frames]
         idx = int(torch.argmin(sims))
         self.last_sink_similarity = float(sims[idx])
-        if self.last_sink_similarity >= self.sink_refresh:
+        if self.last_sink_similarity >= threshold:
             return
         p = self.frame_tokens
         src, dst = slice(slot * p, (slot + 1) * p), slice(idx * p, (idx + 1) * p)

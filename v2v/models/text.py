@@ -20,11 +20,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from v2v.models.protocols import PromptEncoder
 
 
 @dataclass(frozen=True)
@@ -226,13 +228,6 @@ class T5Tokenizer:
         return ids, mask
 
 
-class PromptEncoder(Protocol):
-    """What the engine needs from a text side: prompts -> float32 [B, text_len, dim], zero past each
-    prompt's length."""
-
-    def encode(self, prompts: list[str]) -> Tensor: ...
-
-
 class T5PromptEncoder:
     """A umT5 encoder and its tokenizer. `identity` names the weights for the prompt cache; by default it
     is derived from the config, text_len and a fingerprint of a few small weight tensors."""
@@ -278,7 +273,7 @@ class RandomPromptEncoder:
 def _fingerprint(encoder: UMT5Encoder, text_len: int) -> str:
     c = encoder.config
     digest = hashlib.sha256(repr((astuple(c), text_len)).encode())
-    for tensor in (encoder.norm.weight, encoder.blocks[0].pos_embedding.embedding.weight):
+    for tensor in (encoder.norm.weight, cast(T5Block, encoder.blocks[0]).pos_embedding.embedding.weight):
         digest.update(tensor.detach().float().cpu().numpy().tobytes())
     return f"umt5-d{c.dim}-l{c.num_layers}-t{text_len}-{digest.hexdigest()[:16]}"
 
@@ -364,7 +359,7 @@ def cache_prompts(
     todo = [p for p in dict.fromkeys(prompts) if (identity, p) not in cache]
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
-        for prompt, embedding in zip(batch, encoder.encode(batch)):
+        for prompt, embedding in zip(batch, encoder.encode(batch), strict=True):
             cache.put(identity, prompt, embedding)
     return cache
 
@@ -387,13 +382,13 @@ class CachedPromptEncoder:
 
     def encode(self, prompts: list[str]) -> Tensor:
         found = [self.cache.get(self.identity, p) for p in prompts]
-        missing = [p for p, e in zip(prompts, found) if e is None]
+        missing = [p for p, e in zip(prompts, found, strict=True) if e is None]
         if missing:
             raise PromptNotCachedError(
                 f"prompt cache {self.cache.folder} has no embedding from {self.identity} for "
                 f"{', '.join(repr(p) for p in missing)}. {_HOW_TO_CACHE}"
             )
-        return torch.stack(found)  # [B, L, C]
+        return torch.stack([e for e in found if e is not None])  # [B, L, C] (none is missing here)
 
 
 _HOW_TO_CACHE = (

@@ -121,6 +121,8 @@ class TinyVAE(nn.Module):
 
     spatial_factor = 8
     temporal_factor = 4
+    latent_mean: Tensor  # [1, z, 1, 1, 1] buffer (not in the state dict: it comes from the config)
+    latent_std: Tensor  # [1, z, 1, 1, 1] buffer
 
     def __init__(self, config: TinyVAEConfig = TinyVAEConfig()) -> None:
         super().__init__()
@@ -145,7 +147,8 @@ class TinyVAE(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # every conv here has one
+                    nn.init.zeros_(m.bias)
             if isinstance(m, ResBlock):
                 m.conv2.weight.data.mul_(0.2)
 

@@ -121,7 +121,7 @@ class CausalConv3d(nn.Conv3d):
         self.time_pad = kernel[0] - 1 if time_pad is None else time_pad
         self.keep = kernel[0] - stride  # frames the next chunk's first window reaches back to
 
-    def forward(self, x: Tensor, stream: _Stream) -> Tensor:
+    def forward(self, x: Tensor, stream: _Stream) -> Tensor:  # type: ignore[override]  # also the stream's caches
         if self.keep > 0:
             B, C, _, H, W = x.shape
             past = stream.past.get(self)
@@ -264,7 +264,7 @@ class Encoder(nn.Module):
         dims = [config.base_dim * m for m in (1, *config.dim_mult)]
         self.conv1 = _conv3(3, dims[0])
         blocks: list[nn.Module] = []
-        for i, (cin, cout) in enumerate(zip(dims[:-1], dims[1:])):
+        for i, (cin, cout) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
             for _ in range(config.num_res_blocks):
                 blocks.append(ResidualBlock(cin, cout))
                 cin = cout

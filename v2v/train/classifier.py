@@ -15,6 +15,7 @@ import argparse
 import functools
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -63,7 +64,7 @@ class StyleClassifier(nn.Module):
         return self.head(pooled)
 
 
-def prepare(frames, size: int) -> torch.Tensor:
+def prepare(frames: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     """uint8 [T, H, W, 3] or float [T, 3, H, W] in [-1, 1] -> float [T, 3, size, size] in [-1, 1]."""
     if isinstance(frames, np.ndarray) and frames.dtype == np.uint8:
         if frames.ndim != 4 or frames.shape[-1] != 3:
@@ -86,7 +87,7 @@ def _sizes(rng: np.random.Generator) -> tuple[int, int]:
 
 
 def make_examples(
-    seeds,
+    seeds: Iterable[int],
     frames_per_scene: int,
     size: int,
     rng: np.random.Generator,
@@ -192,14 +193,14 @@ def _default_model() -> StyleClassifier:
 
 
 @torch.no_grad()
-def classify_proba(frames, model: StyleClassifier | None = None) -> np.ndarray:
+def classify_proba(frames: np.ndarray | torch.Tensor, model: StyleClassifier | None = None) -> np.ndarray:
     """Style probabilities float32 [T, len(model.cfg.styles)] for each frame."""
     model = _default_model() if model is None else model
     x = prepare(frames, model.cfg.input_size)
     return torch.softmax(model(x), dim=1).numpy().astype(np.float32)
 
 
-def classify(frames, model: StyleClassifier | None = None) -> list[str]:
+def classify(frames: np.ndarray | torch.Tensor, model: StyleClassifier | None = None) -> list[str]:
     """The most likely style name of each frame."""
     model = _default_model() if model is None else model
     return [model.cfg.styles[i] for i in classify_proba(frames, model).argmax(1)]

@@ -26,16 +26,19 @@ Shape letters: B batch, M real clips, z latent channels, F latent frames, h/w la
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from v2v.models.tiny_vae import TinyVAE
 from v2v.train.common import (
     ConditionalConfig,
+    TrainConfig,
     build_vae,
     draw_seed,
     frozen,
@@ -99,7 +102,7 @@ def real_cache_path(workdir: Path) -> Path:
 
 
 @torch.no_grad()
-def encode_clips(vae: Any, clips: list[np.ndarray]) -> Tensor:
+def encode_clips(vae: TinyVAE, clips: list[np.ndarray]) -> Tensor:
     """uint8 clips [T, H, W, 3] (all one size, T = 1 + 4·(F − 1)) -> their latents [M, z, F, h, w] float16."""
     device = next(vae.parameters()).device
     out = []
@@ -109,7 +112,9 @@ def encode_clips(vae: Any, clips: list[np.ndarray]) -> Tensor:
     return torch.cat(out)
 
 
-def build_real_cache(workdir: Path, config: Any, log: Any, device: torch.device = torch.device("cpu")) -> None:
+def build_real_cache(
+    workdir: Path, config: TrainConfig, log: logging.Logger, device: torch.device = torch.device("cpu")
+) -> None:
     """Encode `conditional.real_clips` random moving views of the real training content (real_data.py) with the
     run's autoencoder, once: WORKDIR/teacher/real_latents.pt. Kept when it exists at the right size."""
     from v2v.train import real_data
@@ -123,7 +128,10 @@ def build_real_cache(workdir: Path, config: Any, log: Any, device: torch.device 
     items = real_data.load_real("train")
     rng = np.random.default_rng(draw_seed(config.seed, "real latents", 0))
     picks = [items[int(rng.integers(len(items)))] for _ in range(want[0])]
-    clips = [real_data.real_clip(item, rng, pixel_frames(config.latent_frames), tuple(config.size)) for item in picks]
+    clips = [
+        real_data.real_clip(item, rng, pixel_frames(config.latent_frames), (config.size[0], config.size[1]))
+        for item in picks
+    ]
     vae = frozen(build_vae(config, require_ckpt(workdir, "vae"))).to(device)
     latents = encode_clips(vae, clips)  # [M, z, F, h, w]
     save_ckpt(

@@ -15,7 +15,7 @@ seeds are >= HELDOUT_SEED (1_000_000).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,8 +57,13 @@ _CHUNK = 16  # frames rasterised at once (bounds memory for long clips)
 Scene = SceneSpec | VoxelSpec | TopdownSpec
 KINDS: tuple[str, ...] = ("side", "voxel", "topdown")
 KIND_SHARES: tuple[float, ...] = (0.4, 0.4, 0.2)  # how often sample_scene draws each kind
-_SAMPLERS = {"side": sample_side, "voxel": sample_voxel, "topdown": sample_topdown}
-_RASTERIZERS = {"side": rasterize, "voxel": rasterize_voxel, "topdown": rasterize_topdown}
+_SAMPLERS: dict[str, Callable[[int], Scene]] = {"side": sample_side, "voxel": sample_voxel, "topdown": sample_topdown}
+# each rasterizer takes its own kind of spec: (spec, start, frames, size, blocky) -> GBuffer
+_RASTERIZERS: dict[str, Callable[..., GBuffer]] = {
+    "side": rasterize,
+    "voxel": rasterize_voxel,
+    "topdown": rasterize_topdown,
+}
 
 
 def scene_kind(seed: int) -> str:
@@ -200,7 +205,7 @@ def short_caption(style: str, rng: np.random.Generator | None = None) -> str:
 
 def _content(scene: Scene) -> list[str]:
     items = [] if scene.kind == "topdown" else ["mountains" if scene.has_mountains else "hills"]
-    if scene.kind == "topdown":
+    if isinstance(scene, TopdownSpec):
         items.append(_GROUND_WORDS[scene.ground])
     trees = scene.trees()
     if trees:
@@ -209,7 +214,7 @@ def _content(scene: Scene) -> list[str]:
         items.append("houses")
     if scene.water:
         items.append("a lake")
-    if scene.kind == "topdown" and scene.paths:
+    if isinstance(scene, TopdownSpec) and scene.paths:
         items.append("paths")
     kinds = []
     for m in getattr(scene, "movers", ()):
@@ -318,10 +323,7 @@ class ClipDataset(torch.utils.data.IterableDataset):
         rng = np.random.default_rng([cfg.seed, worker])
         i = worker
         while cfg.length is None or i < cfg.length:
-            if cfg.split == "train":
-                seed = int(rng.integers(0, HELDOUT_SEED))
-            else:
-                seed = HELDOUT_SEED + cfg.seed + i
+            seed = int(rng.integers(0, HELDOUT_SEED)) if cfg.split == "train" else HELDOUT_SEED + cfg.seed + i
             i += workers
             yield self._item(seed, rng)
 

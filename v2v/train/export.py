@@ -2,19 +2,22 @@
 
 The student comes from the latest distillation checkpoint (`dmd`, else `ode`), optionally averaged
 weight by weight with other checkpoints of the same run (`--average CKPT`, repeatable), the TinyVAE (with its
-latent statistics) from `adapt`, else `decoder`, else `vae`, the prompt encoder from the teacher's EMA; the sampling settings and
-working size from the run configuration. Weights are float32 safetensors plus config.json. The
-teacher's EMA DiT is written beside them (`teacher.safetensors` + `teacher.json`, not loaded by the
-engine) so that `python -m v2v train report` can compare student and teacher from a clean clone.
+latent statistics) from `adapt`, else `decoder`, else `vae`, the prompt encoder from the teacher's EMA; the
+sampling settings and working size from the run configuration. Weights are float32 safetensors plus
+config.json. The teacher's EMA DiT is written beside them (`teacher.safetensors` + `teacher.json`, not loaded
+by the engine) so that `python -m v2v train report` can compare student and teacher from a clean clone.
 With the conditional recipe (`TrainConfig.conditional.source`) the student's and the teacher's DiT configs carry
-source_channels, so the engine tells the student each chunk's clean latents. The bundle goes to WORKDIR/bundle (run it with `--model WORKDIR/bundle`); the shipped model in
-v2v/weights/default is replaced only by an explicit `--out default`.
+source_channels, so the engine tells the student each chunk's clean latents. The bundle goes to WORKDIR/bundle
+(run it with `--model WORKDIR/bundle`); the shipped model in v2v/weights/default is replaced only by an
+explicit `--out default`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import operator
 import sys
 from pathlib import Path
 
@@ -42,7 +45,7 @@ def average_students(states: list[dict]) -> dict[str, torch.Tensor]:
     for w in weights[1:]:
         if w.keys() != keys or any(w[k].shape != weights[0][k].shape for k in keys):
             raise ValueError("the checkpoints to average hold students of different architectures")
-    return {k: sum(w[k].float() for w in weights) / len(weights) for k in keys}
+    return {k: functools.reduce(operator.add, (w[k].float() for w in weights)) / len(weights) for k in keys}
 
 
 def build_bundle(workdir: Path, config: TrainConfig, average: list[Path] | None = None) -> tuple[ModelBundle, str]:
@@ -58,7 +61,7 @@ def build_bundle(workdir: Path, config: TrainConfig, average: list[Path] | None 
     student = build_dit(config, causal=True)
     others = [load_ckpt(Path(p)) for p in average or []]
     if any(o is None for o in others):
-        missing = [str(p) for p, o in zip(average or [], others) if o is None]
+        missing = [str(p) for p, o in zip(average or [], others, strict=True) if o is None]
         raise FileNotFoundError(f"no checkpoint to average at {', '.join(missing)}")
     student.load_state_dict(average_students([state, *others]) if others else student_weights(state))
     vae = build_vae(config, best_vae_state(workdir))  # the decoder of `adapt`, else of `decoder`, else `vae`
@@ -71,14 +74,14 @@ def build_bundle(workdir: Path, config: TrainConfig, average: list[Path] | None 
         vae=frozen(vae),
         text=frozen(text),
         sampling=sampling,
-        size=tuple(config.size),
+        size=(config.size[0], config.size[1]),  # a tuple even where run.json gave a list
         name="default",
         window_frames=max(context - 1, 1),
         sink_frames=min(1, context - 1),
         sink_adjacent=True,
     )
     kind = " (EMA)" if "student_ema" in state else ""
-    mixed = "".join(f" averaged with {p} (step {o['step']})" for p, o in zip(average or [], others))
+    mixed = "".join(f" averaged with {p} (step {o['step']})" for p, o in zip(average or [], others, strict=True))
     return bundle, f"'{source}' step {state['step']}{kind}{mixed}"
 
 

@@ -29,14 +29,17 @@ Shape letters: B batch, K kept states, z latent channels, F latent frames, h/w l
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F_
 
+from v2v.models.dit import DiT
+from v2v.models.protocols import PromptEncoder
 from v2v.models.tiny_vae import TinyVAE
 from v2v.sampling import add_noise, euler_sample, x0_from_flow
 from v2v.train.common import (
@@ -110,7 +113,12 @@ def conditional_starts(
 
 @torch.no_grad()
 def build_pairs(
-    workdir: Path, config: TrainConfig, teacher: TextToVideo, cache: LatentCache, log, real: RealLatents | None = None
+    workdir: Path,
+    config: TrainConfig,
+    teacher: TextToVideo,
+    cache: LatentCache,
+    log: logging.Logger,
+    real: RealLatents | None = None,
 ) -> list[dict]:
     """Teacher trajectories: list of {"ts": [K], "states": [K, z, F, h, w], "x0": [z, F, h, w], "prompt"}, and
     with the conditional recipe "source" [z, F, h, w] (the clean latents the teacher was told; absent: none)."""
@@ -217,7 +225,7 @@ def pair_batch(
     source = (
         None
         if all(s is None for s in sources)
-        else torch.stack([torch.zeros_like(x) if s is None else s for s, x in zip(sources, x0s)])
+        else torch.stack([torch.zeros_like(x) if s is None else s for s, x in zip(sources, x0s, strict=True)])
     )
     return torch.stack(xs), torch.stack(ts), torch.stack(x0s), prompts, source
 
@@ -252,8 +260,8 @@ def paired_batch(
             (int(rng.integers(0, full - crop + 1)), int(rng.integers(0, full - crop + 1))) if crop else None
             for _ in range(batch)
         ]
-        src = torch.stack([LatentCache.crop(x, rng, crop, p) for x, p in zip(src, pos)])
-        tgt = torch.stack([LatentCache.crop(x, rng, crop, p) for x, p in zip(tgt, pos)])
+        src = torch.stack([LatentCache.crop(x, rng, crop, p) for x, p in zip(src, pos, strict=True)])
+        tgt = torch.stack([LatentCache.crop(x, rng, crop, p) for x, p in zip(tgt, pos, strict=True)])
     else:
         N, S = cache.latents.shape[:2]
         scenes = rng.integers(0, N, batch).tolist()
@@ -264,10 +272,16 @@ def paired_batch(
             for _ in range(batch)
         ]
         src = torch.stack(
-            [LatentCache.crop(cache.latents[i, a].float(), rng, crop, p) for i, a, p in zip(scenes, sources, pos)]
+            [
+                LatentCache.crop(cache.latents[i, a].float(), rng, crop, p)
+                for i, a, p in zip(scenes, sources, pos, strict=True)
+            ]
         )
         tgt = torch.stack(
-            [LatentCache.crop(cache.latents[i, b].float(), rng, crop, p) for i, b, p in zip(scenes, targets, pos)]
+            [
+                LatentCache.crop(cache.latents[i, b].float(), rng, crop, p)
+                for i, b, p in zip(scenes, targets, pos, strict=True)
+            ]
         )
     B, _, F = src.shape[:3]
     strength = torch.from_numpy(rng.uniform(0.5, 0.9, (B, 1))).float().expand(B, F)  # [B, F]
@@ -324,8 +338,8 @@ def pixel_coarse_loss(vae: TinyVAE, x0: Tensor, target: Tensor, pool: int) -> Te
 
 
 def x0_loss(
-    student: nn.Module,
-    text: nn.Module,
+    student: DiT,
+    text: PromptEncoder,
     x_t: Tensor,
     t: Tensor,
     x0: Tensor,
@@ -371,7 +385,7 @@ def paired_terms(config: TrainConfig) -> str:
     )
 
 
-def conditional_real(workdir: Path, config: TrainConfig, log) -> RealLatents | None:
+def conditional_real(workdir: Path, config: TrainConfig, log: logging.Logger) -> RealLatents | None:
     """The real latents the `teacher` stage cached, where the conditional recipe draws them; else None."""
     if not (config.conditional.source and config.conditional.real > 0):
         return None

@@ -35,6 +35,9 @@ def available() -> str | None:
 class PerceptualDistance(nn.Module):
     """d(a, b) for frames a, b [N, 3, H, W] in [-1, 1] (H, W >= 32) -> a scalar; frozen, in eval mode."""
 
+    mean: Tensor  # [1, 3, 1, 1] ImageNet channel mean (a buffer)
+    std: Tensor  # [1, 3, 1, 1] ImageNet channel std (a buffer)
+
     def __init__(self) -> None:
         super().__init__()
         reason = available()
@@ -69,4 +72,4 @@ class PerceptualDistance(nn.Module):
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         fa, fb = self.features(a), self.features(b.detach())
-        return torch.stack([(x - y).square().sum(1).mean() for x, y in zip(fa, fb)]).mean()
+        return torch.stack([(x - y).square().sum(1).mean() for x, y in zip(fa, fb, strict=True)]).mean()

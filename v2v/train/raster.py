@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from v2v.train.scenes import (
     BIRD,
@@ -70,7 +71,18 @@ class _Canvas:
     def __init__(self, g: GBuffer) -> None:
         self.g = g
 
-    def paint(self, rows: slice, mask: np.ndarray, mat, inst, depth, shade, tu, tv) -> None:
+    def paint(
+        self,
+        rows: slice,
+        mask: np.ndarray,
+        mat: ArrayLike,
+        inst: ArrayLike,
+        depth: ArrayLike,
+        shade: ArrayLike,
+        tu: ArrayLike,
+        tv: ArrayLike,
+    ) -> None:
+        """Write the values (arrays over the band's [T, rows, W], or scalars) where `mask` is set."""
         g = self.g
         for dst, val in ((g.mat, mat), (g.inst, inst), (g.depth, depth), (g.shade, shade), (g.tu, tu), (g.tv, tv)):
             np.copyto(dst[:, rows], val, where=mask, casting="unsafe")
@@ -102,7 +114,7 @@ class _View:
         b = block if self.blocky else None
         return u, v, _quant(u, b), _quant(v, b)
 
-    def tex(self, u: np.ndarray, v: np.ndarray, depth: float, block: float):
+    def tex(self, u: np.ndarray, v: np.ndarray, depth: float, block: float) -> tuple[np.ndarray, np.ndarray]:
         return (u / block, v / block) if self.blocky else (u / depth, v / depth)
 
 
@@ -192,12 +204,12 @@ def _clouds(c: _Canvas, scene: SceneSpec, view: _View) -> None:
     rows = _row_band(vq, view.ch.min() + 0.1 * d - 3.0, view.ch.max() + 0.35 * d + 3.0)
     vq, v = vq[:, rows], v[:, rows]
     tu, tv = view.tex(u, v, d, 0.03 * d)
-    best = None
+    best: np.ndarray | float = np.inf  # the nearest of the three puffs, in units of its radius squared
     for ox, oy, s in ((0.0, 0.0, 1.0), (-0.6, -0.3, 0.65), (0.6, -0.25, 0.7)):
         dx = (uq - (uc + ox * rx)) / (rx * s)
         dy = (vq - (vc + oy * ry)) / (ry * s)
         r2 = dx * dx + dy * dy
-        best = r2 if best is None else np.minimum(best, r2)
+        best = np.minimum(best, r2)
     dy = (vq - vc) / ry
     mask = has & (best < 1.0)
     c.paint(rows, mask, CLOUD, 2, d, np.clip(0.4 + 0.5 * dy, -1, 1), tu, tv)
@@ -220,7 +232,7 @@ def _terrain(
     w = np.clip((h - vr) / (0.12 * d), 0.0, 1.0)
     shade = face + (ly - face) * w
     tu, tv = view.tex(u, v[:, rows], d, b)
-    mat = layer.ground
+    mat: ArrayLike = layer.ground
     if layer.name == "mountains":
         snowline = layer.base + 1.6
         mat = np.where((vr > snowline) | (h - vr < 0.05 * d) & (h > snowline + 0.3), SNOW, ROCK)

@@ -44,7 +44,9 @@ def lod_coords(a: np.ndarray, b: np.ndarray, s: np.ndarray) -> tuple[np.ndarray,
     return (a * inv).astype(np.float32), (b * inv).astype(np.float32)
 
 
-def face_coords(px, py, pz, nx, ny, nz):
+def face_coords(
+    px: np.ndarray, py: np.ndarray, pz: np.ndarray, nx: np.ndarray, ny: np.ndarray, nz: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The two world coordinates that lie in a surface with normal n (the dominant axis picks)."""
     ax, ay, az = np.abs(nx), np.abs(ny), np.abs(nz)
     top = (ay >= ax) & (ay >= az)
@@ -126,7 +128,18 @@ def rasterize_voxel(spec: VoxelSpec, start: int, frames: int, size: tuple[int, i
 class _View:
     """Per-frame camera of a chunk; per-frame values broadcast as [T, 1, 1], columns as [T, 1, W]."""
 
-    def __init__(self, pos, yaw, yh, F, fwd, right, sx, W, H) -> None:
+    def __init__(
+        self,
+        pos: np.ndarray,  # [T, 3] camera positions
+        yaw: np.ndarray,  # [T] radians
+        yh: np.ndarray,  # [T] horizon row
+        F: float,  # focal length, pixels
+        fwd: np.ndarray,  # [T, 2] forward (x, z)
+        right: np.ndarray,  # [T, 2] right (x, z)
+        sx: np.ndarray,  # [W] column slopes
+        W: int,
+        H: int,
+    ) -> None:
         self.pos, self.yaw, self.yh, self.F = pos, yaw, yh, F
         self.fwd, self.right, self.sx, self.W, self.H = fwd, right, sx, W, H
         b = lambda a: a[:, None, None].astype(np.float32)  # noqa: E731
@@ -136,7 +149,7 @@ class _View:
         self.dz = f32(fwd[:, 1, None] + sx[None, :] * right[:, 1, None])[:, None, :]
         self.dy = f32((yh[:, None] - np.arange(H)[None, :] - 0.5)[:, :, None] / F)  # [T, H, 1]
 
-    def rays(self, ti: np.ndarray, r: np.ndarray, c: np.ndarray):
+    def rays(self, ti: np.ndarray, r: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Ray direction (dx, dy, dz) of pixels (frame ti, row r, column c; int arrays), float32."""
         col = ti * self.W + c
         return (
@@ -195,15 +208,15 @@ def _far_height(spec: VoxelSpec, az: np.ndarray, blocky: bool) -> np.ndarray:
     ph = hash01(spec.seed, 120, np.arange(3)) * 2 * math.pi
     ref = max(spec.water_level, spec.base)
     if spec.mountains:
-        m = sum(a * (1.0 - np.abs(np.sin(n * az + p))) for a, n, p in zip((0.5, 0.3, 0.2), (3, 7, 17), ph))
+        m = sum(a * (1.0 - np.abs(np.sin(n * az + p))) for a, n, p in zip((0.5, 0.3, 0.2), (3, 7, 17), ph, strict=True))
         h = ref + 8.0 + 32.0 * m
     else:
-        m = sum(a * np.sin(n * az + p) for a, n, p in zip((0.5, 0.3, 0.2), (4, 9, 19), ph))
+        m = sum(a * np.sin(n * az + p) for a, n, p in zip((0.5, 0.3, 0.2), (4, 9, 19), ph, strict=True))
         h = ref + 4.0 + 4.0 * m
     return np.floor(h / 2.0) * 2.0 if blocky else h
 
 
-def _shade_far(g: GBuffer, spec: VoxelSpec, view: _View, mask: np.ndarray, far_s, blocky: bool) -> None:
+def _shade_far(g: GBuffer, spec: VoxelSpec, view: _View, mask: np.ndarray, far_s: np.ndarray, blocky: bool) -> None:
     ti, r, c = np.nonzero(mask)
     if ti.size == 0:
         return

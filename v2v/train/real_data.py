@@ -97,7 +97,7 @@ def _stills() -> list[RealItem]:
 
     items = [RealItem(name, _rgb(getattr(skimage.data, name)())[None]) for name in _SKIMAGE_STILLS]
     sample = load_sample_images()
-    for filename, image in zip(sample.filenames, sample.images):
+    for filename, image in zip(sample.filenames, sample.images, strict=True):
         items.append(RealItem(os.path.splitext(os.path.basename(filename))[0], _rgb(image)[None]))
     return items
 

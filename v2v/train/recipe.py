@@ -84,7 +84,8 @@ def parse(path: Path) -> Recipe:
     data = _toml(path)
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     overrides: dict[str, Any] = {}
-    seed, out, stages, preset = None, None, None, "default"
+    seed: dict[str, Any] | None = None  # [seed], as Recipe.seed
+    out, stages, preset = None, None, "default"
     for section, table in data.items():
         if not isinstance(table, dict):
             raise RecipeError(f"{path}: `{section}` must be a table ([{section}]), got a value")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -109,6 +110,16 @@ class MoverSpec:
     speed: float  # world units of its layer per frame (sign = direction)
     size: float  # size multiplier
     altitude: float  # birds: height above the horizon, units of H
+
+
+class Lighting(Protocol):
+    """What a style reads from a scene of any kind (SceneSpec, voxel.VoxelSpec, topdown.TopdownSpec)."""
+
+    @property
+    def time_of_day(self) -> str: ...  # one of TIMES_OF_DAY
+
+    @property
+    def light(self) -> tuple[float, float, float]: ...  # unit vector toward the sun
 
 
 @dataclass(frozen=True)
@@ -341,7 +352,7 @@ def hash01(seed: int, salt: int, k: np.ndarray) -> np.ndarray:
 def height(layer: LayerSpec, u: np.ndarray) -> np.ndarray:
     """Ground height (world units) of `layer` at world positions `u`."""
     h = np.full(u.shape, layer.base)
-    for a, f, p in zip(layer.amps, layer.freqs, layer.phases):
+    for a, f, p in zip(layer.amps, layer.freqs, layer.phases, strict=True):
         s = np.sin(f * u + p)
         h = h + (a * 2.0 * (1.0 - np.abs(s)) ** 2 if layer.ridged else a * s)
     return h

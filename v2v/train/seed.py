@@ -34,6 +34,8 @@ from safetensors.torch import load_file
 from torch import Tensor
 
 from v2v.models.bundle import DEFAULT_DIR, load_bundle
+from v2v.models.tiny_vae import TinyVAE
+from v2v.models.word_text import WordPromptEncoder
 from v2v.train.common import (
     ConditionalConfig,
     TrainConfig,
@@ -62,7 +64,7 @@ def _bundle_folder(model: str) -> Path:
     return folder
 
 
-def _decoder_weights(path: Path, vae: torch.nn.Module) -> dict[str, Tensor]:
+def _decoder_weights(path: Path, vae: TinyVAE) -> dict[str, Tensor]:
     """The TinyVAE weights of `path` for the `decoder` checkpoint: same keys and shapes as the bundle's, same
     encoder (the latent space every seeded stage was trained in), so only the decoder may differ."""
     if not path.is_file():
@@ -135,14 +137,16 @@ def seed(
     if taken:
         raise FileExistsError(f"{workdir} already has checkpoints for {', '.join(taken)}: seed a new work directory")
     bundle = load_bundle(folder)
-    tuned = _decoder_weights(decoder, bundle.vae) if decoder is not None else None
-    text = bundle.text
+    vae, text = bundle.vae, bundle.text
+    if not isinstance(vae, TinyVAE) or not isinstance(text, WordPromptEncoder):
+        raise ValueError(f"{folder}: a seed bundle holds a TinyVAE and a WordPromptEncoder, as `train export` writes")
+    tuned = _decoder_weights(decoder, vae) if decoder is not None else None
     if conditional:  # the recipe's data speaks today's vocabulary (new styles): known words keep their embeddings
         from v2v.train.data import VOCAB
 
         text = text.with_vocab(tuple(dict.fromkeys((*text.config.vocab, *VOCAB))))
     parts = {
-        "vae": bundle.vae.config,
+        "vae": vae.config,
         "text": text.config,
         "dit": bundle.dit.config,
         "sampling": bundle.sampling,
@@ -155,9 +159,9 @@ def seed(
     source = str(folder)
     vae_state = {
         "step": config.vae_steps,
-        "vae": bundle.vae.state_dict(),
+        "vae": vae.state_dict(),
         "seconds": 0.0,
-        "vae_config": dataclasses.asdict(bundle.vae.config),
+        "vae_config": dataclasses.asdict(vae.config),
         "stats_done": True,
         "seeded_from": source,
     }

@@ -39,7 +39,7 @@ from v2v.train.scenes import (
     WINDOW_LIT,
     WOOL,
     GBuffer,
-    SceneSpec,
+    Lighting,
 )
 
 STYLES: tuple[str, ...] = ("blocky", "realistic", "sketch", "toon", "night", "oil", "watercolor", "neon")
@@ -201,7 +201,7 @@ def _box_blur(x: np.ndarray, r: int) -> np.ndarray:
     return x
 
 
-def _sky_gradient(g: GBuffer, zen, hor, steps: int = 0) -> np.ndarray:
+def _sky_gradient(g: GBuffer, zen: tuple[float, ...], hor: tuple[float, ...], steps: int = 0) -> np.ndarray:
     """[T, H, 1, 3] sky colour per row; `steps` > 0 makes flat bands."""
     f = np.clip(g.elev / 0.45, 0.0, 1.0) ** 0.6
     if steps:
@@ -269,11 +269,11 @@ def _to_uint8(col: np.ndarray) -> np.ndarray:
 # The styles
 
 
-def realistic(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+def realistic(g: GBuffer, scene: Lighting) -> np.ndarray:
     """Smooth shading lit from the sun, texture noise, soft shadows, haze with distance."""
     fbm, _ = _textures()
-    zen, hor, light = _SKY[scene.time_of_day]
-    light = np.asarray(light, np.float32)
+    zen, hor, light_rgb = _SKY[scene.time_of_day]
+    light = np.asarray(light_rgb, np.float32)
     palette = _palette(_REAL)
     palette[SUN] = light * 0.15 + 0.88
     fine = g.mat.shape[1] / 1.5
@@ -296,7 +296,7 @@ def realistic(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     return _to_uint8(col)
 
 
-def _shadow(obj: np.ndarray, scene: SceneSpec) -> np.ndarray:
+def _shadow(obj: np.ndarray, scene: Lighting) -> np.ndarray:
     """Soft shadows [T, H, W] in 0..1 cast by object masks (bool), offset away from the light."""
     T, H, W = obj.shape
     out = np.zeros(obj.shape, np.float32)
@@ -315,7 +315,7 @@ def _shadow(obj: np.ndarray, scene: SceneSpec) -> np.ndarray:
     return out
 
 
-def blocky(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+def blocky(g: GBuffer, scene: Lighting) -> np.ndarray:
     """Minecraft-like: voxel geometry, flat saturated palette, 4x4 texels per block, no soft shading."""
     fbm, white = _textures()
     zen, hor = _BLOCKY_SKY[scene.time_of_day]
@@ -335,7 +335,7 @@ def blocky(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     return _to_uint8(col)
 
 
-def toon(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+def toon(g: GBuffer, scene: Lighting) -> np.ndarray:
     """Cel shading: bright flat palette, three light bands, black outlines."""
     fbm, _ = _textures()
     zen, mid, hor = _TOON_SKY[scene.time_of_day]
@@ -359,7 +359,7 @@ def toon(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     return _to_uint8(col)
 
 
-def sketch(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+def sketch(g: GBuffer, scene: Lighting) -> np.ndarray:
     """Pencil on grey paper: dark contour lines, hatching where the lit tone is dark."""
     fbm, white = _textures()
     base = np.take(_palette(_REAL), g.mat, axis=0)
@@ -386,7 +386,7 @@ def sketch(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     return _to_uint8(col)
 
 
-def night(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+def night(g: GBuffer, scene: Lighting) -> np.ndarray:
     """Moonlit: dark blue palette, moon and stars, lit windows, reflections on water."""
     fbm, white = _textures()
     moonlight = np.asarray((0.32, 0.38, 0.62), np.float32)
@@ -422,22 +422,22 @@ def night(g: GBuffer, scene: SceneSpec) -> np.ndarray:
 import v2v.train.styles_paint as _paint  # noqa: E402  (the painted styles build on the helpers above)
 
 
-def oil(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+def oil(g: GBuffer, scene: Lighting) -> np.ndarray:
     """Oil painting (styles_paint.oil)."""
     return _paint.oil(g, scene)
 
 
-def watercolor(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+def watercolor(g: GBuffer, scene: Lighting) -> np.ndarray:
     """Watercolor (styles_paint.watercolor)."""
     return _paint.watercolor(g, scene)
 
 
-def neon(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+def neon(g: GBuffer, scene: Lighting) -> np.ndarray:
     """Neon cyberpunk night (styles_paint.neon)."""
     return _paint.neon(g, scene)
 
 
-STYLE_FUNCS: dict[str, Callable[[GBuffer, SceneSpec], np.ndarray]] = {
+STYLE_FUNCS: dict[str, Callable[[GBuffer, Lighting], np.ndarray]] = {
     "blocky": blocky,
     "realistic": realistic,
     "sketch": sketch,

@@ -38,7 +38,7 @@ from v2v.train.scenes import (
     WINDOW_LIT,
     WOOL,
     GBuffer,
-    SceneSpec,
+    Lighting,
 )
 from v2v.train.styles import (
     _SKY,
@@ -138,13 +138,13 @@ def _near_sun(g: GBuffer, reach: float) -> bool:
     return bool(np.any((x > -reach) & (x < W / H + reach) & (y > -reach) & (y < 1 + reach)))
 
 
-def oil(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+def oil(g: GBuffer, scene: Lighting) -> np.ndarray:
     """Oil painting: brush strokes that follow the forms, thick paint catching the light, warm
     lights and cool shadows in a few broad values, a rich impasto palette, canvas weave."""
     fbm, white = _textures()
     T, H, W = g.mat.shape
-    zen, hor, light = _SKY[scene.time_of_day]
-    light = np.asarray(light, np.float32)
+    zen, hor, light_rgb = _SKY[scene.time_of_day]
+    light = np.asarray(light_rgb, np.float32)
     sh = np.clip(g.shade, -0.3, 1.0)
     tone = 0.5 + 0.55 * (0.6 * (np.floor(sh * 4.0 + 0.5) / 4.0) + 0.4 * sh)  # broad painted values
     col = np.take(_OIL_PAL * (0.75 + 0.25 * light), g.mat, axis=0)  # [T, H, W, 3]
@@ -191,7 +191,7 @@ def oil(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     return _to_uint8(col)
 
 
-def watercolor(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+def watercolor(g: GBuffer, scene: Lighting) -> np.ndarray:
     """Watercolor: transparent washes on white paper, soft bleeding edges, darker pigment where a
     wash dries at its edge, granulation in the paper's grain, highlights left as bare paper."""
     fbm, white = _textures()
@@ -236,7 +236,7 @@ def watercolor(g: GBuffer, scene: SceneSpec) -> np.ndarray:
     return _to_uint8(col)
 
 
-def neon(g: GBuffer, scene: SceneSpec) -> np.ndarray:
+def neon(g: GBuffer, scene: Lighting) -> np.ndarray:
     """Neon (cyberpunk night): a dark scene, glowing magenta and cyan lines on every outline,
     emissive windows in neon colours, a striped synthwave sun, bloom around all light."""
     fbm, white = _textures()

@@ -24,6 +24,7 @@ Shape letters: B batch, S styles, z latent channels, F latent frames, h/w latent
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,8 @@ import torch
 import torch.nn.functional as F_
 from torch import Tensor, nn
 
+from v2v.models.dit import DiT
+from v2v.models.word_text import WordPromptEncoder
 from v2v.sampling import add_noise, flow_target, sample_train_timesteps
 from v2v.train.common import (
     Loop,
@@ -63,7 +66,7 @@ FULL_EVERY = 6
 class TextToVideo(nn.Module):
     """The teacher (or critic): a DiT plus the prompt encoder it was trained with."""
 
-    def __init__(self, dit: nn.Module, text: nn.Module) -> None:
+    def __init__(self, dit: DiT, text: WordPromptEncoder) -> None:
         super().__init__()
         self.dit, self.text = dit, text
 
@@ -96,7 +99,9 @@ class LatentCache:
         return z[..., y : y + crop, x : x + crop]
 
 
-def build_latent_cache(workdir: Path, config: TrainConfig, log, device: torch.device = torch.device("cpu")) -> None:
+def build_latent_cache(
+    workdir: Path, config: TrainConfig, log: logging.Logger, device: torch.device = torch.device("cpu")
+) -> None:
     """Render cache_scenes scenes in every style, encode them, save [N, S, z, F, h, w] float16."""
     from v2v.train import data
 
@@ -143,7 +148,7 @@ def captions(
     from v2v.train import data
 
     out = []
-    for seed, style in zip(seeds, styles):
+    for seed, style in zip(seeds, styles, strict=True):
         if rng.random() < dropout:
             out.append("")
         elif short > 0 and rng.random() < short:
@@ -198,7 +203,7 @@ def flow_matching_loss(
 
 
 def cfg_flow(
-    dit: nn.Module, cond: Tensor, guidance: float, source: Tensor | None = None, uncond: Tensor | None = None
+    dit: DiT, cond: Tensor, guidance: float, source: Tensor | None = None, uncond: Tensor | None = None
 ) -> Callable[[Tensor, Tensor], Tensor]:
     """Classifier-free guidance (Ho & Salimans 2022) as a model_fn(x [B, z, F, h, w], t [B] or [B, F]) -> the
     guided flow u + g·(c − u), both branches in one batch of 2B. cond [B, K, D] is the prompt's context; the

@@ -268,8 +268,8 @@ def _frame(
     """One frame centred on map point (cx, cy): mat, inst, depth, shade, x, y, each [1, H, W]."""
     px = ((np.arange(W) + 0.5 - W / 2) / S)[None, None, :]
     py = ((np.arange(H) + 0.5 - H / 2) / S)[None, :, None]
-    x = (cx + px).astype(np.float32)  # [1, 1, W]
-    y = (cy + py).astype(np.float32)  # [1, H, 1]
+    x: np.ndarray = (cx + px).astype(np.float32)  # [1, 1, W]
+    y: np.ndarray = (cy + py).astype(np.float32)  # [1, H, 1]
     if blocky:
         x = (np.floor(x * TEXELS) + 0.5) / TEXELS
         y = (np.floor(y * TEXELS) + 0.5) / TEXELS
@@ -362,7 +362,7 @@ def rasterize_topdown(spec: TopdownSpec, start: int, frames: int, size: tuple[in
     half_w, half_h = W / 2 / S + 3, H / 2 / S + 3
     tab = _tables(spec, cx.min() - half_w, cx.max() + half_w, cy.min() - half_h, cy.max() + half_h)
     fields = [_frame(spec, tab, float(cx[i]), float(cy[i]), S, W, H, blocky) for i in range(T)]
-    mat, inst, depth, shade, x, y = (np.concatenate(f) for f in zip(*fields))
+    mat, inst, depth, shade, x, y = (np.concatenate(f) for f in zip(*fields, strict=True))
     k = S / H if not blocky else TEXELS / 4.0
     g = GBuffer(
         mat=mat.astype(np.uint8),

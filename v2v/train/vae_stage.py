@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F_
-from torch import Tensor
+from torch import Tensor, nn
 
+from v2v.models.tiny_vae import TinyVAE
 from v2v.train.adversarial import PatchDiscriminator, adaptive_weight, discriminator_loss, generator_loss, sample_frames
 from v2v.train.common import (
     AutoencoderConfig,
@@ -46,6 +48,7 @@ from v2v.train.common import (
 STAGE = "vae"
 CLIP_FRAMES = 9
 LATENT_NOISE = 0.05
+DEFAULT_AE = AutoencoderConfig()  # the reconstruction loss's weights when a caller passes none
 PERCEPTUAL_FRAMES = 3  # frames of each clip the perceptual distance compares (it costs most of a step)
 
 
@@ -100,9 +103,9 @@ def spectrum_l1(a: Tensor, b: Tensor) -> Tensor:
 
 
 def reconstruction_loss(
-    vae: torch.nn.Module,
+    vae: TinyVAE,
     video: Tensor,
-    ae: AutoencoderConfig = AutoencoderConfig(),
+    ae: AutoencoderConfig = DEFAULT_AE,
     perceptual: torch.nn.Module | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """-> (loss, raw latents, reconstruction [B, 3, T, H, W]). video [B, 3, T, H, W]."""
@@ -123,7 +126,7 @@ def reconstruction_loss(
 
 
 @torch.no_grad()
-def latent_stats(vae: torch.nn.Module, config: TrainConfig, clips: int = 32) -> tuple[list[float], list[float]]:
+def latent_stats(vae: TinyVAE, config: TrainConfig, clips: int = 32) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of the raw latents over held-out clips at the working size."""
     rng = np.random.default_rng(draw_seed(config.seed, "latent stats", 0))
     device = module_device(vae)
@@ -138,7 +141,7 @@ def latent_stats(vae: torch.nn.Module, config: TrainConfig, clips: int = 32) -> 
 
 
 def _adversarial_step(
-    vae: torch.nn.Module,
+    vae: TinyVAE,
     disc: PatchDiscriminator,
     disc_opt: torch.optim.Optimizer,
     video: Tensor,
@@ -155,7 +158,7 @@ def _adversarial_step(
     d_loss.backward()
     disc_opt.step()
     g_loss = generator_loss(disc(fake))
-    last = vae.frame_decoder.layers[-2].weight  # the conv before the pixel shuffle
+    last = cast(nn.Conv2d, vae.frame_decoder.layers[-2]).weight  # the conv before the pixel shuffle
     return adaptive_weight(recon_loss, g_loss, last, scale) * g_loss, float(d_loss.item())
 
 
@@ -189,7 +192,9 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     stats_done = False
 
     def snapshot() -> dict:
-        extra = {} if disc is None else {"disc": disc.state_dict(), "disc_opt": disc_opt.state_dict()}
+        extra = (
+            {} if disc is None or disc_opt is None else {"disc": disc.state_dict(), "disc_opt": disc_opt.state_dict()}
+        )
         return {
             "step": loop.step,
             "vae": vae.state_dict(),
@@ -210,7 +215,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             )
             loss, _, recon = reconstruction_loss(vae, video, ae, perceptual)
             losses = {"loss": loss.item()}
-            if disc is not None and s >= ae.adversarial_from:
+            if disc is not None and disc_opt is not None and s >= ae.adversarial_from:
                 term, losses["disc"] = _adversarial_step(vae, disc, disc_opt, video, recon, loss, ae.adversarial)
                 loss = loss + term
             opt.zero_grad(set_to_none=True)

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from v2v.train.voxel import VoxelSpec, ground_material
+from v2v.train.voxel import HeightGrid, VoxelSpec, ground_material
+
+if TYPE_CHECKING:
+    from v2v.train.voxel_objects import ShadowMap
 
 NEAR = 0.2  # nearest depth drawn, blocks
 BAND = 5.0  # terrain object id changes every BAND blocks of height (outline contours)
@@ -47,7 +51,7 @@ def _bilinear(corners: np.ndarray, nz: int, u: np.ndarray, v: np.ndarray) -> np.
     return top + (q[..., 2] + (q[..., 3] - q[..., 2]) * fu - top) * fv
 
 
-def _pack_ints(inst, face, mat) -> np.ndarray:
+def _pack_ints(inst: np.ndarray, face: np.ndarray, mat: np.ndarray) -> np.ndarray:
     return (inst.astype(np.int32) << 8) | (face.astype(np.int32) << 5) | mat.astype(np.int32)
 
 
@@ -57,7 +61,7 @@ class SmoothCast:
     channels = 6  # per-pixel floats: line slope m and offset c (h = m s + c), depth range, shade
     # at both ends
 
-    def __init__(self, spec: VoxelSpec, grid, pos, dxz, R) -> None:
+    def __init__(self, spec: VoxelSpec, grid: HeightGrid, pos: np.ndarray, dxz: np.ndarray, R: float) -> None:
         S = smooth_depths(R).astype(np.float32)  # [K]
         d32 = dxz.astype(np.float32)
         self.u = np.float32(pos[:, 0, None, None] - 0.5 - grid.i0) + S * d32[..., 0:1]  # [T, W, K]
@@ -70,7 +74,7 @@ class SmoothCast:
         self.top_h, self.top_s = self.hc, np.broadcast_to(S, ht.shape)
         self.valid = np.ones(ht.shape, bool)
 
-    def attributes(self, spec: VoxelSpec, shadow, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def attributes(self, spec: VoxelSpec, shadow: ShadowMap, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-pixel floats [n, 5] and packed ints [n] of the samples `flat` (into [T, W, K])."""
         K = self.S.size
         k = flat % K
@@ -110,7 +114,7 @@ class BlockyCast:
 
     channels = 5  # per-pixel floats: entry and exit depth, top, shade of the top and of the face
 
-    def __init__(self, spec: VoxelSpec, grid, pos, dxz, R) -> None:
+    def __init__(self, spec: VoxelSpec, grid: HeightGrid, pos: np.ndarray, dxz: np.ndarray, R: float) -> None:
         T, W, _ = dxz.shape
         N = int(math.ceil(R * float(np.abs(dxz).max()))) + 2
         j = np.arange(N, dtype=np.float64)
@@ -143,7 +147,7 @@ class BlockyCast:
         self.top_h = self.hc
         self.top_s = np.where(self.hc < pos[:, 1, None, None], self.s_out, self.s_in)
 
-    def attributes(self, spec: VoxelSpec, shadow, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def attributes(self, spec: VoxelSpec, shadow: ShadowMap, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cell = np.take(self.cell, flat)
         hg = np.take(self.grid.hg.reshape(-1, 3), cell, axis=0)
         ht = hg[:, 0]

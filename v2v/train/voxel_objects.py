@@ -14,6 +14,8 @@ Shape letters: T frames, H/W pixels, N primitives, P candidates.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,11 +23,15 @@ from v2v.train.scenes import DOOR, LEAVES, PINE, ROOF, WALL, WINDOW, WINDOW_LIT,
 from v2v.train.voxel import VoxelSpec, terrain
 from v2v.train.voxel_props import BOX, CYLINDER, ELLIPSOID, HOUSE, Prims
 
+if TYPE_CHECKING:  # raster_voxel imports this module
+    from v2v.train.raster_voxel import _View
+
 NEAR = 0.2
+Vec3 = Sequence[np.ndarray]  # (x, y, z): one array over the candidates per axis
 _DEPTH_BINS = (-np.inf, 4.0, 8.0, 12.0, 18.0, 26.0, 40.0, 60.0, np.inf)  # primitives are drawn in these depth bins
 
 
-def _boxes(prims: Prims, view, H: int, W: int, view_dist: float):
+def _boxes(prims: Prims, view: _View, H: int, W: int, view_dist: float) -> tuple[np.ndarray, ...]:
     """Screen rectangle of every primitive in every frame that can show: (t, n, r0, r1, c0, c1, zmin)."""
     bits = np.array([[(m >> a) & 1 for a in range(3)] for m in range(8)], bool)  # [8, 3]
     corners = np.where(bits[None], prims.hi[:, None, :], prims.lo[:, None, :])  # [N, 8, 3]
@@ -48,7 +54,9 @@ def _boxes(prims: Prims, view, H: int, W: int, view_dist: float):
     return tt, nn, r0[tt, nn], r1[tt, nn], c0[tt, nn], c1[tt, nn], zmin[tt, nn]
 
 
-def _candidates(boxes, hit_s: np.ndarray):
+def _candidates(
+    boxes: tuple[np.ndarray, ...], hit_s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(ti, r, c, n) of every pixel inside a rectangle of `boxes` not already hidden (hit_s)."""
     T, H, W = hit_s.shape
     tt, nn, r0, r1, c0, c1, zmin = boxes
@@ -64,7 +72,7 @@ def _candidates(boxes, hit_s: np.ndarray):
     return ti[keep], r[keep], c[keep], n[keep]
 
 
-def _box(o, d, lo, hi):
+def _box(o: Vec3, d: Vec3, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Slab test: entry depth (inf on a miss) and the entry axis (0, 1, 2)."""
     inv = [1.0 / np.where(np.abs(d[a]) < 1e-12, 1e-12, d[a]) for a in range(3)]
     t0 = [(lo[:, a] - o[a]) * inv[a] for a in range(3)]
@@ -76,7 +84,7 @@ def _box(o, d, lo, hi):
     return s, tmin.argmax(0)
 
 
-def _ellipsoid(o, d, c, rad):
+def _ellipsoid(o: Vec3, d: Vec3, c: np.ndarray, rad: np.ndarray) -> np.ndarray:
     oo = [(o[a] - c[:, a]) / rad[:, a] for a in range(3)]
     dd = [d[a] / rad[:, a] for a in range(3)]
     a2 = dd[0] ** 2 + dd[1] ** 2 + dd[2] ** 2
@@ -87,7 +95,7 @@ def _ellipsoid(o, d, c, rad):
     return np.where((disc >= 0) & (s > NEAR), s, np.inf)
 
 
-def _cylinder(o, d, c, rad):
+def _cylinder(o: Vec3, d: Vec3, c: np.ndarray, rad: np.ndarray) -> np.ndarray:
     ox, oz = (o[0] - c[:, 0]) / rad[:, 0], (o[2] - c[:, 2]) / rad[:, 0]
     dx, dz = d[0] / rad[:, 0], d[2] / rad[:, 0]
     a2 = np.maximum(dx * dx + dz * dz, 1e-12)
@@ -99,7 +107,9 @@ def _cylinder(o, d, c, rad):
     return np.where(ok, s, np.inf)
 
 
-def _house(o, d, lo, hi, axis, top):
+def _house(
+    o: Vec3, d: Vec3, lo: np.ndarray, hi: np.ndarray, axis: np.ndarray, top: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Convex prism of walls and a 45-degree gabled roof whose ridge runs along `axis` (0 x, 2 z).
     Returns entry depth and the entered plane (0-3 walls, 4 floor, 5-6 roof slopes)."""
     along = np.where(axis == 0, 0, 2)
@@ -134,20 +144,37 @@ def _house(o, d, lo, hi, axis, top):
     return s, which, along
 
 
-def draw_objects(g: GBuffer, hit_s: np.ndarray, spec: VoxelSpec, view, prims: Prims, blocky: bool, depth_of) -> None:
+def draw_objects(
+    g: GBuffer,
+    hit_s: np.ndarray,
+    spec: VoxelSpec,
+    view: _View,
+    prims: Prims,
+    blocky: bool,
+    depth_of: Callable[[np.ndarray], np.ndarray],
+) -> None:
     """Ray-trace `prims` into g where they are nearer than hit_s (updated); depth_of(s) -> G depth."""
     if prims.kind.size == 0:
         return
     T, H, W = hit_s.shape
     boxes = _boxes(prims, view, H, W, spec.view + 8.0)
     # Nearest primitives first: their hits hide the candidate pixels of those behind them.
-    for lo, hi in zip(_DEPTH_BINS[:-1], _DEPTH_BINS[1:]):
+    for lo, hi in zip(_DEPTH_BINS[:-1], _DEPTH_BINS[1:], strict=True):
         sel = (boxes[-1] >= lo) & (boxes[-1] < hi)
         if sel.any():
             _draw(g, hit_s, spec, view, prims, blocky, depth_of, tuple(b[sel] for b in boxes))
 
 
-def _draw(g: GBuffer, hit_s: np.ndarray, spec: VoxelSpec, view, prims: Prims, blocky: bool, depth_of, boxes) -> None:
+def _draw(
+    g: GBuffer,
+    hit_s: np.ndarray,
+    spec: VoxelSpec,
+    view: _View,
+    prims: Prims,
+    blocky: bool,
+    depth_of: Callable[[np.ndarray], np.ndarray],
+    boxes: tuple[np.ndarray, ...],
+) -> None:
     from v2v.train.raster_voxel import face_coords, lod_coords
 
     T, H, W = hit_s.shape
@@ -207,12 +234,14 @@ def _draw(g: GBuffer, hit_s: np.ndarray, spec: VoxelSpec, view, prims: Prims, bl
     a, b = face_coords(px, py, pz, nx, ny, nz)
     tu, tv = (a.astype(np.float32), b.astype(np.float32)) if blocky else lod_coords(a, b, s)
     flat = [x.reshape(-1) for x in (g.mat, g.inst, g.depth, g.shade, g.tu, g.tv)]
-    for dst, val in zip(flat, (mat, inst, depth_of(s), shade, tu, tv)):
+    for dst, val in zip(flat, (mat, inst, depth_of(s), shade, tu, tv), strict=True):
         dst[pix] = val
     hit_s.reshape(-1)[pix] = s
 
 
-def _normals(prims: Prims, n, kind, axis, plane, p, d):
+def _normals(
+    prims: Prims, n: np.ndarray, kind: np.ndarray, axis: np.ndarray, plane: np.ndarray, p: Vec3, d: Vec3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     px, py, pz = p
     nx, ny, nz = np.zeros(n.shape), np.zeros(n.shape), np.zeros(n.shape)
     box = kind == BOX
@@ -241,7 +270,17 @@ def _normals(prims: Prims, n, kind, axis, plane, p, d):
     return nx, ny, nz
 
 
-def _openings(spec: VoxelSpec, prims: Prims, n, px, py, pz, nx, nz, blocky: bool) -> np.ndarray:
+def _openings(
+    spec: VoxelSpec,
+    prims: Prims,
+    n: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    pz: np.ndarray,
+    nx: np.ndarray,
+    nz: np.ndarray,
+    blocky: bool,
+) -> np.ndarray:
     """Material of the windows and doors at wall hits (0 on plain wall)."""
     xface = np.abs(nx) > 0.5
     lo, hi = prims.lo[n], prims.hi[n]

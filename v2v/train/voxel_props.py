@@ -64,7 +64,9 @@ def objects(
     return _pack(rows)
 
 
-def _height_and_slope(spec: VoxelSpec, x: np.ndarray, z: np.ndarray, grid: HeightGrid | None):
+def _height_and_slope(
+    spec: VoxelSpec, x: np.ndarray, z: np.ndarray, grid: HeightGrid | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Terrain height and slope at block centres x, z, exactly as height_grid stores them (float32
     values), from `grid` where it covers them, else evaluated."""
     h = np.zeros(x.shape)

@@ -29,7 +29,7 @@ def obs_studio(tmp_path_factory) -> HeadlessObs:
     save_bundle(random_bundle(seed=0), model)
     studio = HeadlessObs(root, SCRIPT)
     if studio.netns is None:  # still a real OBS, but it listens beyond loopback while the tests run
-        warnings.warn(f"OBS runs in this machine's network namespace: {studio.why_no_namespace}")
+        warnings.warn(f"OBS runs in this machine's network namespace: {studio.why_no_namespace}", stacklevel=1)
     studio.script_settings = {
         "python": sys.executable,
         "folder": str(REPO),

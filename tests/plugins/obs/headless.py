@@ -227,15 +227,14 @@ class HeadlessObs:
             if self.xvfb is None:
                 self._start_xvfb()
             env["DISPLAY"] = self.display
-            log = open(self.root / f"obs-{self.starts}.log", "w")
-            self.proc = subprocess.Popen(
-                ["obs", "--multi", "--disable-missing-files-check", "--minimize-to-tray"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-            log.close()
+            with open(self.root / f"obs-{self.starts}.log", "w") as log:
+                self.proc = subprocess.Popen(
+                    ["obs", "--multi", "--disable-missing-files-check", "--minimize-to-tray"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
             self._wait_for_port()
 
     def _wait_for_port(self) -> None:
@@ -248,7 +247,9 @@ class HeadlessObs:
                     return
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"obs-websocket did not listen within {START_TIMEOUT_S:g} s: {self.log_tail()}")
+                    raise RuntimeError(
+                        f"obs-websocket did not listen within {START_TIMEOUT_S:g} s: {self.log_tail()}"
+                    ) from None
                 time.sleep(0.1)
 
     def log_tail(self, lines: int = 15) -> str:

@@ -178,7 +178,7 @@ def assert_shows_what_v2v_sent(client: ObsClient) -> int:
     for _ in range(2):
         number, image = wait_for(
             "OBS to show v2v's live picture",
-            lambda: (shown := shown_frame(client)) and shown[0] != number and shown,
+            lambda before=number: (shown := shown_frame(client)) and shown[0] != before and shown,
             timeout=30,
         )
         sent = 255 - pattern_image(number, SIZE)  # exactly what the stand-in engine produced for that frame

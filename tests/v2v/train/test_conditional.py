@@ -106,7 +106,7 @@ def test_teacher_batch_gives_the_latents_the_pairs_name_at_one_crop():
     none = source.flatten(1).abs().amax(1) == 0
     same = (z - source).flatten(1).abs().amax(1) == 0
     assert none.any() and same.any() and (~none & ~same).any()
-    assert all((p == "") == bool(s) for p, s, n in zip(prompts, same, none) if not n)
+    assert all((p == "") == bool(s) for p, s, n in zip(prompts, same, none, strict=True) if not n)
     windows = cache.latents.float().unfold(-2, 4, 1).unfold(-2, 4, 1)  # [N, S, z, F, 5, 5, 4, 4]
     for b in range(4):
         match = (windows - z[b][None, None, :, :, None, None]).abs().amax(dim=(2, 3, 6, 7)) < 1e-6

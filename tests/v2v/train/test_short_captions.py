@@ -24,7 +24,9 @@ def test_short_captions_name_the_style_and_nothing_of_the_scene():
 
 def _old_captions(seeds, styles, rng, dropout):
     """The captions before the option existed: what a run at --caption-short 0 must still draw."""
-    return ["" if rng.random() < dropout else caption(sample_scene(s), st, rng) for s, st in zip(seeds, styles)]
+    return [
+        "" if rng.random() < dropout else caption(sample_scene(s), st, rng) for s, st in zip(seeds, styles, strict=True)
+    ]
 
 
 def test_share_zero_draws_exactly_what_earlier_runs_drew():
