@@ -17,11 +17,7 @@ clip, this stage teaches the decoder what those latents should look like:
    (half of every batch), so that encode → decode stays a faithful round trip. The frame-to-frame
    weight (`adapt_temporal`, 7.5) is higher than the `decoder` stage's 6: what a decoder can do about the
    jumps between chunks is to leave out what changes from chunk to chunk but not in the render. Higher
-   weights flicker less and blur more (docs/training.md has the measured trade-off). With `adapt_anchor`
-   A > 0 (`--anchor`), a share A of the rollouts' reconstruction is against the `decoder` stage's own
-   decoding of the same latents (frozen) rather than the render: where the student's latent does not pin
-   an outline down, the render's outline is a moving target whose mean is a blur, while the reference
-   decoder draws one; the frame-to-frame term stays against the render.
+   weights flicker less and blur more (docs/training.md has the measured trade-off).
 
 The encoder, the latent statistics, the DiT and the prompt encoder do not change. The result depends
 on the student: after training the student again, delete WORKDIR/adapt and run this stage again
@@ -36,15 +32,13 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm import tqdm
 
 from v2v.models.tiny_vae import TinyVAE
-from v2v.train import adversarial
 from v2v.train.common import (
     Loop,
     TrainConfig,
@@ -72,7 +66,6 @@ STAGE = "adapt"
 ROLLOUT_FRAMES = 17  # pixel frames per rollout: the first chunk and four more (5 latent frames)
 STRENGTHS = (0.55, 0.85)  # rollout strengths, uniform: around the engine's default 0.7
 SAVE_EVERY = 100  # rollouts between saves of rollouts.pt while recording
-DISC_FRAMES = 4  # frames per clip the discriminator judges (from rollouts and round trips alike)
 
 
 def rollouts_path(workdir: Path) -> Path:
@@ -172,24 +165,11 @@ def rollout_batch(rec: dict, rng: np.random.Generator, n: int, crop: int) -> tup
     return torch.stack(zs), torch.stack(vs)
 
 
-def adapt_loss(
-    vae: TinyVAE,
-    z: Tensor,
-    video: Tensor,
-    temporal_weight: float,
-    reference: TinyVAE | None = None,
-    anchor_weight: float = 0.0,
-) -> dict[str, Tensor]:
+def adapt_loss(vae: TinyVAE, z: Tensor, video: Tensor, temporal_weight: float) -> dict[str, Tensor]:
     """z normalised student latents [B, z, F, h, w], video [B, 3, T, H, W] their target-style render ->
-    `decoded_loss` between decode(z) and the render, the frame-to-frame term weighted by `temporal_weight`.
-    With a `reference` decoder (frozen: the `decoder` stage's) and anchor_weight > 0, that share of the
-    reconstruction is against the reference's own decoding of z instead of the render."""
+    `decoded_loss` between decode(z) and the render, the frame-to-frame term weighted by `temporal_weight`."""
     raw = vae.denormalize(z)  # [B, z, F, h, w]
-    anchor = None
-    if reference is not None and anchor_weight > 0:
-        with torch.no_grad():
-            anchor = reference.decode_frames(raw)  # [B, 3, T, H, W]
-    return decoded_loss(vae, raw, video, temporal_weight, anchor, anchor_weight)
+    return decoded_loss(vae, raw, video, temporal_weight)
 
 
 def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device("cpu")) -> None:
@@ -203,9 +183,6 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     rec = record_rollouts(workdir, config, log, device)
     log.info(f"adapt: {len(rec['latents'])} rollouts ready ({time.monotonic() - t0:.0f} s this run)")
     vae = build_vae(config, state if state is not None else best_vae_state(workdir, adapted=False)).to(device)
-    reference = None
-    if config.adapt_anchor > 0:  # the decoder this stage starts from, frozen
-        reference = build_vae(config, best_vae_state(workdir, adapted=False)).to(device).eval().requires_grad_(False)
     params, opt = decoder_optimizer(vae, config.adapt_lr)
     step, timer = resume(state, {"opt": opt})  # the decoder's weights came with build_vae
     crop = (min(DECODER_CROP[0], config.size[0]), min(DECODER_CROP[1], config.size[1]))
@@ -214,17 +191,8 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
 
-    disc = adversarial.PatchDiscriminator().to(device) if config.adapt_adv > 0 else None
-    disc_opt = torch.optim.Adam(disc.parameters(), lr=config.adapt_disc_lr, betas=(0.5, 0.9)) if disc else None
-    if disc is not None and disc_opt is not None and state is not None and "disc" in state:
-        disc.load_state_dict(state["disc"])
-        disc_opt.load_state_dict(state["disc_opt"])
-    # the conv before PixelShuffle: both losses reach it
-    last_layer = cast(nn.Conv2d, vae.frame_decoder.layers[-2]).weight
-    gen = torch.Generator().manual_seed(draw_seed(config.seed, "adapt noise", step))
-
     def snapshot() -> dict:
-        out = {
+        return {
             "step": loop.step,
             "vae": vae.state_dict(),
             "opt": opt.state_dict(),
@@ -233,9 +201,6 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             "stats_done": True,
             "student": rec["student"],
         }
-        if disc is not None and disc_opt is not None:
-            out.update(disc=disc.state_dict(), disc_opt=disc_opt.state_dict())
-        return out
 
     vae.train()
     with Loop(STAGE, step, config.adapt_steps, path, snapshot, log, config.ckpt_seconds) as loop:
@@ -245,49 +210,21 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             z, video = (
                 x.to(device) for x in rollout_batch(rec, rng, config.adapt_batch, crop[0] // vae.spatial_factor)
             )
-            losses = adapt_loss(vae, z, video, config.adapt_temporal, reference, config.adapt_anchor)
+            losses = adapt_loss(vae, z, video, config.adapt_temporal)
             truth = with_still_clips(random_clips(config, rng, config.adapt_batch, crop, crops_per_clip=4), rng).to(
                 device
             )
             round_trip = decoder_loss(vae, truth)
             loss = losses["loss"] + config.adapt_round_trip * round_trip["loss"]
-            extra: dict[str, float] = {}
-            playing = s >= config.adapt_adv_start  # the discriminator plays (when there is one)
-            if disc is not None and playing:
-                fake = torch.cat(
-                    [
-                        adversarial.sample_frames(losses["out"], DISC_FRAMES, gen),
-                        adversarial.sample_frames(round_trip["out"], DISC_FRAMES, gen),
-                    ]
-                )  # [N, 3, H, W]
-                disc.requires_grad_(False)
-                g_adv = adversarial.generator_loss(disc(fake))
-                weight = adversarial.adaptive_weight(loss, g_adv, last_layer, config.adapt_adv)
-                loss = loss + weight * g_adv
-                extra = {"g_adv": g_adv.item(), "adv_weight": weight.item()}
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
-            if disc is not None and disc_opt is not None and playing:
-                real = torch.cat(
-                    [
-                        adversarial.sample_frames(video, DISC_FRAMES, gen),
-                        adversarial.sample_frames(truth, DISC_FRAMES, gen),
-                    ]
-                )  # [N, 3, H, W]
-                disc.requires_grad_(True)
-                d_loss = adversarial.discriminator_loss(disc(real), disc(fake.detach()))
-                disc_opt.zero_grad(set_to_none=True)
-                d_loss.backward()
-                disc_opt.step()
-                extra["d"] = d_loss.item()
             loop.log(
                 s,
                 recon=losses["recon"].item(),
                 temporal=losses["temporal"].item(),
                 round_trip=round_trip["recon"].item(),
-                **extra,
             )
     vae.eval()
     log.info(f"adapt: {timer.total():.0f} s in all")

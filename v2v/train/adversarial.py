@@ -1,4 +1,4 @@
-"""A patch discriminator for the decoder fine-tunes: sharp edges where L1/MSE can only give their mean.
+"""A patch discriminator for the `vae` stage (`AutoencoderConfig.adversarial`): sharp edges where L1/MSE blur.
 
 A decoder trained on reconstruction losses alone draws the *average* of what a latent could mean: a
 2-pixel black outline whose exact place is uncertain within an 8-pixel latent cell comes out as a grey

@@ -83,14 +83,6 @@ def _parser() -> argparse.ArgumentParser:
         help="dmd: classifier-free guidance of the real score (default: the teacher's, 3.5, as the ODE pairs)",
     )
     p.add_argument(
-        "--dmd-t-max",
-        type=float,
-        default=None,
-        metavar="T",
-        help="dmd: highest timestep at which the real and fake scores are compared (default 980, CausVid's; "
-        "lower leaves the scene's palette to the input, docs/training.md)",
-    )
-    p.add_argument(
         "--caption-short",
         type=float,
         default=None,
@@ -123,66 +115,12 @@ def _parser() -> argparse.ArgumentParser:
         help="dmd: the step from which the rollout-paired term applies (default 2176)",
     )
     p.add_argument(
-        "--rollout-paired-level",
-        type=float,
-        default=None,
-        metavar="A",
-        help="dmd: weight of the latent MSE inside the rollout-paired term, beside the frame-to-frame "
-        "change (default 1; 0 = the change only)",
-    )
-    p.add_argument(
-        "--coarse",
-        type=float,
-        default=None,
-        metavar="W",
-        help="dmd: weight of the coarse-colour term: the generator's video-to-video rollouts, mean-pooled "
-        "over 8×8 latent pixels, against the true restyle's (default 0 = off; docs/training.md)",
-    )
-    p.add_argument(
-        "--paired-coarse",
-        type=float,
-        default=None,
-        metavar="W",
-        help="ode, dmd: weight of the same coarse-colour comparison inside the teacher-forced paired "
-        "cross-style term (default 0 = off)",
-    )
-    p.add_argument(
-        "--paired-pixel",
-        type=float,
-        default=None,
-        metavar="W",
-        help="ode, dmd: weight of the coarse-colour comparison in pixel space inside the paired term: "
-        "x0 decoded by the run's decoder, 64×64-pixel means (default 0 = off)",
-    )
-    p.add_argument(
         "--temporal-weight",
         type=float,
         default=None,
         metavar="W",
         help="adapt: weight of the frame-to-frame term on the rollouts (default 7.5; lower = sharper "
         "and more flicker, docs/training.md)",
-    )
-    p.add_argument(
-        "--anchor",
-        type=float,
-        default=None,
-        metavar="A",
-        help="adapt: share (0 to 1) of the rollouts' reconstruction that is against the `decoder` stage's "
-        "own decoding of the same latents instead of the target render (default 0)",
-    )
-    p.add_argument(
-        "--adversarial",
-        type=float,
-        default=None,
-        metavar="W",
-        help="adapt: scale of the adversarial term (docs/training.md; 0 = off)",
-    )
-    p.add_argument(
-        "--adversarial-from",
-        type=int,
-        default=None,
-        metavar="STEP",
-        help="adapt: the step from which the discriminator plays",
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument(
@@ -195,13 +133,6 @@ def _parser() -> argparse.ArgumentParser:
         "--out",
         default=None,
         help="export: bundle folder (default WORKDIR/bundle; `default` = the shipped model, v2v/weights/default)",
-    )
-    p.add_argument(
-        "--average",
-        action="append",
-        default=None,
-        metavar="CKPT",
-        help="export: average the student weights with this checkpoint's (repeatable)",
     )
     return p
 
@@ -216,19 +147,11 @@ OPTION_FIELDS = {
     "paired_weight": "dmd_paired",
     "paired_self_forcing": "dmd_paired_self_forcing",
     "dmd_guidance": "dmd_guidance",
-    "dmd_t_max": "dmd_t_max",
     "caption_short": "caption_short",
     "self_forcing_from": "dmd_self_forcing_from",
     "rollout_paired": "dmd_rollout_paired",
     "rollout_paired_from": "dmd_rollout_paired_from",
-    "rollout_paired_level": "dmd_rollout_paired_level",
-    "coarse": "dmd_coarse",
-    "paired_coarse": "paired_coarse",
-    "paired_pixel": "paired_pixel",
     "temporal_weight": "adapt_temporal",
-    "adversarial": "adapt_adv",
-    "adversarial_from": "adapt_adv_start",
-    "anchor": "adapt_anchor",
 }
 
 
@@ -255,7 +178,6 @@ def run_stage(
     workdir: Path,
     config: Any,
     out: str | None = None,
-    average: list[str] | None = None,
     device: torch.device = torch.device("cpu"),
 ) -> None:
     if stage == "vae":
@@ -285,7 +207,7 @@ def run_stage(
     elif stage == "export":
         from v2v.train import export
 
-        folder = export.run(workdir, config, Path(out) if out else None, [Path(p) for p in average or []])
+        folder = export.run(workdir, config, Path(out) if out else None)
         print(f"exported the student bundle to {folder} (run it with `python -m v2v --model {folder} ...`)")
     else:
         raise ValueError(f"unknown stage {stage}")
@@ -315,24 +237,10 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from v2v.sampling import NUM_TRAIN_TIMESTEPS
-    from v2v.train.common import DMD_T_MIN, StageBusy, load_run_config, resolve_device, stage_lock
+    from v2v.train.common import StageBusy, load_run_config, resolve_device, stage_lock
 
-    if args.dmd_t_max is not None and not DMD_T_MIN < args.dmd_t_max <= NUM_TRAIN_TIMESTEPS:
-        print(
-            f"error: --dmd-t-max {args.dmd_t_max} is a timestep: give a number above {DMD_T_MIN:g} and at most "
-            f"{NUM_TRAIN_TIMESTEPS}",
-            file=sys.stderr,
-        )
-        return 2
     if args.caption_short is not None and not 0.0 <= args.caption_short <= 1.0:
         print(f"error: --caption-short {args.caption_short} is a share: give a number from 0 to 1", file=sys.stderr)
-        return 2
-    if args.anchor is not None and not 0.0 <= args.anchor <= 1.0:
-        print(f"error: --anchor {args.anchor} is a share: give a number from 0 to 1", file=sys.stderr)
-        return 2
-    if args.average and args.stage != "export":
-        print("error: --average applies to `export` only", file=sys.stderr)
         return 2
     try:
         device = resolve_device(args.device)
@@ -355,7 +263,7 @@ def main(argv: list[str]) -> int:
         for stage in stages:
             t0 = time.monotonic()
             try:
-                run_stage(stage, workdir, config, args.out, args.average, device)
+                run_stage(stage, workdir, config, args.out, device)
             except KeyboardInterrupt:
                 print(
                     f"\ninterrupted: stage '{stage}' saved a checkpoint in {workdir / stage}; "

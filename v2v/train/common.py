@@ -109,14 +109,8 @@ class TrainConfig:
     dmd_self_forcing_from: int = 1500  # a "parallel" run switches to the self-forcing rollout here
     dmd_paired_self_forcing: float = 0.5  # dmd_paired from that step on (see dmd.phase)
     dmd_guidance: float | None = None  # CFG scale of the DMD real score (None: `guidance`, as the ODE pairs)
-    dmd_t_max: float | None = None  # highest timestep of the DMD scores (None: 980, CausVid's range 20-980)
     dmd_rollout_paired: float = 1.0  # weight of the ground-truth term on the generator's own v2v rollouts
     dmd_rollout_paired_from: int = 2176  # ... from this critic step on (see dmd.phase)
-    dmd_rollout_paired_level: float = 1.0  # weight of its latent MSE beside the frame-to-frame change (0 = change only)
-    dmd_coarse: float = 0.0  # weight of the coarse-colour term on the generator's v2v rollouts (ode.coarse_loss)
-    paired_coarse: float = 0.0  # ... and inside the teacher-forced paired term of `ode` and `dmd` (ode.x0_loss)
-    coarse_pool: int = 8  # the term's window: latents mean-pooled over this many latent pixels square
-    paired_pixel: float = 0.0  # ... and in pixel space: the paired term's x0 decoded (ode.pixel_coarse_loss)
     dmd_critic_warmup: int = 100  # critic-only steps when a run resumes without a critic (`train seed`)
     dmd_ema: float = 0.99  # EMA decay of the generator per generator step (export uses it)
     adapt_clips: int = 600  # student rollouts (17 frames each) the `adapt` stage records
@@ -125,10 +119,6 @@ class TrainConfig:
     adapt_lr: float = 3e-4  # AdamW peak learning rate of the `adapt` stage
     adapt_temporal: float = 7.5  # weight of the frame-to-frame term on the rollouts (decoder stage: 6)
     adapt_round_trip: float = 1.0  # weight of the ground-truth round-trip term beside the rollouts
-    adapt_anchor: float = 0.0  # share of the rollouts' reconstruction against the `decoder` stage's decoding
-    adapt_adv: float = 0.0  # scale of the adversarial term (adversarial.py; 0 = off)
-    adapt_adv_start: int = 0  # adapt step from which the discriminator plays
-    adapt_disc_lr: float = 1e-4  # Adam learning rate of the discriminator
     grad_clip: float = 1.0  # gradient-norm clipping of every optimiser
 
     def to_json(self) -> dict[str, Any]:
@@ -136,6 +126,9 @@ class TrainConfig:
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> TrainConfig:
+        """The configuration a run.json holds (`to_json`'s dict). Keys that name no field are ignored, so a
+        run.json written with settings this version does not have still loads; missing fields take their
+        defaults."""
         sub = {
             "vae": TinyVAEConfig,
             "text": WordTextConfig,

@@ -89,24 +89,16 @@ def decoded_loss(
     z: Tensor,
     video: Tensor,
     temporal_weight: float = TEMPORAL_WEIGHT,
-    anchor: Tensor | None = None,
-    anchor_weight: float = 0.0,
 ) -> dict[str, Tensor]:
     """Raw latents z [B, z, F, h, w] decoded against video [B, 3, T, H, W] in [-1, 1] (T = 1 + 4(F − 1)) ->
-    {"loss", "recon", "temporal", "out"}: reconstruction + temporal_weight × the frame-to-frame term, and the
-    decoded video [B, 3, T, H, W] (with its graph, for an adversarial term). With an `anchor` video (another
-    decoder's decoding of the same z), the reconstruction is (1 − anchor_weight) × against `video` +
-    anchor_weight × against `anchor`; the frame-to-frame term stays against `video`."""
+    {"loss", "recon", "temporal"}: reconstruction + temporal_weight × the frame-to-frame term."""
     out = vae.decode_frames(z)  # [B, 3, T, H, W]
     recon = reconstruction(out, video)
-    if anchor is not None and anchor_weight > 0:
-        recon = (1.0 - anchor_weight) * recon + anchor_weight * reconstruction(out, anchor)
     temporal = temporal_l1(out, video)
     return {
         "loss": recon + temporal_weight * temporal,
         "recon": recon.detach(),
         "temporal": temporal.detach(),
-        "out": out,
     }
 
 

@@ -29,10 +29,7 @@ kept on generator steps with a small weight (`dmd_paired`) so the restyle stays 
 input's structure; set it to 0 for pure DMD. That term is teacher-forced (clean or noised ground truth
 as history); `dmd_rollout_paired` (from step `dmd_rollout_paired_from`) adds one on the generator's own
 rollout of a video-to-video start, against the true restyle: latents and their frame-to-frame change
-(`rollout_paired_loss`), the term aimed at the jumps at chunk boundaries (docs/training.md). `dmd_coarse`
-adds one on the same rollouts at a coarse scale only (`ode.coarse_loss`): the scene's own palette, which DMD
-leaves free, without pulling the fine detail (the style) toward the mean; `paired_coarse` adds it inside the
-teacher-forced paired term.
+(`rollout_paired_loss`), the term aimed at the jumps at chunk boundaries (docs/training.md).
 
 With the conditional recipe on (v2v/train/conditional.py) the generator, the real score and the critic are all
 told the clean source latents (the DiT's source channels): a video-to-video start's source is the clip that was
@@ -58,7 +55,6 @@ from torch import Tensor
 from v2v.models.dit import DiT
 from v2v.models.protocols import PromptEncoder
 from v2v.sampling import (
-    NUM_TRAIN_TIMESTEPS,
     add_noise,
     flow_target,
     sample_train_timesteps,
@@ -82,7 +78,7 @@ from v2v.train.common import (
     stage_logger,
 )
 from v2v.train.conditional import RealLatents, pair_latents, plan_pairs
-from v2v.train.ode import coarse_loss, conditional_real, paired_batch, paired_terms, paired_vae, x0_loss
+from v2v.train.ode import conditional_real, paired_batch, x0_loss
 from v2v.train.teacher import LatentCache, TextToVideo, captions, cfg_flow, load_teacher
 
 STAGE = "dmd"
@@ -224,15 +220,13 @@ def conditional_inputs(
     return add_noise(src, noise, strength), ctx, steps, target, src
 
 
-def rollout_paired_loss(x0: Tensor, target: Tensor, level: float = 1.0) -> Tensor:
-    """The generator's own rollout against the true restyle of its input: `level` × MSE of the latents plus
-    MSE of their frame-to-frame change, so consecutive blocks change as the ground truth does (the jump at a
-    chunk boundary is the difference of two blocks' errors). level 0 keeps the change only: the style of a
-    block stays free, its consistency with the block before it does not."""
+def rollout_paired_loss(x0: Tensor, target: Tensor) -> Tensor:
+    """The generator's own rollout x0 [B, z, F, h, w] against the true restyle of its input: MSE of the latents
+    plus MSE of their frame-to-frame change, so consecutive blocks change as the ground truth does (the jump at a
+    chunk boundary is the difference of two blocks' errors)."""
     step = x0[:, :, 1:] - x0[:, :, :-1]  # [B, z, F - 1, h, w]
     true = target[:, :, 1:] - target[:, :, :-1]  # [B, z, F - 1, h, w]
-    change = F_.mse_loss(step, true)
-    return change if level == 0 else level * F_.mse_loss(x0, target) + change
+    return F_.mse_loss(x0, target) + F_.mse_loss(step, true)
 
 
 def dmd_loss(
@@ -260,18 +254,8 @@ def dmd_loss(
 
 def dmd_timesteps(batch: int, config: TrainConfig, gen: torch.Generator) -> Tensor:
     """The timesteps [batch] at which the DMD scores are compared: the shifted training law clamped to CausVid's
-    [DMD_T_MIN, DMD_T_MAX]; with `dmd_t_max` set, the same law truncated to [DMD_T_MIN, dmd_t_max] (drawn inside
-    the range, so no mass piles up at the cap)."""
-    if config.dmd_t_max is None:
-        return sample_train_timesteps([batch], config.sampling.shift, generator=gen, low=DMD_T_MIN, high=DMD_T_MAX)
-    return sample_train_timesteps(
-        [batch],
-        config.sampling.shift,
-        generator=gen,
-        low=DMD_T_MIN,
-        high=min(config.dmd_t_max, float(NUM_TRAIN_TIMESTEPS)),
-        truncate=True,
-    )
+    [DMD_T_MIN, DMD_T_MAX]."""
+    return sample_train_timesteps([batch], config.sampling.shift, generator=gen, low=DMD_T_MIN, high=DMD_T_MAX)
 
 
 def critic_loss(
@@ -302,7 +286,6 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     teacher = frozen(load_teacher(workdir, config)).to(device)
     cache = LatentCache.load(workdir)
     real = conditional_real(workdir, config, log)
-    vae = paired_vae(workdir, config, device)
     student = build_dit(config, causal=True)
     student.load_state_dict(require_ckpt(workdir, "ode")["student"])
     student.to(device)
@@ -334,19 +317,14 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
         else ""
     )
     term = (
-        f", rollout-paired {config.dmd_rollout_paired} (level {config.dmd_rollout_paired_level}) from step "
-        f"{max(config.dmd_rollout_paired_from, step)}"
+        f", rollout-paired {config.dmd_rollout_paired} from step {max(config.dmd_rollout_paired_from, step)}"
         if config.dmd_rollout_paired > 0 and config.dmd_rollout_paired_from < config.dmd_steps
         else ""
     )
-    term += (
-        f", coarse-colour {config.dmd_coarse} on rollouts (pool {config.coarse_pool})" if config.dmd_coarse > 0 else ""
-    )
-    term += paired_terms(config)
     term += ", source-conditioned" if config.conditional.source else ""
     log.info(
         f"dmd: start at step {step}/{config.dmd_steps} ({mode} rollout, paired {paired}{switch}{term}, "
-        f"real-score CFG {dmd_guidance(config)}, scores at t ≤ {config.dmd_t_max or DMD_T_MAX:g}, EMA {config.dmd_ema})"
+        f"real-score CFG {dmd_guidance(config)}, scores at t ≤ {DMD_T_MAX:g}, EMA {config.dmd_ema})"
     )
     seed = draw_seed(config.seed, "dmd", step)  # one seed for both generators
     rng = np.random.default_rng(seed)
@@ -385,25 +363,13 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
                 losses["dmd"] = loss_g.item()
                 if paired > 0:
                     batch = paired_batch(cache, config, rng, config.dmd_batch, crop, real)
-                    loss_p = x0_loss(
-                        student,
-                        teacher.text,
-                        *batch,
-                        coarse=config.paired_coarse,
-                        pool=config.coarse_pool,
-                        pixel=config.paired_pixel,
-                        vae=vae,
-                    )
+                    loss_p = x0_loss(student, teacher.text, *batch)
                     loss_g = loss_g + paired * loss_p
                     losses["paired"] = loss_p.item()
                 if rolled > 0 and target is not None:
-                    loss_r = rollout_paired_loss(x0, target, config.dmd_rollout_paired_level)
+                    loss_r = rollout_paired_loss(x0, target)
                     loss_g = loss_g + rolled * loss_r
                     losses["rollout"] = loss_r.item()
-                if config.dmd_coarse > 0 and target is not None:
-                    loss_k = coarse_loss(x0, target, config.coarse_pool)
-                    loss_g = loss_g + config.dmd_coarse * loss_k
-                    losses["coarse"] = loss_k.item()
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)

@@ -1,7 +1,6 @@
 """Stage 5, `export`: write the runnable student bundle (v2v/models/bundle.py layout).
 
-The student comes from the latest distillation checkpoint (`dmd`, else `ode`), optionally averaged
-weight by weight with other checkpoints of the same run (`--average CKPT`, repeatable), the TinyVAE (with its
+The student comes from the latest distillation checkpoint (`dmd`, else `ode`), the TinyVAE (with its
 latent statistics) from `adapt`, else `decoder`, else `vae`, the prompt encoder from the teacher's EMA; the
 sampling settings and working size from the run configuration. Weights are float32 safetensors plus
 config.json. The teacher's EMA DiT is written beside them (`teacher.safetensors` + `teacher.json`, not loaded
@@ -15,9 +14,7 @@ explicit `--out default`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import operator
 import sys
 from pathlib import Path
 
@@ -37,21 +34,10 @@ def student_weights(state: dict) -> dict[str, torch.Tensor]:
     return state.get("student_ema", state["student"])
 
 
-def average_students(states: list[dict]) -> dict[str, torch.Tensor]:
-    """The uniform average of the shipped student weights (`student_weights`) of several checkpoints
-    of the same architecture."""
-    weights = [student_weights(st) for st in states]
-    keys = weights[0].keys()
-    for w in weights[1:]:
-        if w.keys() != keys or any(w[k].shape != weights[0][k].shape for k in keys):
-            raise ValueError("the checkpoints to average hold students of different architectures")
-    return {k: functools.reduce(operator.add, (w[k].float() for w in weights)) / len(weights) for k in keys}
-
-
-def build_bundle(workdir: Path, config: TrainConfig, average: list[Path] | None = None) -> tuple[ModelBundle, str]:
+def build_bundle(workdir: Path, config: TrainConfig) -> tuple[ModelBundle, str]:
     """The runnable student bundle of a work directory, in memory: the student of the latest distillation
-    checkpoint (optionally averaged with others), the shipped TinyVAE (`best_vae_state`), the teacher's
-    prompt encoder. -> (bundle, where the student came from, for the log)."""
+    checkpoint, the shipped TinyVAE (`best_vae_state`), the teacher's prompt encoder. -> (bundle, where the
+    student came from, for the log)."""
     source = next((s for s in ("dmd", "ode") if ckpt_path(workdir, s).exists()), None)
     if source is None:
         raise FileNotFoundError(
@@ -59,11 +45,7 @@ def build_bundle(workdir: Path, config: TrainConfig, average: list[Path] | None 
         )
     state = load_ckpt(ckpt_path(workdir, source))
     student = build_dit(config, causal=True)
-    others = [load_ckpt(Path(p)) for p in average or []]
-    if any(o is None for o in others):
-        missing = [str(p) for p, o in zip(average or [], others, strict=True) if o is None]
-        raise FileNotFoundError(f"no checkpoint to average at {', '.join(missing)}")
-    student.load_state_dict(average_students([state, *others]) if others else student_weights(state))
+    student.load_state_dict(student_weights(state))
     vae = build_vae(config, best_vae_state(workdir))  # the decoder of `adapt`, else of `decoder`, else `vae`
     text = load_teacher(workdir, config).text
     sampling = dataclasses.replace(config.sampling)
@@ -81,8 +63,7 @@ def build_bundle(workdir: Path, config: TrainConfig, average: list[Path] | None 
         sink_adjacent=True,
     )
     kind = " (EMA)" if "student_ema" in state else ""
-    mixed = "".join(f" averaged with {p} (step {o['step']})" for p, o in zip(average or [], others, strict=True))
-    return bundle, f"'{source}' step {state['step']}{kind}{mixed}"
+    return bundle, f"'{source}' step {state['step']}{kind}"
 
 
 def export_dir(workdir: Path, out: Path | None) -> Path:
@@ -93,9 +74,9 @@ def export_dir(workdir: Path, out: Path | None) -> Path:
     return DEFAULT_DIR if str(out) == "default" else out
 
 
-def run(workdir: Path, config: TrainConfig, out: Path | None = None, average: list[Path] | None = None) -> Path:
+def run(workdir: Path, config: TrainConfig, out: Path | None = None) -> Path:
     log = stage_logger(workdir, "export")
-    bundle, student = build_bundle(workdir, config, average)
+    bundle, student = build_bundle(workdir, config)
     adapted_to = adapted_student(workdir)
     if adapted_to is not None and adapted_to != student:
         log.warning(

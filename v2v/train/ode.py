@@ -36,17 +36,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from torch.nn import functional as F_
 
 from v2v.models.dit import DiT
 from v2v.models.protocols import PromptEncoder
-from v2v.models.tiny_vae import TinyVAE
 from v2v.sampling import add_noise, euler_sample, x0_from_flow
 from v2v.train.common import (
     Loop,
     TrainConfig,
     build_dit,
-    build_vae,
     ckpt_path,
     draw_seed,
     frozen,
@@ -58,7 +55,6 @@ from v2v.train.common import (
     stage_logger,
 )
 from v2v.train.conditional import RealLatents, pair_latents, plan_pairs
-from v2v.train.decoder_stage import best_vae_state
 from v2v.train.teacher import LatentCache, TextToVideo, captions, cfg_flow, load_teacher
 
 STAGE = "ode"
@@ -306,37 +302,6 @@ def paired_batch(
     return x_t, t, tgt, prompts, None
 
 
-def pooled(x: Tensor, size: int) -> Tensor:
-    """Each frame mean-pooled over size × size windows (at most the whole frame): [B, C, F, H, W] ->
-    [B, C, F, H/size, W/size]."""
-    return F_.avg_pool3d(x, (1, min(size, x.shape[-2]), min(size, x.shape[-1])))
-
-
-def coarse_loss(x0: Tensor, target: Tensor, pool: int, live: Tensor | None = None) -> Tensor:
-    """MSE of the latents mean-pooled over pool × pool latent pixels (each frame on its own): coarse colour and
-    light against the target's. Detail that averages out over the window costs nothing, so the term holds a
-    scene's own palette without pulling its fine detail (the style) toward the mean. Students trained without it
-    give output clip means that barely follow the ground truth's (measured in docs/training.md). A window wider than
-    the frame pools the whole frame. live [B, 1, F, h, w] (1 = counted): the mean over the live windows only."""
-    err = pooled(x0 - target, pool).square()  # [B, z, F, h/k, w/k]
-    if live is None:
-        return err.mean()
-    w = pooled(live, pool)  # [B, 1, F, h/k, w/k]
-    return (err * w).sum() / (w.sum() * x0.shape[1]).clamp_min(1.0)
-
-
-def pixel_coarse_loss(vae: TinyVAE, x0: Tensor, target: Tensor, pool: int) -> Tensor:
-    """`coarse_loss` in pixel space: both latents decoded by `vae` (frozen; gradients reach x0 through it), the
-    frames mean-pooled over windows of pool latent pixels' worth of pixels (8 -> 64 × 64 px), MSE. What the
-    fidelity gate sees of a palette, where the latent term's smaller error did not give a smaller colour error
-    (docs/training.md)."""
-    frames = vae.decode_frames(vae.denormalize(x0))  # [B, 3, T, H, W]
-    with torch.no_grad():
-        truth = vae.decode_frames(vae.denormalize(target))  # [B, 3, T, H, W]
-    size = pool * (frames.shape[-1] // x0.shape[-1])  # pixels per latent pixel × pool
-    return F_.mse_loss(pooled(frames, size), pooled(truth, size))
-
-
 def x0_loss(
     student: DiT,
     text: PromptEncoder,
@@ -345,44 +310,17 @@ def x0_loss(
     x0: Tensor,
     prompts: list[str],
     source: Tensor | None = None,
-    coarse: float = 0.0,
-    pool: int = 8,
-    pixel: float = 0.0,
-    vae: TinyVAE | None = None,
 ) -> Tensor:
-    """MSE of the student's x0 = x_t − σ·flow against the target, on frames with t > 0, plus `coarse` × the same
-    at the coarse scale of `coarse_loss` and `pixel` × `pixel_coarse_loss` through `vae` (the batch moves to the
-    student's device). Frames at t = 0 are their own target, so the pixel term is taken over whole clips. A
-    source model is told `source` [B, z, F, h, w], the clean latents it restyles (None: none)."""
+    """MSE of the student's x0 = x_t − σ·flow against the target, on frames with t > 0 (frames at t = 0 are
+    their own target; the batch moves to the student's device). A source model is told `source`
+    [B, z, F, h, w], the clean latents it restyles (None: none)."""
     device = module_device(student)
     x_t, t, x0 = x_t.to(device), t.to(device), x0.to(device)
     ctx = text.encode(prompts)
     flow = student(x_t, t, ctx) if source is None else student(x_t, t, ctx, source=source.to(device))
     pred = x0_from_flow(x_t, flow, t / 1000.0)  # [B, z, F, h, w]
     weight = (t > 0).float()[:, None, :, None, None].expand_as(pred)
-    loss = ((pred - x0).square() * weight).sum() / weight.sum().clamp_min(1.0)
-    if coarse > 0:  # over the frames with t > 0, as the plain MSE
-        loss = loss + coarse * coarse_loss(pred, x0, pool, live=weight[:, :1])
-    if pixel > 0:
-        if vae is None:
-            raise ValueError("the pixel-space coarse term needs the run's autoencoder")
-        loss = loss + pixel * pixel_coarse_loss(vae, pred, x0, pool)
-    return loss
-
-
-def paired_vae(workdir: Path, config: TrainConfig, device: torch.device) -> TinyVAE | None:
-    """The frozen autoencoder the pixel-space paired term decodes with (the `decoder` stage's, else the `vae`
-    stage's), or None when that term is off."""
-    if config.paired_pixel <= 0:
-        return None
-    return frozen(build_vae(config, best_vae_state(workdir, adapted=False))).to(device)
-
-
-def paired_terms(config: TrainConfig) -> str:
-    """The coarse-colour parts of the paired term for a stage's start line ("" when both are off)."""
-    return (f", coarse-colour {config.paired_coarse} in the paired term" if config.paired_coarse > 0 else "") + (
-        f", pixel coarse-colour {config.paired_pixel} in the paired term" if config.paired_pixel > 0 else ""
-    )
+    return ((pred - x0).square() * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 def conditional_real(workdir: Path, config: TrainConfig, log: logging.Logger) -> RealLatents | None:
@@ -406,14 +344,13 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     cache = LatentCache.load(workdir)
     real = conditional_real(workdir, config, log)
     pairs = build_pairs(workdir, config, teacher, cache, log, real)
-    vae = paired_vae(workdir, config, device)
     student = build_dit(config, causal=True)
     student.load_state_dict(teacher.dit.state_dict())  # the source embedding too, with the conditional recipe
     student.to(device)
     opt = torch.optim.AdamW(student.parameters(), lr=config.ode_lr, weight_decay=0.0)
     step, timer = resume(state, {"student": student, "opt": opt})
     told = ", source-conditioned" if config.conditional.source else ""
-    log.info(f"ode: start at step {step}/{config.ode_steps} with {len(pairs)} pairs{told}{paired_terms(config)}")
+    log.info(f"ode: start at step {step}/{config.ode_steps} with {len(pairs)} pairs{told}")
     seed = draw_seed(config.seed, "ode", step)  # one seed for both generators
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -434,15 +371,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             losses = {"ode": loss_ode.item()}
             if config.ode_supervised > 0:
                 batch = paired_batch(cache, config, rng, config.ode_batch, crop, real)
-                loss_sup = x0_loss(
-                    student,
-                    teacher.text,
-                    *batch,
-                    coarse=config.paired_coarse,
-                    pool=config.coarse_pool,
-                    pixel=config.paired_pixel,
-                    vae=vae,
-                )
+                loss_sup = x0_loss(student, teacher.text, *batch)
                 loss = loss + config.ode_supervised * loss_sup
                 losses["paired"] = loss_sup.item()
             opt.zero_grad(set_to_none=True)

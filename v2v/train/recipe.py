@@ -168,7 +168,7 @@ def main(argv: list[str]) -> int:
         try:
             with stage_lock(workdir, stage):
                 config = load_run_config(workdir, recipe.preset, recipe.overrides)
-                run_stage(stage, workdir, config, recipe.out, None, device)
+                run_stage(stage, workdir, config, recipe.out, device)
         except StageBusy as e:
             print(f"error: {e}", file=sys.stderr)
             return 1

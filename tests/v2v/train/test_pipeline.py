@@ -3,13 +3,12 @@
 import json
 import shutil
 
-import numpy as np
 import pytest
 import torch
 
 from v2v.models.bundle import load_bundle
 from v2v.train.cli import main
-from v2v.train.common import draw_seed, load_ckpt, resolve_device
+from v2v.train.common import DMD_T_MAX, draw_seed, load_ckpt, resolve_device
 
 
 def test_every_stage_leaves_a_checkpoint_and_a_log(run):
@@ -127,39 +126,6 @@ def test_decoder_loss_sees_motion_the_clip_does_not_have():
     assert temporal_l1(still, still) == 0
     assert temporal_l1(shimmer, still) > 0.4
     assert temporal_l1(shimmer + 1, shimmer) == 0  # a constant offset is not a temporal error
-
-
-def test_export_can_average_students_of_two_checkpoints(run, tmp_path):
-    from safetensors.torch import load_file
-
-    workdir, _ = run
-    out = tmp_path / "avg"
-    assert (
-        main(["export", "--workdir", str(workdir), "--out", str(out), "--average", str(workdir / "ode" / "ckpt.pt")])
-        == 0
-    )
-    from v2v.train.export import student_weights
-
-    dmd, ode = (student_weights(load_ckpt(workdir / s / "ckpt.pt")) for s in ("dmd", "ode"))
-    shipped = load_file(str(out / "dit.safetensors"))
-    differ = [k for k in dmd if not torch.equal(dmd[k], ode[k])]
-    assert differ
-    for k in differ:
-        torch.testing.assert_close(shipped[k], (dmd[k] + ode[k]) / 2)
-    assert "averaged with" in (workdir / "export" / "log.txt").read_text()
-
-
-def test_average_is_refused_outside_export_and_for_missing_files(run, tmp_path, capsys):
-    workdir, _ = run
-    assert main(["ode", "--workdir", str(workdir), "--average", "x.pt"]) == 2
-    assert "--average applies to `export` only" in capsys.readouterr().err
-    assert (
-        main(
-            ["export", "--workdir", str(workdir), "--out", str(tmp_path / "b"), "--average", str(tmp_path / "none.pt")]
-        )
-        == 1
-    )
-    assert "no checkpoint to average" in capsys.readouterr().err
 
 
 def test_still_clips_repeat_one_frame_of_their_own_clip():
@@ -295,8 +261,6 @@ def test_rollout_paired_targets_the_true_restyle_at_the_same_crop():
     jump[:, :, 2:] += 0.5 * (3 / 1) ** 0.5  # the same MSE, all of it in one jump
     assert abs(offset - 0.25) < 1e-5
     assert rollout_paired_loss(jump, target).item() > offset + 0.2
-    assert rollout_paired_loss(target + 0.5, target, level=0.0).item() < 1e-9  # change only: a level costs nothing
-    assert rollout_paired_loss(jump, target, level=0.0).item() > 0.2
 
 
 def test_dmd_with_the_rollout_paired_term_runs_and_says_so(run, tmp_path):
@@ -307,35 +271,6 @@ def test_dmd_with_the_rollout_paired_term_runs_and_says_so(run, tmp_path):
     assert load_ckpt(workdir / "dmd" / "ckpt.pt")["step"] == step + 4
     assert json.loads((workdir / "run.json").read_text())["dmd_rollout_paired"] == 1.0
     assert "rollout-paired 1.0" in (workdir / "dmd" / "log.txt").read_text()
-
-
-def test_dmd_coarse_colour_options_run_and_say_so(run, tmp_path, monkeypatch):
-    import v2v.train.dmd as dmd
-
-    workdir = tmp_path / "run"
-    shutil.copytree(run[0], workdir)
-    step = load_ckpt(workdir / "dmd" / "ckpt.pt")["step"]
-    calls = []
-    real = dmd.coarse_loss
-    monkeypatch.setattr(dmd, "coarse_loss", lambda x0, t, pool: calls.append(pool) or real(x0, t, pool))
-    assert (
-        main(["dmd", "--workdir", str(workdir), "--steps", str(step + 8), "--coarse", "16", "--paired-coarse", "8"])
-        == 0
-    )
-    saved = json.loads((workdir / "run.json").read_text())
-    assert (saved["dmd_coarse"], saved["paired_coarse"]) == (16.0, 8.0)
-    log = (workdir / "dmd" / "log.txt").read_text()
-    assert "coarse-colour 16.0 on rollouts (pool 8)" in log and "coarse-colour 8.0 in the paired term" in log
-    assert calls and set(calls) == {8}  # on the v2v starts of generator steps
-    step += 8
-    assert main(["dmd", "--workdir", str(workdir), "--steps", str(step + 4), "--paired-pixel", "2"]) == 0
-    assert json.loads((workdir / "run.json").read_text())["paired_pixel"] == 2.0
-    assert "pixel coarse-colour 2.0 in the paired term" in (workdir / "dmd" / "log.txt").read_text()
-    assert load_ckpt(workdir / "dmd" / "ckpt.pt")["step"] == step + 4
-    ode_step = load_ckpt(workdir / "ode" / "ckpt.pt")["step"]  # the ode stage takes both too
-    assert main(["ode", "--workdir", str(workdir), "--steps", str(ode_step + 2), "--paired-coarse", "4"]) == 0
-    assert load_ckpt(workdir / "ode" / "ckpt.pt")["step"] == ode_step + 2
-    assert "coarse-colour 4.0 in the paired term, pixel coarse-colour 2.0" in (workdir / "ode" / "log.txt").read_text()
 
 
 def test_dmd_real_score_guidance_and_paired_weight_after_the_switch_are_options(run, tmp_path, monkeypatch):
@@ -367,8 +302,6 @@ def test_dmd_real_score_guidance_and_paired_weight_after_the_switch_are_options(
                 "1.5",
                 "--paired-self-forcing",
                 "2",
-                "--dmd-t-max",
-                "500",
             ]
         )
         == 0
@@ -376,8 +309,8 @@ def test_dmd_real_score_guidance_and_paired_weight_after_the_switch_are_options(
     saved = json.loads((workdir / "run.json").read_text())
     assert (saved["dmd_guidance"], saved["dmd_paired_self_forcing"], saved["guidance"]) == (1.5, 2.0, teacher_guidance)
     assert scales and set(scales) == {1.5}
-    assert saved["dmd_t_max"] == 500.0 and drawn and max(float(t.max()) for t in drawn) <= 500.0
-    assert "real-score CFG 1.5, scores at t ≤ 500" in (workdir / "dmd" / "log.txt").read_text()
+    assert drawn and max(float(t.max()) for t in drawn) <= DMD_T_MAX
+    assert f"real-score CFG 1.5, scores at t ≤ {DMD_T_MAX:g}" in (workdir / "dmd" / "log.txt").read_text()
     config = load_ckpt_config(workdir)
     assert dmd.dmd_guidance(dataclasses.replace(config, dmd_guidance=None)) == config.guidance
     parallel = dataclasses.replace(config, dmd_rollout="parallel")
@@ -427,69 +360,6 @@ def test_a_stage_already_running_in_the_workdir_is_refused(run, capsys):
     assert load_ckpt(workdir / "dmd" / "ckpt.pt")["step"] < 50
 
 
-def test_adapt_with_the_adversarial_term_resumes_with_its_discriminator(run, tmp_path):
-    """--adversarial switches the discriminator on from --adversarial-from; its state is in the checkpoint,
-    a resumed run picks it up, and it still trains the decoder only."""
-    workdir = tmp_path / "run"  # a copy: other tests train the student on, and adapt follows its student
-    shutil.copytree(run[0], workdir, ignore=shutil.ignore_patterns("bundle", "adapt"))
-    args = [
-        "adapt",
-        "--workdir",
-        str(workdir),
-        "--adversarial",
-        "0.5",
-        "--adversarial-from",
-        "3",
-        "--temporal-weight",
-        "7.5",
-    ]
-    assert main([*args, "--steps", "5"]) == 0
-    first = load_ckpt(workdir / "adapt" / "ckpt.pt")
-    assert first["step"] == 5 and first["disc"] and first["disc_opt"]["state"]
-    assert "g_adv" in (workdir / "adapt" / "log.txt").read_text()
-    assert main([*args, "--steps", "6"]) == 0
-    second = load_ckpt(workdir / "adapt" / "ckpt.pt")
-    assert second["disc_opt"]["state"][0]["step"] == first["disc_opt"]["state"][0]["step"] + 1
-    changed = {k for k in first["vae"] if not torch.equal(first["vae"][k], second["vae"][k])}
-    assert changed and all(k.startswith(("group_decoder.", "frame_decoder.")) for k in changed)
-    config = json.loads((workdir / "run.json").read_text())
-    assert (config["adapt_adv"], config["adapt_adv_start"], config["adapt_temporal"]) == (0.5, 3, 7.5)
-
-
-def test_adapt_anchor_pulls_the_reconstruction_toward_the_reference_decoder(run, tmp_path, capsys):
-    """--anchor A: that share of the rollouts' reconstruction is against the `decoder` stage's own decoding of the
-    same latents; the frame-to-frame term stays against the render. A reference equal to the decoder being
-    trained leaves only the render's share of the reconstruction."""
-    import copy
-
-    from v2v.train.adapt_stage import adapt_loss, rollout_batch, rollouts_path
-    from v2v.train.common import build_vae
-    from v2v.train.decoder_stage import best_vae_state
-
-    workdir, _ = run
-    config = load_ckpt_config(workdir)
-    vae = build_vae(config, best_vae_state(workdir, adapted=False)).eval()
-    z, video = rollout_batch(torch.load(rollouts_path(workdir), weights_only=True), np.random.default_rng(0), 2, 4)
-    plain = adapt_loss(vae, z, video, 7.5)
-    for a in (0.25, 1.0):
-        same = adapt_loss(vae, z, video, 7.5, copy.deepcopy(vae), a)
-        torch.testing.assert_close(same["recon"], (1 - a) * plain["recon"])  # against itself: 0
-        torch.testing.assert_close(same["temporal"], plain["temporal"])  # always against the render
-    other = copy.deepcopy(vae)
-    with torch.no_grad():
-        for p in other.frame_decoder.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    assert adapt_loss(vae, z, video, 7.5, other, 1.0)["recon"] > 0
-
-    copied = tmp_path / "run"
-    shutil.copytree(workdir, copied, ignore=shutil.ignore_patterns("bundle", "adapt"))
-    assert main(["adapt", "--workdir", str(copied), "--anchor", "1.5"]) == 2
-    assert "--anchor 1.5 is a share: give a number from 0 to 1" in capsys.readouterr().err
-    assert main(["adapt", "--workdir", str(copied), "--anchor", "0.5", "--steps", "3"]) == 0
-    assert json.loads((copied / "run.json").read_text())["adapt_anchor"] == 0.5
-    assert load_ckpt(copied / "adapt" / "ckpt.pt")["step"] == 3
-
-
 def test_export_writes_into_the_workdir_unless_told_and_leaves_the_shipped_model_alone(run, capsys):
     from v2v.models.bundle import DEFAULT_DIR
 
@@ -527,7 +397,7 @@ def test_seed_starts_a_run_from_a_bundle_and_dmd_continues_it(run, tmp_path, cap
     log = (workdir / "dmd" / "log.txt").read_text()
     assert "holds no critic: it restarts from the teacher" in log
     assert "the critic trains alone until step 5" in log  # the seeded step 4 + the tiny warm-up 1
-    assert "rollout-paired 1.0 (level 1.0) from step 5" in log
+    assert "rollout-paired 1.0 from step 5" in log
     state = load_ckpt(workdir / "dmd" / "ckpt.pt")
     assert state["step"] == 6 and "critic" in state and state["critic_warm_until"] == 5
     assert not all(torch.equal(state["student"][k], v) for k, v in student.items())
