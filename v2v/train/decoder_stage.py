@@ -7,7 +7,9 @@ one the teacher and the student were trained in, and no later stage has to run a
 
 Loss per clip (9 pixel frames = the first frame alone + two groups of 4, so the previous-latent
 memory and a group boundary are in every clip):
-  - reconstruction: L1 + MSE + L1 on image gradients (as in the `vae` stage);
+  - reconstruction: the `vae` stage's, with the run's `autoencoder` weights (L1 + MSE + L1 on image
+    gradients by default; the spectrum, perceptual and patch adversarial terms and real content when the
+    run sets them, so a sharper decoder can be trained for a latent space that later stages already use);
   - temporal: L1 between the frame-to-frame differences of the reconstruction and of the clip, over
     every pair of consecutive frames (inside a group and across the boundary), so that what moves in
     the clip moves in the output and nothing else does;
@@ -26,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F_
 from torch import Tensor
 
 from v2v.models.tiny_vae import TinyVAE
 from v2v.train.common import (
+    AutoencoderConfig,
     Loop,
     TrainConfig,
     build_vae,
@@ -42,7 +44,7 @@ from v2v.train.common import (
     stage_logger,
     warmup_cosine,
 )
-from v2v.train.vae_stage import gradient_l1, random_clips
+from v2v.train.vae_stage import DEFAULT_AE, adversarial_step, pixel_loss, random_clips, sharp_terms
 
 STAGE = "decoder"
 DECODER_LATENT_NOISE = 0.1  # × the latents' std, independently per latent frame
@@ -79,37 +81,42 @@ def temporal_l1(a: Tensor, b: Tensor) -> Tensor:
     return ((a[:, :, 1:] - a[:, :, :-1]) - (b[:, :, 1:] - b[:, :, :-1])).abs().mean()
 
 
-def reconstruction(out: Tensor, target: Tensor) -> Tensor:
-    """L1 + MSE + half the L1 of the spatial gradients, between two videos [B, 3, T, H, W]."""
-    return F_.l1_loss(out, target) + F_.mse_loss(out, target) + 0.5 * gradient_l1(out, target)
-
-
 def decoded_loss(
     vae: TinyVAE,
     z: Tensor,
     video: Tensor,
     temporal_weight: float = TEMPORAL_WEIGHT,
+    ae: AutoencoderConfig = DEFAULT_AE,
+    perceptual: torch.nn.Module | None = None,
 ) -> dict[str, Tensor]:
     """Raw latents z [B, z, F, h, w] decoded against video [B, 3, T, H, W] in [-1, 1] (T = 1 + 4(F − 1)) ->
-    {"loss", "recon", "temporal"}: reconstruction + temporal_weight × the frame-to-frame term."""
+    {"loss", "recon", "temporal", "out"}: `pixel_loss` + temporal_weight × the frame-to-frame term, and the
+    decoded video [B, 3, T, H, W]."""
     out = vae.decode_frames(z)  # [B, 3, T, H, W]
-    recon = reconstruction(out, video)
+    recon = pixel_loss(out, video, ae, perceptual)
     temporal = temporal_l1(out, video)
     return {
         "loss": recon + temporal_weight * temporal,
         "recon": recon.detach(),
         "temporal": temporal.detach(),
+        "out": out,
     }
 
 
-def decoder_loss(vae: TinyVAE, video: Tensor, noise: float = DECODER_LATENT_NOISE) -> dict[str, Tensor]:
+def decoder_loss(
+    vae: TinyVAE,
+    video: Tensor,
+    noise: float = DECODER_LATENT_NOISE,
+    ae: AutoencoderConfig = DEFAULT_AE,
+    perceptual: torch.nn.Module | None = None,
+) -> dict[str, Tensor]:
     """video [B, 3, T, H, W] in [-1, 1] -> `decoded_loss` of its own round trip with jittered
     latents; gradients reach the decoder only."""
     with torch.no_grad():
         z = vae.encode_raw(video)  # [B, z, F, h, w]
         std = z.std(dim=(0, 2, 3, 4), keepdim=True)  # [1, z, 1, 1, 1]
         z = z + noise * std * torch.randn_like(z)
-    return decoded_loss(vae, z, video)
+    return decoded_loss(vae, z, video, ae=ae, perceptual=perceptual)
 
 
 def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device("cpu")) -> None:
@@ -118,20 +125,26 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     state = load_ckpt(path)
     vae = build_vae(config, state if state is not None else require_ckpt(workdir, "vae")).to(device)
     params, opt = decoder_optimizer(vae, config.decoder_lr)
-    step, timer = resume(state, {"opt": opt})  # the decoder's weights came with build_vae
+    ae = config.autoencoder
+    disc, disc_opt, perceptual = sharp_terms(ae, config.decoder_lr, device)
+    parts: dict = {"opt": opt} if disc is None else {"opt": opt, "disc": disc, "disc_opt": disc_opt}
+    step, timer = resume(state, parts)  # the decoder's weights came with build_vae
     if step >= config.decoder_steps:
         log.info("decoder: already trained; nothing to do")
         return
     crop = (min(DECODER_CROP[0], config.size[0]), min(DECODER_CROP[1], config.size[1]))
     log.info(
         f"decoder: start at step {step}/{config.decoder_steps}, {sum(p.numel() for p in params)} params "
-        f"trained, crops {crop}"
+        f"trained, crops {crop}; {ae}"
     )
     seed = draw_seed(config.seed, "decoder", step)  # one seed for both generators
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
 
     def snapshot() -> dict:
+        extra = (
+            {} if disc is None or disc_opt is None else {"disc": disc.state_dict(), "disc_opt": disc_opt.state_dict()}
+        )
         return {
             "step": loop.step,
             "vae": vae.state_dict(),
@@ -139,6 +152,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             "seconds": timer.total(),
             "vae_config": dataclasses.asdict(vae.config),
             "stats_done": True,
+            **extra,
         }
 
     vae.train()
@@ -146,15 +160,19 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
         for s in loop:
             for g in opt.param_groups:
                 g["lr"] = warmup_cosine(config.decoder_lr, s, config.decoder_steps, warmup=50)
-            video = with_still_clips(random_clips(config, rng, config.vae_batch, crop, crops_per_clip=4), rng).to(
-                device
-            )
-            losses = decoder_loss(vae, video)
+            clips = random_clips(config, rng, config.vae_batch, crop, crops_per_clip=4, real=ae.real)
+            video = with_still_clips(clips, rng).to(device)  # [B, 3, T, H, W]
+            losses = decoder_loss(vae, video, ae=ae, perceptual=perceptual)
+            loss = losses["loss"]
+            logged = {k: losses[k].item() for k in ("loss", "recon", "temporal")}
+            if disc is not None and disc_opt is not None and s >= ae.adversarial_from:
+                term, logged["disc"] = adversarial_step(vae, disc, disc_opt, video, losses["out"], loss, ae.adversarial)
+                loss = loss + term
             opt.zero_grad(set_to_none=True)
-            losses["loss"].backward()
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
-            loop.log(s, **{k: losses[k].item() for k in ("loss", "recon", "temporal")})
+            loop.log(s, **logged)
     vae.eval()
     log.info(f"decoder: {timer.total():.0f} s in all")
 

@@ -112,6 +112,17 @@ def reconstruction_loss(
     z = vae.encode_raw(video)  # [B, z, F, h, w]
     noisy = z + LATENT_NOISE * z.detach().std() * torch.randn_like(z)
     recon = vae.decode_frames(noisy)  # [B, 3, T, H, W]
+    return pixel_loss(recon, video, ae, perceptual) + 1e-4 * z.square().mean(), z, recon
+
+
+def pixel_loss(
+    recon: Tensor,
+    video: Tensor,
+    ae: AutoencoderConfig = DEFAULT_AE,
+    perceptual: torch.nn.Module | None = None,
+) -> Tensor:
+    """The autoencoder's reconstruction loss between two videos [B, 3, T, H, W] (the `vae` and `decoder`
+    stages): L1 + 0.5 × the L1 of the image gradients, plus `ae`'s MSE, spectrum and perceptual terms."""
     loss = F_.l1_loss(recon, video) + 0.5 * gradient_l1(recon, video)
     if ae.mse:
         loss = loss + ae.mse * F_.mse_loss(recon, video)
@@ -122,7 +133,7 @@ def reconstruction_loss(
         a = recon.index_select(2, idx).transpose(1, 2).flatten(0, 1)  # [B*n, 3, H, W]
         b = video.index_select(2, idx).transpose(1, 2).flatten(0, 1)  # [B*n, 3, H, W]
         loss = loss + ae.perceptual * perceptual(a, b)
-    return loss + 1e-4 * z.square().mean(), z, recon
+    return loss
 
 
 @torch.no_grad()
@@ -140,7 +151,7 @@ def latent_stats(vae: TinyVAE, config: TrainConfig, clips: int = 32) -> tuple[li
     return z.mean(1).tolist(), z.std(1).clamp_min(1e-4).tolist()
 
 
-def _adversarial_step(
+def adversarial_step(
     vae: TinyVAE,
     disc: PatchDiscriminator,
     disc_opt: torch.optim.Optimizer,
@@ -162,6 +173,22 @@ def _adversarial_step(
     return adaptive_weight(recon_loss, g_loss, last, scale) * g_loss, float(d_loss.item())
 
 
+def sharp_terms(
+    ae: AutoencoderConfig, lr: float, device: torch.device
+) -> tuple[PatchDiscriminator | None, torch.optim.Optimizer | None, torch.nn.Module | None]:
+    """The modules `ae`'s sharp terms need: (patch discriminator, its optimiser, perceptual distance), each
+    None when its weight is 0."""
+    disc = disc_opt = perceptual = None
+    if ae.adversarial:
+        disc = PatchDiscriminator().to(device)
+        disc_opt = torch.optim.AdamW(disc.parameters(), lr=lr * 0.5, betas=(0.5, 0.9))
+    if ae.perceptual:
+        from v2v.train.perceptual import PerceptualDistance
+
+        perceptual = PerceptualDistance().to(device)
+    return disc, disc_opt, perceptual
+
+
 def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device("cpu")) -> None:
     log = stage_logger(workdir, STAGE)
     path = ckpt_path(workdir, STAGE)
@@ -171,20 +198,13 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     vae = build_vae(config).to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0)
     parts: dict = {"vae": vae, "opt": opt}
-    disc = disc_opt = None
-    if ae.adversarial:
-        disc = PatchDiscriminator().to(device)
-        disc_opt = torch.optim.AdamW(disc.parameters(), lr=config.vae_lr * 0.5, betas=(0.5, 0.9))
+    disc, disc_opt, perceptual = sharp_terms(ae, config.vae_lr, device)
+    if disc is not None:
         parts.update(disc=disc, disc_opt=disc_opt)
     step, timer = resume(state, parts)
     if state is not None and state.get("stats_done") and step >= config.vae_steps:
         log.info("vae: already trained; nothing to do")
         return
-    perceptual = None
-    if ae.perceptual:
-        from v2v.train.perceptual import PerceptualDistance
-
-        perceptual = PerceptualDistance().to(device)
     log.info(f"vae: start at step {step}/{config.vae_steps}, {sum(p.numel() for p in vae.parameters())} params; {ae}")
     seed = draw_seed(config.seed, "vae", step)  # one seed for both generators
     rng = np.random.default_rng(seed)
@@ -216,7 +236,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             loss, _, recon = reconstruction_loss(vae, video, ae, perceptual)
             losses = {"loss": loss.item()}
             if disc is not None and disc_opt is not None and s >= ae.adversarial_from:
-                term, losses["disc"] = _adversarial_step(vae, disc, disc_opt, video, recon, loss, ae.adversarial)
+                term, losses["disc"] = adversarial_step(vae, disc, disc_opt, video, recon, loss, ae.adversarial)
                 loss = loss + term
             opt.zero_grad(set_to_none=True)
             loss.backward()

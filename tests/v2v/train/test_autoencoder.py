@@ -100,3 +100,29 @@ def test_perceptual_distance_prefers_noise_to_blur() -> None:
     assert distance(a, a).item() == 0.0
     blurred = torch.nn.functional.avg_pool2d(a, 3, 1, 1)
     assert distance(blurred, a) > distance(a + 0.1 * torch.randn_like(a), a)
+
+
+def test_decoder_stage_trains_a_sharper_decoder_for_the_same_latent_space(tmp_path) -> None:
+    """With the run's sharp terms on (real content, spectrum, adversarial from step 1), `train decoder` moves
+    only the decoder, keeps the encoder and latent statistics, and resumes its discriminator."""
+    import json
+
+    from v2v.train.cli import main
+    from v2v.train.common import load_ckpt
+
+    workdir = tmp_path / "run"
+    assert main(["vae", "--preset", "tiny", "--workdir", str(workdir)]) == 0
+    config = json.loads((workdir / "run.json").read_text())
+    config["autoencoder"] = {"real": 0.5, "mse": 0.0, "fft": 0.1, "adversarial": 0.5, "adversarial_from": 1}
+    (workdir / "run.json").write_text(json.dumps(config))
+    assert main(["decoder", "--workdir", str(workdir)]) == 0
+    vae, tuned = (load_ckpt(workdir / s / "ckpt.pt") for s in ("vae", "decoder"))
+    changed = {k for k in vae["vae"] if not torch.equal(vae["vae"][k], tuned["vae"][k])}
+    assert changed and all(k.startswith(("group_decoder.", "frame_decoder.")) for k in changed)
+    assert tuned["vae_config"]["latent_std"] == vae["vae_config"]["latent_std"]
+    assert "disc" in tuned and "disc_opt" in tuned
+    disc = {k: v.clone() for k, v in tuned["disc"].items()}
+    assert main(["decoder", "--workdir", str(workdir), "--steps", str(tuned["step"] + 1)]) == 0
+    resumed = load_ckpt(workdir / "decoder" / "ckpt.pt")
+    assert resumed["step"] == tuned["step"] + 1
+    assert any(not torch.equal(disc[k], resumed["disc"][k]) for k in disc)  # it went on training
