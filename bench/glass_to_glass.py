@@ -47,7 +47,7 @@ import av
 import numpy as np
 from glass_to_glass_live import make_stage_engine
 
-from capture import cli
+from capture import cli, cli_model
 from capture.counter import counter_latency, decode_counter
 from capture.errors import CaptureError
 from capture.frame import Frame, fit_size
@@ -234,7 +234,7 @@ def run_pattern(opts: argparse.Namespace) -> SetupResult:
     except BaseException:
         source.close()
         raise
-    restyler = Restyler(engine, bundle.size, size, cli.size_multiple(bundle))
+    restyler = Restyler(engine, bundle.size, size, cli_model.size_multiple(bundle))
     stop = threading.Event()
     done = threading.Event()
     failure: list[BaseException] = []

@@ -3,7 +3,7 @@
     python bench/glass_to_glass_live.py MODEL_FILE model|passthrough -- LIVE-ARGS...
 
 runs the live command line (`capture.cli.main(LIVE-ARGS)`, exactly what `python -m v2v LIVE-ARGS`
-runs) after wrapping `capture.cli.make_engine`, the one place where the live command gets its engine:
+runs) after wrapping `capture.cli_commands.make_engine`, the one place where the live command gets its engine:
 
 - MODEL_FILE gets {"model": name, "budget": [W, H], "multiple": m} of the model loaded, from which the
   measuring process works out the working size, as the Restyler does (`capture.frame.fit_size`);
@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 
-from capture import cli
+from capture import cli, cli_commands, cli_model
 
-LIVE_MAKE_ENGINE = cli.make_engine  # the live command's own, kept before `main` wraps it
+LIVE_MAKE_ENGINE = cli_model.make_engine  # the live command's own, kept before `main` wraps it
 
 
 class IdentityEngine:
@@ -48,15 +48,15 @@ class IdentityEngine:
 
 def model_report(bundle: Any) -> dict[str, Any]:
     """{"model", "budget", "multiple"} of a loaded ModelBundle."""
-    return {"model": bundle.name, "budget": list(bundle.size), "multiple": cli.size_multiple(bundle)}
+    return {"model": bundle.name, "budget": list(bundle.size), "multiple": cli_model.size_multiple(bundle)}
 
 
 def make_stage_engine(args: argparse.Namespace, size: tuple[int, int] | None, passthrough: bool) -> tuple[Any, Any]:
-    """(bundle, engine) as `capture.cli.make_engine` gives them; with `passthrough` the engine is an
+    """(bundle, engine) as `capture.cli_model.make_engine` gives them; with `passthrough` the engine is an
     IdentityEngine on the same loaded model's working size."""
     if not passthrough:
         return LIVE_MAKE_ENGINE(args, size)
-    bundle, _ = cli.prepare_model(args, size)
+    bundle, _ = cli_model.prepare_model(args, size)
     return bundle, IdentityEngine()
 
 
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
         report.write_text(json.dumps(model_report(bundle)))
         return bundle, engine
 
-    cli.make_engine = make_engine  # type: ignore[assignment]  # cmd_live looks it up when it runs
+    cli_commands.make_engine = make_engine  # type: ignore[assignment]  # cmd_live looks it up when it runs
     return cli.main(live_args)
 
 

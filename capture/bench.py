@@ -211,6 +211,11 @@ def run_live_bench(
     sink.on_frame = sample
     gpu = _gpu_reset(device)
     result = run_pipeline(source, sink, restyler, threading.Event(), PipelineConfig(lossless=False, pace=False))
+    if soak and sink.arrived and (not samples or samples[-1][0] < sink.arrived[-1][0] + 1):
+        # the last sample at the stream's end: under load the newest-frame slot may drop the frames that
+        # would have crossed the last multiple of SOAK_EVERY
+        next_sample[0] = 0
+        sample(sink.arrived[-1][0])
     latencies = np.array([t - source.taken[i] for i, t in sink.arrived if i in source.taken]) * 1000.0
     arrived = [t for _, t in sink.arrived]
     steady = [m for m in recorder.chunks if not m.skipped][1:] or recorder.chunks

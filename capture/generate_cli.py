@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from capture.cli import parse_in_range
+from capture.cli_values import parse_in_range
 from capture.errors import CaptureError
 from capture.script import Cue, read_script
 from capture.sources.file import IMAGE_EXTENSIONS

@@ -10,13 +10,15 @@ gets trained); only the last step carries gradients. Two rollouts (`dmd_rollout`
   detached outputs for the earlier blocks. The teacher then scores the whole self-generated clip, so
   inconsistency between consecutive chunks and errors the student makes on its own history are what
   the DMD gradient sees. ≈ 2× the generator compute for 3-frame clips.
-A "parallel" run switches to "self_forcing" at critic step `dmd_self_forcing_from` (the shipped recipe:
+A "parallel" run switches to "self_forcing" at critic step `dmd_self_forcing_from` (the default recipe:
 1500 parallel critic steps, then 1300 self-forcing ones up to `dmd_steps` 2800, with the paired weight raised
 to `dmd_paired_self_forcing`; the EMA restarts from the student at the switch), see `phase`.
 Half the rollouts start from pure noise at t = 1000, half are video-to-video starts as the engine
 makes them (another style's latents noised to s, first timestep 1000·s − v2v_offset, the target-style
 caption). An EMA of the generator (`dmd_ema` per generator step) is kept in the checkpoint; export
-ships it.
+ships it. The checkpoint also records the schedule that ran: `phases`, one [step, rollout, paired weight,
+rollout-paired weight] entry at each step where `phase` changed, and `ema_from`, the step at which the EMA last
+started from the generator (None where a checkpoint from before this record, or `train seed`'s, brought it).
 
 Real score: the frozen bidirectional teacher with classifier-free guidance. Fake score: a trainable
 critic initialised from the teacher. With x0 noised to a shifted-uniform t in [20, 980]:
@@ -298,8 +300,11 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     state = load_ckpt(path)
     step, timer = resume(state, {"student": student, "critic": critic, "opt_g": opt_g, "opt_c": opt_c})
     ema = copy.deepcopy(student).requires_grad_(False)  # a checkpoint from before the EMA: start it here
+    ema_from = step
     if state is not None and "student_ema" in state:
         ema.load_state_dict(state["student_ema"])
+        ema_from = state.get("ema_from")
+    phases = list(state.get("phases", [])) if state is not None else []  # [step, rollout, paired, rollout-paired]
     warm_until = state.get("critic_warm_until", 0) if state is not None else 0
     if state is not None and "critic" not in state:
         warm_until = step + config.dmd_critic_warmup
@@ -339,6 +344,8 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
             "student_ema": ema.state_dict(),
             "critic": critic.state_dict(),
             "critic_warm_until": warm_until,
+            "phases": phases,
+            "ema_from": ema_from,
             "opt_g": opt_g.state_dict(),
             "opt_c": opt_c.state_dict(),
             "seconds": timer.total(),
@@ -349,8 +356,11 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     with Loop(STAGE, step, config.dmd_steps, path, snapshot, log, config.ckpt_seconds) as loop:
         for s in loop:
             mode, paired, rolled = phase(config, s)
+            if not phases or phases[-1][1:] != [mode, paired, rolled]:
+                phases.append([s, mode, paired, rolled])
             if mode != config.dmd_rollout and s == config.dmd_self_forcing_from:
                 ema.load_state_dict(student.state_dict())
+                ema_from = s
                 log.info(f"step {s}: self-forcing rollout from here, paired {paired}; the EMA restarts")
             roll = rollout if mode == "parallel" else rollout_self_forcing
             crop = half if rng.random() < 0.5 else None

@@ -13,7 +13,8 @@ from types import SimpleNamespace
 
 import torch
 
-import capture.cli
+import capture.cli_commands
+import capture.cli_values
 import v2v.cli
 
 
@@ -45,10 +46,10 @@ class InvertEngine:
 def make_engine(args, size):
     if size is None:
         raise SystemExit("the stand-in needs --size WxH")
-    return SimpleNamespace(size=size), InvertEngine(args.prompt, capture.cli.parse_strength(args.strength))
+    return SimpleNamespace(size=size), InvertEngine(args.prompt, capture.cli_values.parse_strength(args.strength))
 
 
 if __name__ == "__main__":
-    capture.cli.make_engine = make_engine
-    capture.cli.size_multiple = lambda bundle: 16
+    capture.cli_commands.make_engine = make_engine  # the commands look both up here when they run
+    capture.cli_commands.size_multiple = lambda bundle: 16
     sys.exit(v2v.cli.main())

@@ -4,6 +4,7 @@ import torch
 
 from v2v.train import data
 from v2v.train.data import (
+    _CONTENT_WORDS,
     HELDOUT_SEED,
     KINDS,
     STYLES,
@@ -16,6 +17,7 @@ from v2v.train.data import (
     render_styles,
     sample_scene,
     scene_kind,
+    short_caption,
     style_prompt,
 )
 from v2v.train.raster import rasterize
@@ -185,6 +187,21 @@ def test_captions_use_vocab():
     assert "top down" in caption(sample_scene(0, kind="topdown"), "realistic")
     assert caption(sample_scene(0, kind="side"), "toon").split()[2:3] != ["first"]
     assert style_prompt("oil").startswith("an oil painting") and "neon" in style_prompt("neon")
+
+
+def test_short_captions_name_the_style_and_nothing_of_the_scene():
+    rng = np.random.default_rng(0)
+    content = {w for phrase in _CONTENT_WORDS for w in phrase.split()} - {"a"}
+    for style in STYLES:
+        assert short_caption(style) == style_prompt(style)
+        drawn = {short_caption(style, rng) for _ in range(200)}
+        assert style_prompt(style) in drawn
+        assert any("landscape" not in text for text in drawn)  # the style words alone
+        assert any(text != style_prompt(style) and text.endswith(" landscape") for text in drawn)
+        for text in drawn:
+            assert set(text.split()) <= set(VOCAB), text  # no unknown word for the prompt encoder
+            assert not set(text.split()) & content, text  # no scene content
+            assert " with " not in text
 
 
 def test_dataset_split_and_layout():

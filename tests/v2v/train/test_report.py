@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 from v2v.models.bundle import load_bundle, random_bundle, save_bundle
 from v2v.models.dit import DiT
 from v2v.train import report_sections as rs
+from v2v.train import report_stream, report_teacher
 from v2v.train.report import main
 
 HEADINGS = (
@@ -143,24 +144,24 @@ def test_a_teacher_of_another_model_is_refused_plainly(tmp_path):
     teacher = DiT(dataclasses.replace(other.dit.config, in_dim=8, out_dim=8, causal=False))
     path = tmp_path / "teacher.safetensors"
     save_file({k: v.contiguous() for k, v in teacher.state_dict().items()}, str(path))
-    with pytest.raises(rs.TeacherUnavailable, match="does not fit|not this model's teacher"):
-        rs.load_teacher(path, other)
+    with pytest.raises(report_teacher.TeacherUnavailable, match="does not fit|not this model's teacher"):
+        report_teacher.load_teacher(path, other)
 
 
 def test_pingpong_stream_ends_on_the_frames_it_began_with():
-    assert [rs.stream_scene_frame(i, 10, "pingpong") for i in range(10)] == [0, 1, 2, 3, 4, 4, 3, 2, 1, 0]
-    assert [rs.stream_scene_frame(i, 5, "forward") for i in range(5)] == [0, 1, 2, 3, 4]
+    assert [report_stream.stream_scene_frame(i, 10, "pingpong") for i in range(10)] == [0, 1, 2, 3, 4, 4, 3, 2, 1, 0]
+    assert [report_stream.stream_scene_frame(i, 5, "forward") for i in range(5)] == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="pingpong or forward"):
-        rs.stream_scene_frame(0, 4, "loop")
+        report_stream.stream_scene_frame(0, 4, "loop")
 
 
 def test_drift_windows_of_a_pingpong_stream_hold_the_same_ground_truth(model):
     bundle = load_bundle(model / "model")
-    dr = rs.measure_drift(bundle, 7, 24, 4, 0.7)
+    dr = report_stream.measure_drift(bundle, 7, 24, 4, 0.7)
     assert dr.path == "pingpong" and dr.frames == 24
     for k in ("gt_brightness", "gt_contrast", "gt_sharpness", "gt_colorfulness"):
         assert dr.first[k] == pytest.approx(dr.last[k], rel=1e-6), k
-    forward = rs.measure_drift(bundle, 7, 24, 4, 0.7, path="forward")
+    forward = report_stream.measure_drift(bundle, 7, 24, 4, 0.7, path="forward")
     assert forward.first["gt_sharpness"] != pytest.approx(forward.last["gt_sharpness"], rel=1e-6)
 
 
