@@ -9,7 +9,9 @@ use from a streaming program.
 - Events go to `events`, a queue: the library runs event callbacks on its receive thread, where calling
   OBS would deadlock, so whoever uses the client reads the queue in a thread of its own.
 - When OBS goes away (closed, restarted) the client reconnects every `reconnect_s` seconds in a thread of
-  its own and puts `DISCONNECTED`, then `CONNECTED`, on the queue.
+  its own and puts `DISCONNECTED`, then `CONNECTED`, on the queue. The loss is seen as the end of the
+  library's receive thread, however it ended: a clean close (the library's `on_disconnect`) and a reset
+  connection alike (the library lets `ConnectionResetError` end that thread without telling anyone).
 - The password is never printed or logged: it is kept only inside the library's object as a `Secret`,
   whose repr and str are masked, and every error message is scrubbed of it.
 
@@ -24,12 +26,14 @@ import os
 import queue
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import websocket
 from obswebsocket import exceptions as obs_exceptions
 from obswebsocket import obsws, requests
+from obswebsocket.core import RecvThread
 
 from capture.errors import CaptureError
 
@@ -44,6 +48,25 @@ EVENTS_KEPT = 1000  # events waiting in the queue; the oldest go first when nobo
 # line; the client reports it itself (the DISCONNECTED event), so the library's log stays unshown unless
 # the program configures logging
 logging.getLogger("obswebsocket").addHandler(logging.NullHandler())
+
+
+ExceptHook = Callable[[threading.ExceptHookArgs], Any]
+
+
+def _quiet_lost_receiver(previous: ExceptHook) -> ExceptHook:
+    """A `threading.excepthook` that stays silent when obs-websocket-py's receive thread ends on a socket
+    error (OBS went away: the client's watcher reports it as DISCONNECTED and reconnects) and hands
+    everything else to `previous`, so that a lost OBS prints one line, not a traceback."""
+
+    def hook(args: threading.ExceptHookArgs) -> Any:
+        if isinstance(args.thread, RecvThread) and args.exc_type is not None and issubclass(args.exc_type, OSError):
+            return None
+        return previous(args)
+
+    return hook
+
+
+threading.excepthook = _quiet_lost_receiver(threading.excepthook)
 
 
 def how_to_enable(port: int) -> str:
@@ -156,11 +179,11 @@ class ObsClient:
         self._lock = threading.Lock()  # one request at a time: the library's request ids are not thread-safe
         self._closing = threading.Event()
         self._reconnector: threading.Thread | None = None
-        self._reconnect_lock = threading.Lock()  # guards _reconnector (never the request lock: see _lost)
+        self._reconnect_lock = threading.Lock()  # guards _reconnector (never the request lock: see _lost_when_ended)
         self._answers = _Answers()
         secret = password if isinstance(password, Secret) else Secret(password)
         self._has_password = bool(secret.reveal())
-        self._ws = obsws(host, port, secret, legacy=False, timeout=request_timeout, on_disconnect=self._lost)
+        self._ws = obsws(host, port, secret, legacy=False, timeout=request_timeout, on_connect=self._watch)
         self._ws.answers = self._answers
         self._ws.register(self._on_event)
         self._connect()
@@ -224,8 +247,13 @@ class ObsClient:
         ws, receiver = self._ws.ws, self._ws.thread_recv
         return bool(ws is not None and ws.connected and receiver is not None and receiver.is_alive())
 
-    def _lost(self, _ws: obsws) -> None:
-        # called by the library on its receive thread when the connection closes: no OBS calls here
+    def _watch(self, ws: obsws) -> None:
+        # called by the library once a connection is up: a thread waits for its receive thread to end
+        receiver = ws.thread_recv
+        threading.Thread(target=self._lost_when_ended, args=(receiver,), name="v2v-obs-watch", daemon=True).start()
+
+    def _lost_when_ended(self, receiver: threading.Thread) -> None:
+        receiver.join()  # the connection closed, broke or was reset; no OBS calls before this returns
         if self._closing.is_set():
             return
         self.post(ObsEvent(DISCONNECTED, {"address": self.address}))

@@ -45,15 +45,22 @@ strength = 0.5
 """
 
 
-def wait_for(what: str, check: Callable[[], object], timeout: float = 20.0, every: float = 0.2) -> object:
-    """Call `check` until it returns something true (returned) or `timeout` seconds pass (a failure)."""
+def wait_for(
+    what: str,
+    check: Callable[[], object],
+    timeout: float = 20.0,
+    every: float = 0.2,
+    detail: Callable[[], str] | None = None,
+) -> object:
+    """Call `check` until it returns something true (returned) or `timeout` seconds pass (a failure, with
+    `detail()` in its message: what v2v printed, say)."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}" + (f"\n{detail()}" if detail else ""))
         time.sleep(every)
 
 
@@ -170,16 +177,17 @@ def script_v2v_status(log: Path) -> dict | None:
     return status
 
 
-def assert_shows_what_v2v_sent(client: ObsClient) -> int:
+def assert_shows_what_v2v_sent(client: ObsClient, run: Run | None = None) -> int:
     """OBS shows v2v's live picture: two screenshots of different frames, each exactly the restyled frame
     v2v sent with that number (not the input, not black, not a frame left from an earlier run). Returns
-    the later frame's number."""
+    the later frame's number. A failure quotes what `run` printed."""
     number = -1
     for _ in range(2):
         number, image = wait_for(
             "OBS to show v2v's live picture",
             lambda before=number: (shown := shown_frame(client)) and shown[0] != before and shown,
             timeout=30,
+            detail=None if run is None else lambda: f"v2v printed:\n{run.stderr}",
         )
         sent = 255 - pattern_image(number, SIZE)  # exactly what the stand-in engine produced for that frame
         error = np.abs(image.astype(int) - sent).mean()
@@ -314,7 +322,7 @@ def test_obs_restarted_mid_stream_v2v_reconnects_and_the_picture_returns(obs_stu
         before = assert_shows_what_v2v_sent(obs_client)
         obs_studio.restart()  # a new OBS, whose scene collection has no V2V Output
         wait_for("the test's client to reconnect", lambda: obs_client.connected, timeout=15)
-        after = assert_shows_what_v2v_sent(obs_client)  # set up again by v2v in the new OBS
+        after = assert_shows_what_v2v_sent(obs_client, run)  # set up again by v2v in the new OBS
         assert after > before and run.proc.poll() is None
         assert len(output_items(obs_client, SCENES[0])) == 1
     finally:
