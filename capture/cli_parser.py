@@ -92,6 +92,23 @@ def _model_options(p: argparse.ArgumentParser, bench: bool = False) -> None:
 OBS_OPTIONS = ("obs_host", "obs_port", "obs_password", "obs_scene", "obs_styles", "obs_prompt_source")
 
 
+def control_options(p: argparse.ArgumentParser) -> None:
+    """--control-port and --control-host: the live run's HTTP control endpoint (capture/control.py)."""
+    p.add_argument(
+        "--control-port",
+        default=None,
+        metavar="N",
+        help="steer the run over HTTP on port N (0: a free one): GET /status, POST /control",
+    )
+    p.add_argument(
+        "--control-host",
+        default=None,
+        metavar="HOST",
+        help="the address --control-port listens on (default 127.0.0.1); any other needs the "
+        "token in V2V_CONTROL_TOKEN",
+    )
+
+
 def _obs_options(p: argparse.ArgumentParser) -> None:
     """The options of `--output obs` (read by plugins/obs, which registers that sink)."""
     g = p.add_argument_group("with --output obs (OBS Studio through obs-websocket 5, see docs/obs.md)")
@@ -180,19 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --input camera: the frame rate to ask the camera for (default: its own)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.add_argument(
-        "--control-port",
-        default=None,
-        metavar="N",
-        help="steer the run over HTTP on port N (0: a free one): GET /status, POST /control",
-    )
-    p.add_argument(
-        "--control-host",
-        default=None,
-        metavar="HOST",
-        help="the address --control-port listens on (default 127.0.0.1); any other needs the "
-        "token in V2V_CONTROL_TOKEN",
-    )
+    control_options(p)
     p.add_argument(
         "--parent-pid",
         default=None,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from capture.cli_parser import control_options
 from capture.cli_values import parse_in_range
 from capture.errors import CaptureError
 from capture.script import Cue, read_script
@@ -41,19 +42,7 @@ def _generation_options(p: argparse.ArgumentParser) -> None:
         help="timed prompt changes: one 'SECONDS PROMPT' a line, blended in as the video plays",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.add_argument(
-        "--control-port",
-        default=None,
-        metavar="N",
-        help="steer the run over HTTP on port N (0: a free one): GET /status, POST /control",
-    )
-    p.add_argument(
-        "--control-host",
-        default=None,
-        metavar="HOST",
-        help="the address --control-port listens on (default 127.0.0.1); any other needs the "
-        "token in V2V_CONTROL_TOKEN",
-    )
+    control_options(p)
 
 
 def add_commands(sub: argparse._SubParsersAction, model_options: Callable[[argparse.ArgumentParser], None]) -> None:

@@ -1,7 +1,7 @@
 """Contact sheets of image animation and of a scripted text-to-video story, with the style classifier's
 verdict and the frame-to-frame change per clip and segment, printed as a markdown block for docs/quality.md.
 
-    python scripts/animation_sheet.py --model default                 # -> docs/animation_*.png + markdown
+    python scripts/animation_sheet.py --model default --page docs/quality.md   # sheets in docs/, section in the page
     python scripts/animation_sheet.py --model runs/x/export --frames 17 --out-dir /tmp/sheets
 
 Rows: a held-out photo ("astronaut") and a held-out game frame ("doom:heldout") animated (the still starts
@@ -34,6 +34,7 @@ from v2v.models.bundle import ModelBundle, load_bundle
 from v2v.train.classifier import classify, load_classifier
 from v2v.train.data import HELDOUT_SEED, render_clip, sample_scene
 from v2v.train.gates import held_out_real
+from v2v.train.report_page import put_block
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 STILLS = (  # (held-out entry, what it is, prompt, expected style)
@@ -118,6 +119,12 @@ def contact_sheet(rows: list[Row], columns: int = 8, thumb: int = 128) -> Image.
 def markdown(stills: list[Row], segments: list[Row], psnr: dict[str, float], args: argparse.Namespace) -> str:
     """The block for docs/quality.md."""
     lines = [
+        "## Image animation and text-to-video",
+        "",
+        f"Written by `python scripts/animation_sheet.py --model {args.model}` (its own run, not the report's). "
+        "Each still starts the stream and the rest is generated; the story is generated from text alone, its "
+        "prompt changed twice by a timed script without a reset.",
+        "",
         f"Model `{args.model}`, {args.frames} frames per clip at {GENERATE_FPS:g} fps, seed {args.seed}. "
         f"Ground truth: held-out procedural scene {TRUTH_SCENE[0]} ({TRUTH_SCENE[1]}) in the expected style.",
         "",
@@ -147,6 +154,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out-dir", type=Path, default=DOCS, help="where the PNGs go (default docs/)")
+    p.add_argument(
+        "--page",
+        type=Path,
+        default=None,
+        help="also write the section into this report page (e.g. docs/quality.md), kept by later reports",
+    )
     args = p.parse_args(argv)
     if args.frames < 2 * len(STORY):
         p.error(f"--frames must be at least {2 * len(STORY)} (two frames per story segment)")
@@ -169,7 +182,11 @@ def main(argv: list[str] | None = None) -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     contact_sheet(stills).save(args.out_dir / args.stills_name, optimize=True)
     contact_sheet(segments).save(args.out_dir / args.story_name, optimize=True)
-    print(markdown(stills, segments, psnr, args))
+    text = markdown(stills, segments, psnr, args)
+    print(text)
+    if args.page is not None:
+        page = args.page.read_text() if args.page.exists() else ""
+        args.page.write_text(put_block(page, "animation", text))
 
 
 if __name__ == "__main__":

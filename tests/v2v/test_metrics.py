@@ -123,3 +123,13 @@ def test_psnr_colour_matched_forgives_only_a_global_colour_cast():
     assert metrics.psnr_colour_matched(both, truth) > metrics.psnr(both, truth) + 3.0
     with pytest.raises(ValueError, match="equal shapes"):
         metrics.psnr_colour_matched(truth[:2], truth)
+
+
+def test_sharpness_orders_blur_and_noise() -> None:
+    import cv2
+
+    rng = np.random.default_rng(1)
+    frame = (rng.random((1, 64, 64, 3)) * 255).astype(np.uint8)
+    assert metrics.sharpness(np.stack([cv2.GaussianBlur(f, (0, 0), 2.0) for f in frame]), frame) < 0.2
+    noisy = np.clip(frame + rng.normal(0, 30, frame.shape), 0, 255).astype(np.uint8)
+    assert metrics.sharpness(noisy, frame) > 1.0

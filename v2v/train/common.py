@@ -539,12 +539,7 @@ def render_video(scene: Scene, style: str, frames: int, size: tuple[int, int], s
     from v2v.train import data
 
     clip = data.render_clip(scene, style, frames, size=size, start=start)  # [T, H, W, 3] uint8
-    return uint8_to_video(clip)
-
-
-def uint8_to_video(clip: np.ndarray) -> Tensor:
-    """uint8 [T, H, W, 3] -> float [3, T, H, W] in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+    return data.to_model_video(clip)
 
 
 def fresh_scene_seed(rng: np.random.Generator) -> int:

@@ -46,8 +46,8 @@ from v2v.train.common import (
     pixel_frames,
     require_ckpt,
     save_ckpt,
-    uint8_to_video,
 )
+from v2v.train.data import to_model_video
 
 REAL = -1  # the scene index of a Ref into the real latents: (REAL, k) is the k-th real clip
 ENCODE_BATCH = 8  # real clips encoded at once
@@ -107,7 +107,7 @@ def encode_clips(vae: TinyVAE, clips: list[np.ndarray]) -> Tensor:
     device = next(vae.parameters()).device
     out = []
     for i in range(0, len(clips), ENCODE_BATCH):
-        videos = torch.stack([uint8_to_video(c) for c in clips[i : i + ENCODE_BATCH]]).to(device)  # [b, 3, T, H, W]
+        videos = torch.stack([to_model_video(c) for c in clips[i : i + ENCODE_BATCH]]).to(device)  # [b, 3, T, H, W]
         out.append(vae.encode(videos).half().cpu())  # [b, z, F, h, w]
     return torch.cat(out)
 

@@ -23,7 +23,6 @@ separate feature slices, and without still clips it leaves a 4-frame shimmer on 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +43,14 @@ from v2v.train.common import (
     stage_logger,
     warmup_cosine,
 )
-from v2v.train.vae_stage import DEFAULT_AE, adversarial_step, pixel_loss, random_clips, sharp_terms
+from v2v.train.vae_stage import (
+    DEFAULT_AE,
+    adversarial_step,
+    autoencoder_state,
+    pixel_loss,
+    random_clips,
+    sharp_terms,
+)
 
 STAGE = "decoder"
 DECODER_LATENT_NOISE = 0.1  # × the latents' std, independently per latent frame
@@ -142,18 +148,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     torch.manual_seed(seed)
 
     def snapshot() -> dict:
-        extra = (
-            {} if disc is None or disc_opt is None else {"disc": disc.state_dict(), "disc_opt": disc_opt.state_dict()}
-        )
-        return {
-            "step": loop.step,
-            "vae": vae.state_dict(),
-            "opt": opt.state_dict(),
-            "seconds": timer.total(),
-            "vae_config": dataclasses.asdict(vae.config),
-            "stats_done": True,
-            **extra,
-        }
+        return autoencoder_state(loop.step, vae, opt, timer.total(), True, disc, disc_opt)
 
     vae.train()
     with Loop(STAGE, step, config.decoder_steps, path, snapshot, log, config.ckpt_seconds) as loop:

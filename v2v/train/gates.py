@@ -7,7 +7,7 @@
 The autoencoder gate (what a user sees before the DiT runs at all): on held-out real photos and frames,
 mean PSNR >= 24 dB, Sobel edge correlation >= 0.8 and sharpness (Laplacian variance over the input's)
 >= 0.5; on held-out procedural clips PSNR >= 28 dB. A blurred output fails on sharpness and edges, a
-noisy one on PSNR; each threshold is checked in tests/v2v/train/test_autoencoder.py against such outputs.
+noisy one on PSNR; each threshold is checked in tests/v2v/train/test_gates.py against such outputs.
 
 The restyle gates (what a user sees at the default strength and steps), `RESTYLE_GATES`:
 - blocky -> realistic on held-out side-view and top-down scenes, and on the first-person voxel world, against

@@ -38,7 +38,7 @@ from v2v.train import report_sections as rs
 from v2v.train.classifier import load_classifier
 from v2v.train.data import heldout_seeds, render_clip, sample_scene, style_prompt
 from v2v.train.gates import gates_sheet, known_styles, restyle_gates
-from v2v.train.report_page import SECTIONS, summary_rows, write_report
+from v2v.train.report_page import SECTIONS, kept_blocks, summary_rows, write_report
 from v2v.train.report_stream import DriftResult, SpeedResult, measure_drift, measure_speed
 from v2v.train.report_teacher import TeacherComparison, run_teacher
 
@@ -305,6 +305,8 @@ def main(argv: list[str]) -> int:
         args, settings, bundle, host, started, results, sheet_path, out, seconds, time.perf_counter() - t_start
     )
     out.parent.mkdir(parents=True, exist_ok=True)
+    for block in kept_blocks(out.read_text()) if out.exists() else []:  # other tools' sections stay
+        text = text.rstrip("\n") + "\n\n" + block
     out.write_text(text)
     measured = {
         "model": str(args.model),

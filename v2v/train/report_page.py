@@ -1,6 +1,10 @@
 """The report page (`python -m v2v train report`): the header, the machine and settings, the summary
 table of every target measured, then each section's text (report_text.py) in order, and the contact
 sheet's section. `write_report` returns the page; report.py writes it.
+
+Other tools add sections of their own to the page as kept blocks (`put_block`: scripts/animation_sheet.py's
+animation and story sheets); a new report keeps them (`kept_blocks`), so each tool's numbers stay until that
+tool measures again.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +41,21 @@ if TYPE_CHECKING:
     from v2v.train.report import ReportSettings, Results
 
 SECTIONS = ("1", "2", "3", "4", "5", "6", "7", "8")  # every section of the full report
+_BLOCK = re.compile(r"<!-- kept: (?P<name>[\w-]+) -->\n.*?<!-- /kept: (?P=name) -->\n", re.DOTALL)
+
+
+def put_block(page: str, name: str, body: str) -> str:
+    """`page` with the kept block `name` set to `body` (markdown): replaced where it is, else appended."""
+    block = f"<!-- kept: {name} -->\n{body.rstrip()}\n<!-- /kept: {name} -->\n"
+    for m in _BLOCK.finditer(page):
+        if m.group("name") == name:
+            return page[: m.start()] + block + page[m.end() :]
+    return page.rstrip("\n") + "\n\n" + block
+
+
+def kept_blocks(page: str) -> list[str]:
+    """The kept blocks of an earlier page, in order, markers included."""
+    return [m.group(0) for m in _BLOCK.finditer(page)]
 
 
 def summary_rows(r: Results) -> list[list[str]]:

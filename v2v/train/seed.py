@@ -49,7 +49,7 @@ from v2v.train.common import (
 from v2v.train.teacher import TextToVideo, build_latent_cache
 
 SEEDED_STAGES = ("vae", "decoder", "teacher", "ode", "dmd")
-SHIPPED_DMD_STEP = 2800  # the `dmd` step of the shipped student (docs/training.md, "The default model")
+BUNDLE_DMD_STEP = 2800  # the plain recipe's `dmd_steps`: a bundle's student counts as fully distilled
 
 
 def _bundle_folder(model: str) -> Path:
@@ -112,7 +112,7 @@ def seed_pack(workdir: Path, folder: Path) -> TrainConfig:
 def seed(
     workdir: Path,
     model: str = "default",
-    dmd_step: int = SHIPPED_DMD_STEP,
+    dmd_step: int = BUNDLE_DMD_STEP,
     preset: str = "default",
     decoder: Path | None = None,
     conditional: bool = False,
@@ -244,8 +244,9 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "--dmd-step",
         type=int,
-        default=SHIPPED_DMD_STEP,
-        help=f"the `dmd` step the bundle's student stands for (the shipped model's: {SHIPPED_DMD_STEP})",
+        default=BUNDLE_DMD_STEP,
+        help=f"the `dmd` step the bundle's student stands for (default {BUNDLE_DMD_STEP}, the plain recipe's last; "
+        "0 distils an `ode` student, such as the shipped one, from the start)",
     )
     args = p.parse_args(argv)
     workdir = Path(args.workdir)

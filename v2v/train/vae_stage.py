@@ -41,9 +41,9 @@ from v2v.train.common import (
     resume,
     save_ckpt,
     stage_logger,
-    uint8_to_video,
     warmup_cosine,
 )
+from v2v.train.data import to_model_video
 
 STAGE = "vae"
 CLIP_FRAMES = 9
@@ -74,7 +74,7 @@ def random_clips(
         items = load_real("heldout" if held_out else "train")
         for _ in range(n_real):
             item = items[int(rng.integers(0, len(items)))]
-            clips.append(uint8_to_video(real_clip(item, rng, CLIP_FRAMES, crop)))
+            clips.append(to_model_video(real_clip(item, rng, CLIP_FRAMES, crop)))
     while len(clips) < n:
         seed = 1_000_000 + int(rng.integers(0, 1_000_000)) if held_out else fresh_scene_seed(rng)
         style = data.STYLES[int(rng.integers(0, len(data.STYLES)))]
@@ -189,6 +189,29 @@ def sharp_terms(
     return disc, disc_opt, perceptual
 
 
+def autoencoder_state(
+    step: int,
+    vae: TinyVAE,
+    opt: torch.optim.Optimizer,
+    seconds: float,
+    stats_done: bool,
+    disc: PatchDiscriminator | None,
+    disc_opt: torch.optim.Optimizer | None,
+) -> dict:
+    """The checkpoint of an autoencoder stage (`vae`, `decoder`): the weights, the optimisers and, with the
+    adversarial term, the discriminator."""
+    extra = {} if disc is None or disc_opt is None else {"disc": disc.state_dict(), "disc_opt": disc_opt.state_dict()}
+    return {
+        "step": step,
+        "vae": vae.state_dict(),
+        "opt": opt.state_dict(),
+        "seconds": seconds,
+        "vae_config": dataclasses.asdict(vae.config),
+        "stats_done": stats_done,
+        **extra,
+    }
+
+
 def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device("cpu")) -> None:
     log = stage_logger(workdir, STAGE)
     path = ckpt_path(workdir, STAGE)
@@ -212,18 +235,7 @@ def run(workdir: Path, config: TrainConfig, device: torch.device = torch.device(
     stats_done = False
 
     def snapshot() -> dict:
-        extra = (
-            {} if disc is None or disc_opt is None else {"disc": disc.state_dict(), "disc_opt": disc_opt.state_dict()}
-        )
-        return {
-            "step": loop.step,
-            "vae": vae.state_dict(),
-            "opt": opt.state_dict(),
-            "seconds": timer.total(),
-            "vae_config": dataclasses.asdict(vae.config),
-            "stats_done": stats_done,
-            **extra,
-        }
+        return autoencoder_state(loop.step, vae, opt, timer.total(), stats_done, disc, disc_opt)
 
     vae.train()
     with Loop(STAGE, step, config.vae_steps, path, snapshot, log, config.ckpt_seconds) as loop:

@@ -276,9 +276,17 @@ def test_a_second_run_reuses_the_output_and_obs_scene_picks_another_scene(obs_st
     assert len(output_inputs(obs_client)) == 1  # left in place by the run before
     run = Run(obs_studio, tmp_path, "--obs-scene", SCENES[1], "--output", str(tmp_path / "sent.mp4"))
     try:
-        assert_shows_what_v2v_sent(obs_client)  # live: this run's picture, the run before has ended
+        # OBS may still play what it buffered of the run before until this run has set V2V Output up
+        wait_for(
+            "v2v to set up V2V Output",
+            lambda: f"in scene {SCENES[1]!r}" in run.stderr,
+            timeout=60,
+            detail=lambda: run.stderr,
+        )
+        assert_shows_what_v2v_sent(obs_client, run)  # live: this run's picture, the run before has ended
         assert len(output_inputs(obs_client)) == 1
-        assert len(output_items(obs_client, SCENES[0])) == 1 and len(output_items(obs_client, SCENES[1])) == 1
+        in_scenes = [len(output_items(obs_client, scene)) for scene in SCENES[:2]]
+        assert in_scenes == [1, 1], f"V2V Output in {SCENES[:2]}: {in_scenes}; v2v printed:\n{run.stderr}"
     finally:
         err = run.stop()
     assert "Traceback" not in err and f"in scene {SCENES[1]!r}" in err, err

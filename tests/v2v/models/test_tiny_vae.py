@@ -73,3 +73,11 @@ def test_any_memory_layout_encodes_alike():
     torch.testing.assert_close(vae.encode(odd), vae.encode(video))
     z = vae.encode(video)
     torch.testing.assert_close(vae.decode(z.permute(0, 2, 3, 4, 1).contiguous().permute(0, 4, 1, 2, 3)), vae.decode(z))
+
+
+def test_extra_blocks_default_to_the_base_network() -> None:
+    base = TinyVAE(TinyVAEConfig.tiny())
+    deep = TinyVAE(dataclasses.replace(TinyVAEConfig.tiny(), enc_blocks=1, dec_blocks=1))
+    assert set(base.state_dict()) < set(deep.state_dict())  # old checkpoints' keys are all still there
+    x = torch.rand(1, 3, 5, 32, 32) * 2 - 1
+    assert deep.decode(deep.encode(x)).shape == x.shape

@@ -97,3 +97,21 @@ def test_gates_sheet_puts_each_input_above_its_outputs(tmp_path) -> None:
     assert tuple(sheet[top + 8, x0 + 8]) == (255, 0, 0)  # photo's input, red
     assert tuple(sheet[top + step + 8, x0 + 8]) == (0, 0, 255)  # its toon output, blue
     assert tuple(sheet[top + 8, x0 + step + 8]) == (0, 0, 255)  # the voxel scene's input
+
+
+def test_autoencoder_gate_metrics_reject_blur_mean_and_frozen() -> None:
+    pytest.importorskip("skimage", reason='the real training data needs the train extra: pip install -e ".[train]"')
+    clips = gates.held_out_real(side=64)
+    same = gates.round_trip_scores(lambda c: c, clips)
+    assert same["edge_corr"] > 0.99 and same["sharpness"] == pytest.approx(1.0)
+    blurred = gates.round_trip_scores(_blur, clips)
+    assert blurred["sharpness"] < gates.AE_GATES["real_sharpness"]
+    assert blurred["edge_corr"] < same["edge_corr"]
+    mean = gates.round_trip_scores(
+        lambda c: np.broadcast_to(c.mean((0, 1, 2), keepdims=True).astype(np.uint8), c.shape).copy(), clips
+    )
+    assert mean["psnr"] < gates.AE_GATES["real_psnr"] and mean["sharpness"] < 0.01
+    frozen = gates.round_trip_scores(
+        lambda c: np.broadcast_to(c[:1], c.shape).copy(), {k: v for k, v in clips.items() if v.shape[0] > 1}
+    )
+    assert frozen["psnr"] < gates.AE_GATES["real_psnr"]

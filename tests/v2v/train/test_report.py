@@ -178,3 +178,15 @@ def test_warp_by_transition_separates_chunk_boundaries():
     boundary, inside, gt = rs.warp_by_transition(warp_terms(video), warp_terms(np.zeros_like(video)), chunks)
     assert inside == 0 and gt == 0
     assert boundary == pytest.approx(40 / 255 / 2, rel=1e-3)  # transitions 1 (no change) and 5 (the jump)
+
+
+def test_a_kept_block_is_set_once_and_survives_a_new_page():
+    from v2v.train.report_page import kept_blocks, put_block
+
+    page = put_block("# Quality report\n\ntext\n", "animation", "## Animation\n\nfirst")
+    page = put_block(page, "animation", "## Animation\n\nsecond")
+    assert page.count("<!-- kept: animation -->") == 1 and "second" in page and "first" not in page
+    assert page.startswith("# Quality report\n\ntext\n")
+    (block,) = kept_blocks(page)
+    assert block.startswith("<!-- kept: animation -->") and "second" in block
+    assert kept_blocks("# a page without blocks\n") == []
