@@ -1,7 +1,8 @@
-"""Frames at the edges, and the conversions between them and the engine's tensors.
+"""Frames at the edges, and their way into the engine and back at a working size.
 
 At the edges (sources, sinks) a frame is `uint8` RGB numpy `[H, W, 3]`. The engine takes
-`float32 [T, 3, H, W]` in [-1, 1] at a *working size*.
+`float32 [T, 3, H, W]` in [-1, 1] at a *working size*; v2v/pixels.py converts between the two layouts,
+this module resizes.
 
 Working size. A model is trained at one size (its `bundle.size`), but inputs come in every aspect
 (16:9 games, 4:3 cameras, portrait phone clips). We never letterbox (the model would restyle the black
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+
+from v2v.pixels import to_float, to_uint8
 
 SIZE_MULTIPLE = 16  # VAE spatial factor (8) x DiT patch (2)
 
@@ -72,24 +75,18 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def frames_to_tensor(images: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
-    """uint8 RGB images [H, W, 3] (any sizes) -> float32 [T, 3, h, w] in [-1, 1] at `size` (w, h)."""
+    """uint8 RGB images [H, W, 3] (any sizes) -> the engine's float32 [T, 3, h, w] in [-1, 1] at `size` (w, h)."""
     if not images:
         raise ValueError("frames_to_tensor needs at least one image")
     for image in images:
         check_image(image)
-    batch = np.stack([resize(image, size) for image in images])  # [T, h, w, 3] uint8
-    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()  # [T, 3, h, w]
-    return x.div_(127.5).sub_(1.0)
+    return to_float(np.stack([resize(image, size) for image in images]))  # [T, h, w, 3] -> [T, 3, h, w]
 
 
 def tensor_to_frames(x: torch.Tensor, out_size: tuple[int, int]) -> list[np.ndarray]:
-    """float [T, 3, h, w] in [-1, 1] (values outside are clamped) -> T uint8 RGB images [H, W, 3]
+    """The engine's float [T, 3, h, w] in [-1, 1] (values outside are clamped) -> T uint8 RGB images [H, W, 3]
     resized to `out_size` (W, H)."""
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"expected a float tensor [T, 3, H, W], got shape {tuple(x.shape)}")
-    pixels = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # [T, 3, h, w]
-    batch = pixels.permute(0, 2, 3, 1).cpu().numpy()  # [T, h, w, 3]
-    return [np.ascontiguousarray(resize(image, out_size)) for image in batch]
+    return [np.ascontiguousarray(resize(image, out_size)) for image in to_uint8(x)]  # [T, h, w, 3] each resized
 
 
 class Ticker:

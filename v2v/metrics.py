@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
+
+from v2v.pixels import to_uint8
 
 
 def _cv2() -> Any:
@@ -29,18 +32,16 @@ def _cv2() -> Any:
 
 
 def as_uint8_video(video: Any) -> np.ndarray:
-    """uint8 [T, H, W, 3] from uint8 [T, H, W, 3] or float [T, 3, H, W] in [-1, 1] (numpy/torch)."""
-    if hasattr(video, "detach"):
-        video = video.detach().float().cpu().numpy()
-    video = np.asarray(video)
-    if video.dtype == np.uint8:
+    """The metrics' input as uint8 [T, H, W, 3]: uint8 [T, H, W, 3] as it is, float [T, 3, H, W] in [-1, 1]
+    (numpy or torch) through `v2v.pixels.to_uint8`."""
+    if isinstance(video, np.ndarray) and video.dtype == np.uint8:
         if video.ndim != 4 or video.shape[-1] != 3:
             raise ValueError(f"expected uint8 video [T, H, W, 3], got shape {video.shape}")
         return video
-    if video.ndim != 4 or video.shape[1] != 3:
-        raise ValueError(f"expected float video [T, 3, H, W] in [-1, 1], got {video.dtype} shape {video.shape}")
-    x = (np.clip(video, -1.0, 1.0) + 1.0) * 127.5 + 0.5
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).astype(np.uint8)
+    x = video if isinstance(video, torch.Tensor) else torch.from_numpy(np.asarray(video))
+    if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
+        raise ValueError(f"expected float video [T, 3, H, W] in [-1, 1], got {x.dtype} shape {tuple(x.shape)}")
+    return to_uint8(x)
 
 
 def _gray(frame: np.ndarray) -> np.ndarray:

@@ -4,7 +4,8 @@ import torch
 
 from v2v.engine import EngineConfig, StreamEngine
 from v2v.models.bundle import DEFAULT_DIR, load_bundle
-from v2v.train.data import heldout_seeds, render_clip, sample_scene, style_prompt, to_model_video
+from v2v.pixels import to_float
+from v2v.train.data import heldout_seeds, render_clip, sample_scene, style_prompt
 
 
 def test_default_weights_ship_within_the_size_budget():
@@ -20,7 +21,7 @@ def test_default_model_restyles_a_held_out_clip():
     assert bundle.dit.config.causal and min(bundle.size) >= 256
     W, H = bundle.size
     scene = sample_scene(heldout_seeds(1)[0])
-    video = to_model_video(render_clip(scene, "blocky", 9, (W, H))).transpose(0, 1)  # [T, 3, H, W]
+    video = to_float(render_clip(scene, "blocky", 9, (W, H)))  # [T, 3, H, W]
     engine = StreamEngine(bundle, EngineConfig(prompt=style_prompt("realistic"), seed=0))
     out = torch.cat([engine.push(video), engine.flush()], 0)
     assert out.shape == video.shape and torch.isfinite(out).all()

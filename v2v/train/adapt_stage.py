@@ -39,6 +39,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from v2v.models.tiny_vae import TinyVAE
+from v2v.pixels import to_float
 from v2v.train.common import (
     Loop,
     TrainConfig,
@@ -139,7 +140,7 @@ def record_rollouts(
             EngineConfig(prompt=data.style_prompt(target), strength=strength, seed=seed),
             on_latents=_collector(chunks),
         )
-        video = data.to_model_video(clips[source]).transpose(0, 1)  # [T, 3, H, W]
+        video = to_float(clips[source])  # [T, 3, H, W]
         engine.push(video)
         engine.flush()
         latents.append(torch.cat(chunks, dim=2)[0].half().clone())  # [z, F, h, w]

@@ -32,6 +32,7 @@ from v2v.models.dit import DiT, DiTConfig
 from v2v.models.loading import config_from_dict
 from v2v.models.tiny_vae import TinyVAE, TinyVAEConfig
 from v2v.models.word_text import WordPromptEncoder, WordTextConfig
+from v2v.pixels import to_float
 from v2v.sampling import SamplingConfig
 
 if TYPE_CHECKING:  # data imports this module
@@ -539,7 +540,7 @@ def render_video(scene: Scene, style: str, frames: int, size: tuple[int, int], s
     from v2v.train import data
 
     clip = data.render_clip(scene, style, frames, size=size, start=start)  # [T, H, W, 3] uint8
-    return data.to_model_video(clip)
+    return to_float(clip).transpose(0, 1)  # [3, T, H, W]
 
 
 def fresh_scene_seed(rng: np.random.Generator) -> int:

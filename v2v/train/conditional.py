@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from v2v.models.tiny_vae import TinyVAE
+from v2v.pixels import to_float
 from v2v.train.common import (
     ConditionalConfig,
     TrainConfig,
@@ -47,7 +48,6 @@ from v2v.train.common import (
     require_ckpt,
     save_ckpt,
 )
-from v2v.train.data import to_model_video
 
 REAL = -1  # the scene index of a Ref into the real latents: (REAL, k) is the k-th real clip
 ENCODE_BATCH = 8  # real clips encoded at once
@@ -107,7 +107,8 @@ def encode_clips(vae: TinyVAE, clips: list[np.ndarray]) -> Tensor:
     device = next(vae.parameters()).device
     out = []
     for i in range(0, len(clips), ENCODE_BATCH):
-        videos = torch.stack([to_model_video(c) for c in clips[i : i + ENCODE_BATCH]]).to(device)  # [b, 3, T, H, W]
+        batch = [to_float(c).transpose(0, 1) for c in clips[i : i + ENCODE_BATCH]]  # b × [3, T, H, W]
+        videos = torch.stack(batch).to(device)  # [b, 3, T, H, W]
         out.append(vae.encode(videos).half().cpu())  # [b, z, F, h, w]
     return torch.cat(out)
 

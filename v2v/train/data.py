@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from v2v.pixels import to_float
 from v2v.train.raster import rasterize
 from v2v.train.raster_voxel import rasterize_voxel
 from v2v.train.scenes import GRASS, SAND, SNOW, GBuffer, SceneSpec, hash01
@@ -48,7 +49,6 @@ __all__ = [
     "ClipDatasetConfig",
     "HELDOUT_SEED",
     "heldout_seeds",
-    "to_model_video",
 ]
 
 HELDOUT_SEED = 1_000_000
@@ -283,12 +283,6 @@ def heldout_seeds(n: int) -> list[int]:
     return [HELDOUT_SEED + i for i in range(n)]
 
 
-def to_model_video(frames: np.ndarray) -> torch.Tensor:
-    """uint8 [T, H, W, 3] -> float32 [3, T, H, W] in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float()
-    return x / 127.5 - 1.0
-
-
 @dataclass(frozen=True)
 class ClipDatasetConfig:
     frames: int = 17  # pixel frames per clip (1 + 4k for the Wan VAE)
@@ -335,13 +329,13 @@ class ClipDataset(torch.utils.data.IterableDataset):
         wanted = (style,) if cfg.source_style is None else (style, cfg.source_style)
         clips = render_styles(scene, wanted, cfg.frames, cfg.size, start)
         item = {
-            "video": to_model_video(clips[style]),
+            "video": to_float(clips[style]).transpose(0, 1),  # [3, T, H, W]
             "style": style,
             "caption": caption(scene, style, rng),
             "seed": seed,
             "start": start,
         }
         if cfg.source_style is not None:
-            item["source"] = to_model_video(clips[cfg.source_style])
+            item["source"] = to_float(clips[cfg.source_style]).transpose(0, 1)  # [3, T, H, W]
             item["source_style"] = cfg.source_style
         return item

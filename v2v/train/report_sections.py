@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 from tqdm import tqdm
 
 from v2v.engine import ChunkMetrics, EngineConfig, StreamEngine
@@ -32,15 +31,11 @@ from v2v.metrics import (
     warp_terms,
 )
 from v2v.models.bundle import ModelBundle
+from v2v.pixels import to_float
 from v2v.train.classifier import StyleClassifier, classify
-from v2v.train.data import STYLES, render_styles, sample_scene, style_prompt, to_model_video
+from v2v.train.data import STYLES, render_styles, sample_scene, style_prompt
 
 Video = np.ndarray  # uint8 [T, H, W, 3] RGB
-
-
-def engine_frames(clip: Video) -> Tensor:
-    """uint8 [T, H, W, 3] -> float [T, 3, H, W] in [-1, 1], the engine's input."""
-    return to_model_video(clip).transpose(0, 1)  # [T, 3, H, W]
 
 
 def render_scenes(
@@ -64,7 +59,7 @@ class Restyled:
 def restyle(bundle: ModelBundle, clip: Video, prompt: str, strength: float, seed: int) -> Restyled:
     """Push a whole clip through a fresh StreamEngine and flush it; one output frame per input frame."""
     engine = StreamEngine(bundle, EngineConfig(prompt=prompt, strength=strength, seed=seed))
-    frames = engine_frames(clip)
+    frames = to_float(clip)  # [T, 3, H, W]
     t0 = time.perf_counter()
     out = [engine.push(frames)]
     chunks = list(engine.metrics)
@@ -239,7 +234,7 @@ class AutoencoderCeiling:
 
 def round_trip(bundle: ModelBundle, clip: Video) -> Video:
     """uint8 [T, H, W, 3] (T = 1 + 4k) -> the same clip through bundle.vae.encode / decode."""
-    x = engine_frames(clip).transpose(0, 1).unsqueeze(0).to(bundle.device, bundle.dtype)  # [1, 3, T, H, W]
+    x = to_float(clip).transpose(0, 1).unsqueeze(0).to(bundle.device, bundle.dtype)  # [1, 3, T, H, W]
     with torch.inference_mode():
         video = bundle.vae.decode(bundle.vae.encode(x))  # [1, 3, T, H, W]
     return as_uint8_video(video.squeeze(0).transpose(0, 1).float().cpu())  # [T, H, W, 3]

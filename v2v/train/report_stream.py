@@ -19,8 +19,9 @@ from tqdm import tqdm
 from v2v.engine import ChunkMetrics, EngineConfig, StreamEngine
 from v2v.metrics import as_uint8_video, frame_stats, psnr, ssim, warp_error
 from v2v.models.bundle import ModelBundle
+from v2v.pixels import to_float
 from v2v.train.data import render_styles, sample_scene, style_prompt
-from v2v.train.report_sections import Video, engine_frames
+from v2v.train.report_sections import Video
 
 # ---- 4: drift over a long stream ----------------------------------------------------------------------
 
@@ -114,7 +115,7 @@ def measure_drift(
             if k + j >= frames - W:
                 keep["gt_last"].append(r[target][j])
                 keep["in_last"].append(r[source][j])
-        x = engine_frames(r[source])
+        x = to_float(r[source])  # [T, 3, H, W]
         bounds = [*range(0, n, push), n] if k else [0, *range(1, n, push), n]  # frame 0 alone: the first chunk
         for j, j_next in zip(bounds[:-1], bounds[1:], strict=True):
             before = produced
@@ -139,7 +140,7 @@ def measure_drift(
     # control: the same last input frames through a fresh engine, so that what the stream's history did
     # (drift) can be told apart from what the scene's content at the end does
     fresh = StreamEngine(bundle, EngineConfig(prompt=style_prompt(target), strength=strength, seed=seed))
-    x = engine_frames(stack["in_last"])
+    x = to_float(stack["in_last"])  # [T, 3, H, W]
     outs = [fresh.push(x[j : j + push]) for j in range(0, W, push)] + [fresh.flush()]
     fresh_out = as_uint8_video(torch.cat([o for o in outs if o.numel()]).float().cpu())  # [W, H, W, 3]
     return DriftResult(
@@ -194,7 +195,7 @@ def measure_speed(
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        x = engine_frames(clip)
+        x = to_float(clip)  # [T, 3, H, W]
         warm = StreamEngine(bundle, EngineConfig(prompt=prompt, strength=strength, seed=1))
         for i in range(min(warmup, len(x))):
             warm.push(x[i : i + 1])

@@ -22,9 +22,10 @@ from v2v.metrics import as_uint8_video, psnr, ssim
 from v2v.models.bundle import ModelBundle
 from v2v.models.dit import DiT
 from v2v.models.protocols import PromptEncoder
+from v2v.pixels import to_float
 from v2v.sampling import add_noise, euler_sample, strength_to_timestep
 from v2v.train.classifier import StyleClassifier
-from v2v.train.data import style_prompt, to_model_video
+from v2v.train.data import style_prompt
 from v2v.train.report_sections import PairsResult, Video, measure_pairs, restyle, style_accuracy
 from v2v.train.teacher import cfg_flow
 
@@ -138,7 +139,7 @@ def teacher_sdedit(
     source-conditioned teacher is told the clip's clean latents in both), then decode."""
     tf = bundle.vae.temporal_factor
     T = 1 + tf * ((len(clip) - 1) // tf)
-    video = to_model_video(clip[:T])[None].to(bundle.device, bundle.dtype)  # [1, 3, T, H, W]
+    video = to_float(clip[:T]).transpose(0, 1)[None].to(bundle.device, bundle.dtype)  # [1, 3, T, H, W]
     with torch.inference_mode():
         t0 = time.perf_counter()
         z = bundle.vae.encode(video)  # [1, C, F, h, w]

@@ -26,6 +26,7 @@ import torch.nn.functional as F_
 from torch import Tensor, nn
 
 from v2v.models.tiny_vae import TinyVAE
+from v2v.pixels import to_float
 from v2v.train.adversarial import PatchDiscriminator, adaptive_weight, discriminator_loss, generator_loss, sample_frames
 from v2v.train.common import (
     AutoencoderConfig,
@@ -43,7 +44,6 @@ from v2v.train.common import (
     stage_logger,
     warmup_cosine,
 )
-from v2v.train.data import to_model_video
 
 STAGE = "vae"
 CLIP_FRAMES = 9
@@ -74,7 +74,7 @@ def random_clips(
         items = load_real("heldout" if held_out else "train")
         for _ in range(n_real):
             item = items[int(rng.integers(0, len(items)))]
-            clips.append(to_model_video(real_clip(item, rng, CLIP_FRAMES, crop)))
+            clips.append(to_float(real_clip(item, rng, CLIP_FRAMES, crop)).transpose(0, 1))  # [3, T, H, W]
     while len(clips) < n:
         seed = 1_000_000 + int(rng.integers(0, 1_000_000)) if held_out else fresh_scene_seed(rng)
         style = data.STYLES[int(rng.integers(0, len(data.STYLES)))]

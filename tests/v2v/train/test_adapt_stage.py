@@ -5,6 +5,7 @@ import torch
 
 from tests.v2v.train.helpers import run_config
 from v2v.models.bundle import load_bundle
+from v2v.pixels import to_float
 from v2v.train.common import load_ckpt, resolve_device
 
 
@@ -47,7 +48,7 @@ def test_adapt_records_the_engines_latents_with_the_target_style_render(run):
         EngineConfig(prompt=data.style_prompt(target), strength=strength, seed=seed),
         on_latents=seen.append,
     )
-    video = data.to_model_video(clips[source]).transpose(0, 1).to(device)  # [T, 3, H, W]
+    video = to_float(clips[source]).to(device)  # [T, 3, H, W]
     output = torch.cat([engine.push(video), engine.flush()])
     latents = torch.cat(seen, dim=2)  # [1, z, F, h, w]
     torch.testing.assert_close(latents[0].half().cpu(), rec["latents"][0])

@@ -261,14 +261,14 @@ def test_dmd_starts_tell_the_source_and_drop_it_on_noise_starts_at_the_rate():
 
 def test_encode_clips_is_the_vae_encoder_batched():
     from v2v.models.tiny_vae import TinyVAE
-    from v2v.train.data import to_model_video
+    from v2v.pixels import to_float
 
     vae = TinyVAE(tiny_config(tuple(data.VOCAB)).vae).eval()
     clips = [np.random.default_rng(i).integers(0, 255, (5, 16, 16, 3), dtype=np.uint8) for i in range(10)]
     z = encode_clips(vae, clips)
     assert z.shape == (10, vae.z_dim, 2, 2, 2) and z.dtype == torch.float16
     with torch.no_grad():
-        torch.testing.assert_close(z[9], vae.encode(to_model_video(clips[9])[None])[0].half())
+        torch.testing.assert_close(z[9], vae.encode(to_float(clips[9]).transpose(0, 1)[None])[0].half())
 
 
 def test_conditional_recipe_runs_end_to_end_and_its_bundle_restyles_with_the_source(conditional_run):

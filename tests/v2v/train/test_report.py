@@ -10,6 +10,7 @@ from safetensors.torch import save_file
 
 from v2v.models.bundle import load_bundle, random_bundle, save_bundle
 from v2v.models.dit import DiT
+from v2v.pixels import to_float
 from v2v.train import report_sections as rs
 from v2v.train import report_stream, report_teacher
 from v2v.train.report import main
@@ -127,7 +128,7 @@ def test_autoencoder_round_trip_is_the_vae_alone(model):
     clip = render_clip(sample_scene(5), "realistic", 5, bundle.size)
     rt = rs.round_trip(bundle, clip)
     assert rt.shape == clip.shape and rt.dtype == np.uint8
-    x = rs.engine_frames(clip).transpose(0, 1).unsqueeze(0)
+    x = to_float(clip).transpose(0, 1).unsqueeze(0)
     expected = bundle.vae.decode(bundle.vae.encode(x))
     assert np.abs(rt.astype(int) - rs.as_uint8_video(expected.squeeze(0).transpose(0, 1)).astype(int)).max() <= 1
 
