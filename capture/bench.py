@@ -7,7 +7,7 @@ arrived. So the numbers are what a viewer gets:
 - fps: output frames per second in steady state (after the first tenth of the outputs);
 - first_frame_s: from the stream's first captured frame to its first output (the model already loaded);
 - latency_p50/p95/p99_ms: each output frame's capture to its delivery;
-- dropped: frames the newest-frame-wins slot replaced because the engine was busy;
+- dropped: frames the live inbox replaced by newer ones because the engine was busy;
 - stages_ms: capture and sink per frame, encode / denoise / cache / decode per chunk (the engine's own);
 - model_fps: encode + DiT + decode alone (their compute per frame, no I/O, no waiting);
 - peak_rss_mb (and peak_gpu_mb on a GPU); kv_chunk_cost_ratio: the 200th chunk's cost over the 10th's
@@ -103,6 +103,9 @@ class _RecordingEngine:
         out = self.engine.flush()
         self.chunks.extend(self.engine.metrics)
         return out
+
+    def frames_needed(self) -> int:
+        return int(self.engine.frames_needed())
 
     def set_prompt(self, text: str) -> None:
         self.engine.set_prompt(text)
@@ -212,7 +215,7 @@ def run_live_bench(
     gpu = _gpu_reset(device)
     result = run_pipeline(source, sink, restyler, threading.Event(), PipelineConfig(lossless=False, pace=False))
     if soak and sink.arrived and (not samples or samples[-1][0] < sink.arrived[-1][0] + 1):
-        # the last sample at the stream's end: under load the newest-frame slot may drop the frames that
+        # the last sample at the stream's end: under load the live inbox may drop the frames that
         # would have crossed the last multiple of SOAK_EVERY
         next_sample[0] = 0
         sample(sink.arrived[-1][0])

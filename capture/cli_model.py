@@ -31,10 +31,10 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def load_model(spec: str, device: str) -> ModelBundle:
-    """load_bundle with its CheckpointError turned into a one-line user error."""
-    import torch
-
+def load_model(spec: str, device: str, dtype: str = "auto") -> ModelBundle:
+    """load_bundle in `dtype` ('auto': `v2v.devices.default_dtype`) with its CheckpointError turned into a
+    one-line user error."""
+    from v2v.devices import resolve_dtype
     from v2v.models.bundle import load_bundle
     from v2v.models.loading import CheckpointError
 
@@ -43,9 +43,7 @@ def load_model(spec: str, device: str) -> ModelBundle:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            # bf16 on a GPU, as the Wan/CausVid weights are released; float32 on the CPU
-            dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-            bundle = load_bundle(spec, device=device, dtype=dtype)
+            bundle = load_bundle(spec, device=device, dtype=resolve_dtype(dtype, device))
         except CheckpointError as e:  # the error says it all; torch's warnings about the same file would not
             hint = (
                 "; the default model is built by `python -m v2v train all` (or pass --model PATH)"
@@ -72,7 +70,7 @@ def prepare_model(args: argparse.Namespace, size: tuple[int, int] | None) -> tup
     seed = whole_number(args.seed, "--seed", 0)
     refresh = parse_noise_refresh(args.noise_refresh)
     sink_refresh = parse_sink_refresh(args.sink_refresh)
-    bundle = load_model(args.model, resolve_device(args.device))
+    bundle = load_model(args.model, resolve_device(args.device), args.dtype)
     if args.compile:
         bundle.dit.compile_blocks()
     schedule = len(bundle.sampling.timesteps)

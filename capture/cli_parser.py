@@ -86,6 +86,13 @@ def _model_options(p: argparse.ArgumentParser, bench: bool = False) -> None:
         choices=("auto", "cpu", "cuda"),
         help="where the model runs: auto = cuda when available, else cpu (default auto)",
     )
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16"),
+        help="the model's number format: auto = bfloat16 on a GPU and on a CPU with bfloat16 arithmetic "
+        "(AVX512-BF16, AMX; see `doctor`), else float32 (default auto)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 

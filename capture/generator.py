@@ -99,6 +99,10 @@ class Generator:
         self._begin()
         return []
 
+    def frames_needed(self) -> int:
+        """One: each input frame is answered at once (from the frames of the last generated chunk, or a new one)."""
+        return 1
+
     def set_prompt(self, text: str) -> None:
         """Steer to a new prompt mid-stream (the engine blends it in without a reset). The prompt already
         in use is not set again (that would restart its blend)."""

@@ -1,9 +1,10 @@
 """The one box that joins two threads of a run (and a camera's reader thread to its consumer).
 
-`Mailbox()` is a single slot where the newest item wins: `put` never waits, and an item replaced
-before anyone took it is counted in `dropped`. That is what keeps a live stream close to now when the
-engine is slower than the source. `Mailbox(capacity=N, lossless=True)` is a queue of up to N items
-whose `put` waits for room instead, so that nothing is dropped (files into files).
+`Mailbox()` is a single slot where the newest item wins: `put` never waits, and an item replaced before
+anyone took it is counted in `dropped`; `Mailbox(capacity=N)` or `hold(N)` keeps the newest N. That is what
+keeps a live stream close to now when the engine is slower than the source. `Mailbox(capacity=N,
+lossless=True)` is a queue of up to N items whose `put` waits for room instead, so that nothing is dropped
+(files into files).
 
 Either side can `cancel()` the box: everything in it is discarded, waiting threads wake, later `put`s
 are refused and `get`s return None. The producer `close()`s it when no more items will come.
@@ -66,6 +67,19 @@ class Mailbox(Generic[T]):
             items = [self._items.popleft() for _ in range(min(n, len(self._items)))]
             self._cond.notify_all()
             return items
+
+    def hold(self, capacity: int) -> None:
+        """Hold at most `capacity` items from now on; a lossy box drops its oldest beyond that (counted in
+        `dropped`), so it keeps the newest `capacity`. The live pipeline sets it to the frames the engine's
+        next chunk needs."""
+        if capacity < 1:
+            raise ValueError(f"a mailbox holds at least one item, got capacity {capacity}")
+        with self._cond:
+            self.capacity = capacity
+            while not self.lossless and len(self._items) > capacity:
+                self._items.popleft()
+                self.dropped += 1
+            self._cond.notify_all()
 
     def close(self) -> None:
         """No more items will come (what is in the box can still be taken)."""

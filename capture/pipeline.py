@@ -5,8 +5,10 @@ runtime (capture/runtime.py) and the offline restyle (capture/restyle.py) both r
     engine stage    (caller's thread): inbox ──► steering ──► Restyler or Generator ──► outbox
     delivery stage  (thread):          outbox ──► pacing ──► sinks (a FanOut writes each frame to all)
 
-Live (`lossless=False`), the inbox is one slot where the newest frame wins: when the engine is slower
-than the source the frames it had no time for are dropped, so the output stays close to now. Lossless,
+Live (`lossless=False`), the inbox holds as many frames as the engine's next chunk needs
+(`FrameStage.frames_needed`), and the newest win: when the engine is slower than the source the frames it
+had no time for are dropped, so the output stays close to now, and a chunk's frames are waiting when the
+engine is done with the last one (a one-frame slot would make it wait for the source for all but one). Lossless,
 the inbox is a short queue that makes the source wait: every frame comes out. Nothing is dropped after
 the inbox. Between pushes the engine stage applies the prompt and strength that the controls changed
 (capture/control.py), so a change reaches the engine before its next chunk.
@@ -232,7 +234,12 @@ def _take(run: _Run) -> list[Frame]:
         else:  # live: what comes while paused is not restyled
             run.inbox.get(POLL_S)
         return []
-    frames = run.inbox.take(run.config.batch, POLL_S)
+    if run.config.lossless:
+        frames = run.inbox.take(run.config.batch, POLL_S)
+    else:  # the newest frames that complete the next chunk, all at once
+        needed = run.restyler.frames_needed()
+        run.inbox.hold(needed)
+        frames = run.inbox.take(needed, POLL_S)
     room = run.room()
     return frames if room is None else frames[:room]
 

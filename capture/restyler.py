@@ -34,6 +34,8 @@ class FrameStage(Protocol):
 
     def set_strength(self, strength: float) -> None: ...
 
+    def frames_needed(self) -> int: ...  # input frames that complete the next chunk (≥ 1)
+
 
 class Restyler:
     """Frames in, restyled frames out, in order, each at its input frame's size and timestamps.
@@ -67,6 +69,12 @@ class Restyler:
     def flush(self) -> list[Frame]:
         """Restyle whatever the engine still holds and end its stream."""
         return self._match(self.engine.flush())
+
+    def frames_needed(self) -> int:
+        """The frames that complete the engine's next chunk (`StreamEngine.frames_needed`); 1 for an engine
+        that does not say."""
+        needed = getattr(self.engine, "frames_needed", None)
+        return max(1, int(needed())) if callable(needed) else 1
 
     def set_prompt(self, text: str) -> None:
         """Steer to a new prompt mid-stream (the engine blends it in without a reset)."""

@@ -1,7 +1,7 @@
 """The live runtime behind `python -m v2v --input SRC --output SINK`: one run of the pipeline
 (capture/pipeline.py) with its controls (capture/control.py) and its status line (capture/status.py).
 
-    capture thread:  source ──► mailbox (one slot: the newest frame wins)
+    capture thread:  source ──► mailbox (the newest frames win, as many as the engine's next chunk needs)
     main thread:     mailbox ──► steering ──► Restyler or Generator (engine) ──► outbox
     delivery thread: outbox ──► pacing (the input's timing, shifted by the latency) ──► every sink
 

@@ -113,6 +113,7 @@ def compare(bundle: ModelBundle, clip: Tensor, config: EngineConfig) -> CompareR
     on the first frames)."""
     ways = {"kv_cache": _kv_cache, "recompute": _recompute, "per_frame": _per_frame}
     device = torch.device(bundle.device)
+    clip = clip.to(device, bundle.dtype)  # the engine casts its input; the other two ways take it as given
     warm = clip[: min(clip.shape[0], 9)]
     ms: dict[str, float] = {}
     for name, way in ways.items():

@@ -173,6 +173,11 @@ class StreamEngine:
         """Frames received but not yet returned."""
         return len(self._pending)
 
+    def frames_needed(self) -> int:
+        """Pixel frames still to come before the next chunk runs (≥ 1): a live caller that holds this many
+        of the newest frames keeps the engine busy without waiting for the source."""
+        return self._chunk_len() - len(self._pending)
+
     # ---- the chunk -----------------------------------------------------------------------------
     def _run_chunk(self, pixels: Tensor) -> Tensor:
         """pixels [T, 3, H, W] in [-1, 1] (T = the chunk length) -> restyled [T, 3, H, W]."""

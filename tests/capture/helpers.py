@@ -93,6 +93,9 @@ class IdentityEngine:
     def _chunk(self) -> int:
         return 1 if self.chunks == 0 else 4
 
+    def frames_needed(self) -> int:
+        return self._chunk() - len(self.pending)
+
     def push(self, frames: torch.Tensor) -> torch.Tensor:
         assert frames.ndim == 4 and frames.shape[1] == 3 and frames.dtype == torch.float32
         assert frames.shape[2] % 16 == 0 and frames.shape[3] % 16 == 0, tuple(frames.shape)

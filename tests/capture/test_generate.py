@@ -138,7 +138,7 @@ def _rss_mb() -> float:
 # ---- image animation ------------------------------------------------------------------------------
 def test_animate_writes_the_image_then_frames_that_move(tmp_path, tiny_model, capsys, monkeypatch):
     bundle = smooth_bundle()
-    monkeypatch.setattr("capture.cli_model.load_model", lambda spec, device: bundle)
+    monkeypatch.setattr("capture.cli_model.load_model", lambda spec, device, dtype="auto": bundle)
     image = _still()
     still, out = _write_still(str(tmp_path / "still.png"), image), str(tmp_path / "moving.mp4")
     argv = ["animate", still, out, "--model", tiny_model, "--prompt", "a realistic landscape", "--seconds", "1.5"]

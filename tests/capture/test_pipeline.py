@@ -84,6 +84,62 @@ def test_take_gives_a_whole_batch_until_the_box_closes_and_cancel_wakes_everyone
     assert results == [False] and full.get(timeout=0) is None
 
 
+def test_hold_keeps_the_newest_items_of_a_lossy_box():
+    box = Mailbox()
+    for i in range(3):
+        box.put(_frame(i))
+    assert box.dropped == 2
+    box.hold(3)
+    for i in range(3, 6):
+        box.put(_frame(i))
+    assert [f.index for f in box.take(3, timeout=0)] == [3, 4, 5] and box.dropped == 3
+    for i in range(6, 9):
+        box.put(_frame(i))
+    box.hold(2)  # shrinking drops the oldest
+    assert [f.index for f in box.take(2, timeout=0)] == [7, 8] and box.dropped == 4
+    with pytest.raises(ValueError, match="at least one"):
+        box.hold(0)
+
+
+class SlowEngine(IdentityEngine):
+    """An engine slower than its source: every chunk takes a while."""
+
+    def push(self, frames):
+        out = super().push(frames)
+        if out.numel():
+            threading.Event().wait(0.08)  # 80 ms a chunk, while the source gives a frame every 10 ms
+        return out
+
+
+class RecordingRestyler(Restyler):
+    """Keeps the indices of the frames of every push."""
+
+    def __init__(self, engine):
+        super().__init__(engine, (32, 32))
+        self.pushes: list[list[int]] = []
+
+    def push(self, frames):
+        self.pushes.append([f.index for f in frames])
+        return super().push(frames)
+
+
+def test_live_the_engine_gets_a_whole_chunk_of_the_newest_frames_at_once():
+    restyler = RecordingRestyler(SlowEngine())
+    result = run_live(
+        PatternSource((32, 32), fps=100, frames=150, realtime=True),
+        Recorder(),
+        restyler,
+        threading.Event(),
+        pace=False,
+        progress=False,
+    )
+    assert result.dropped > 0  # the source is faster than the engine
+    # the first chunk is one frame; after it every push is the next chunk's four frames, one after another in
+    # the source (a one-frame slot would hand the engine one frame a push and make it wait for the others)
+    middle = restyler.pushes[1:-1]
+    assert len(middle) >= 5 and all(p == list(range(p[0], p[0] + 4)) for p in middle), restyler.pushes
+
+
 def test_two_sinks_get_the_same_frames_live():
     a, b = Recorder(), Recorder()
     result = run_live(

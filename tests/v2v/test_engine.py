@@ -70,6 +70,17 @@ def test_every_input_frame_gives_one_output_frame_in_any_push_pattern():
         assert engine.pending == 0
 
 
+def test_frames_needed_is_what_completes_the_next_chunk():
+    bundle = random_bundle()
+    engine = StreamEngine(bundle, EngineConfig(prompt="toon"))
+    tf = bundle.vae.temporal_factor
+    assert engine.frames_needed() == 1  # the first chunk is one frame (1 + tf·(n − 1), n = 1)
+    video = _video(1 + tf)
+    assert engine.push(video[:1]).shape[0] == 1 and engine.frames_needed() == tf
+    assert engine.push(video[1:3]).shape[0] == 0 and engine.frames_needed() == tf - 2
+    assert engine.push(video[3 : 1 + tf]).shape[0] == tf and engine.frames_needed() == tf
+
+
 @torch.no_grad()
 def test_same_seed_same_output_other_seed_differs():
     bundle, video = random_bundle(), _video(9)

@@ -213,6 +213,27 @@ def run_stage(
         raise ValueError(f"unknown stage {stage}")
 
 
+def run_stage_command(stage: str, workdir: Path, config: Any, out: str | None, device: torch.device) -> int | None:
+    """`run_stage` as a command runs it: None when the stage is done (its time printed); else the exit
+    status, the reason printed: 130 on Ctrl-C (the stage's checkpoint is kept: the same command resumes),
+    1 when something the stage reads is missing."""
+    t0 = time.monotonic()
+    try:
+        run_stage(stage, workdir, config, out, device)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: stage '{stage}' saved a checkpoint in {workdir / stage}; "
+            "re-run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"stage {stage}: done in {time.monotonic() - t0:.0f} s")
+    return None
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["report"]:  # measure the exported model: its own options (see `train report --help`)
         from v2v.train.report import main as report
@@ -261,20 +282,8 @@ def main(argv: list[str]) -> int:
             return 1
         config = load_run_config(workdir, args.preset, _overrides(args))
         for stage in stages:
-            t0 = time.monotonic()
-            try:
-                run_stage(stage, workdir, config, args.out, device)
-            except KeyboardInterrupt:
-                print(
-                    f"\ninterrupted: stage '{stage}' saved a checkpoint in {workdir / stage}; "
-                    f"re-run the same command to resume",
-                    file=sys.stderr,
-                )
-                return 130
-            except FileNotFoundError as e:
-                print(f"error: {e}", file=sys.stderr)
-                return 1
-            print(f"stage {stage}: done in {time.monotonic() - t0:.0f} s")
+            if (status := run_stage_command(stage, workdir, config, args.out, device)) is not None:
+                return status
     return 0
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +130,7 @@ def parse(path: Path) -> Recipe:
 
 
 def main(argv: list[str]) -> int:
-    from v2v.train.cli import run_stage
+    from v2v.train.cli import run_stage_command
     from v2v.train.common import StageBusy, ckpt_path, load_run_config, resolve_device, stage_lock
 
     p = argparse.ArgumentParser(
@@ -164,23 +163,13 @@ def main(argv: list[str]) -> int:
             return 1
     stages = (args.stage,) if args.stage else recipe.stages
     for stage in stages:
-        t0 = time.monotonic()
         try:
             with stage_lock(workdir, stage):
                 config = load_run_config(workdir, recipe.preset, recipe.overrides)
-                run_stage(stage, workdir, config, recipe.out, device)
+                status = run_stage_command(stage, workdir, config, recipe.out, device)
         except StageBusy as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
-        except KeyboardInterrupt:
-            print(
-                f"\ninterrupted: stage '{stage}' saved a checkpoint in {workdir / stage}; re-run the same command "
-                f"to resume",
-                file=sys.stderr,
-            )
-            return 130
-        except FileNotFoundError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        print(f"stage {stage}: done in {time.monotonic() - t0:.0f} s")
+        if status is not None:
+            return status
     return 0

@@ -30,6 +30,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from v2v.devices import default_dtype
 from v2v.engine import EngineConfig
 from v2v.metrics import drift
 from v2v.models.bundle import DEFAULT_DIR, load_bundle
@@ -274,8 +275,10 @@ def main(argv: list[str]) -> int:
         teacher = timed("5", lambda: run_teacher(teacher_path, bundle, clips, seeds, s, strength, judge, pairs))
     if needed("6"):
         speed_clip = render_clip(sample_scene(seeds[0]), "blocky", s.speed_frames, bundle.size)
+        # timed in the number format a user's run gets on this CPU (`--dtype auto`); the other sections in float32
+        fast = bundle if default_dtype("cpu") == bundle.dtype else load_bundle(args.model, dtype=default_dtype("cpu"))
         speed = timed(
-            "6", lambda: measure_speed(bundle, speed_clip, style_prompt("realistic"), strength, s.speed_threads)
+            "6", lambda: measure_speed(fast, speed_clip, style_prompt("realistic"), strength, s.speed_threads)
         )
     if needed("7"):
         assert restyle is not None and pairs is not None, "the contact sheet shows sections 1 and 2"

@@ -174,6 +174,7 @@ class SpeedResult:
     stages_ms_per_frame: dict[str, float]  # mean ms per frame of each stage over the chunks after the first
     load_average: tuple[float, float, float]  # 1/5/15-minute load of the machine when it ran
     other_cpu: float | None = None  # CPU cores other processes used on average during the timing (None: unknown)
+    dtype: str = "float32"  # the model's number format while timed
 
 
 def _busy_seconds() -> float | None:
@@ -227,4 +228,5 @@ def measure_speed(
         stages_ms_per_frame={n: sum(getattr(m, n) for m in steady) / frames for n in names},
         load_average=os.getloadavg(),
         other_cpu=other,
+        dtype=str(bundle.dtype).removeprefix("torch."),
     )

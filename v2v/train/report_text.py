@@ -306,7 +306,8 @@ def section_speed(sp: SpeedResult, bundle: ModelBundle) -> list[str]:
         "",
         "## 6. Speed",
         "",
-        f"Student + VAE at {W}×{H} on this CPU with torch threads = {sp.threads}: {sp.frames} held-out frames pushed "
+        f"Student + VAE at {W}×{H} on this CPU with torch threads = {sp.threads}, in {sp.dtype} (what `--dtype auto` "
+        f"runs here): {sp.frames} held-out frames pushed "
         "one at a time into a fresh engine after a short warm-up stream. Sustained FPS = output frames per second "
         "after the first chunk; per-stage times are the engine's `ChunkMetrics`, per frame, over the chunks after the "
         f"first. Load average when it finished: {', '.join(f'{v:.2f}' for v in sp.load_average)} (this report's own "

@@ -2,26 +2,14 @@
 
 import torch
 
-from v2v.models.dit import DiT, DiTConfig
+from tests.v2v.micro import micro_dit
+from v2v.models.dit import DiT
 from v2v.models.kv_cache import KVCache
 from v2v.models.rope import Rope3D
 
 
 def micro(**kw) -> DiT:
-    base = dict(
-        dim=16,
-        ffn_dim=16,
-        freq_dim=8,
-        text_dim=8,
-        in_dim=2,
-        out_dim=2,
-        num_heads=2,
-        num_layers=1,
-        text_len=4,
-        causal=True,
-    )
-    torch.manual_seed(0)
-    return DiT(DiTConfig(**{**base, **kw})).eval()
+    return micro_dit(**{"num_layers": 1, "causal": True, **kw})
 
 
 def storage(cache: KVCache) -> list[int]:

@@ -3,7 +3,8 @@
 import json
 from pathlib import Path
 
-from v2v.models.dit import DiT, DiTConfig
+from tests.v2v.micro import micro_dit
+from v2v.models.dit import DiT
 from v2v.train.common import TrainConfig
 
 
@@ -19,18 +20,5 @@ def written(path: Path) -> tuple[int, int]:
 
 
 def tiny_causal_dit(frames_per_block: int) -> DiT:
-    """A two-layer block-causal DiT of 2 latent channels, text dim 8, in eval mode."""
-    config = DiTConfig(
-        dim=16,
-        ffn_dim=16,
-        freq_dim=8,
-        text_dim=8,
-        in_dim=2,
-        out_dim=2,
-        num_heads=2,
-        num_layers=2,
-        text_len=4,
-        causal=True,
-        frames_per_block=frames_per_block,
-    )
-    return DiT(config).eval()
+    """A two-layer block-causal micro DiT (tests/v2v/micro.py), its weights from the generator as it stands."""
+    return micro_dit(seed=None, causal=True, frames_per_block=frames_per_block)

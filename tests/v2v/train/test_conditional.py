@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from tests.v2v.micro import micro_dit
 from v2v.models.bundle import load_bundle
-from v2v.models.dit import DiT, DiTConfig
 from v2v.train import data
 from v2v.train.common import ConditionalConfig, TrainConfig, build_dit, load_ckpt, stage_steps, tiny_config
 from v2v.train.conditional import REAL, RealLatents, encode_clips, plan_pairs
@@ -166,21 +166,7 @@ def test_the_one_cfg_closure_with_guidance_1_is_the_conditional_branch():
     from v2v.train import dmd, ode, report_teacher, teacher
 
     assert dmd.cfg_flow is ode.cfg_flow is report_teacher.cfg_flow is teacher.cfg_flow
-    torch.manual_seed(0)
-    dit = DiT(
-        DiTConfig(
-            dim=16,
-            ffn_dim=16,
-            freq_dim=8,
-            text_dim=8,
-            in_dim=2,
-            out_dim=2,
-            num_heads=2,
-            num_layers=2,
-            text_len=4,
-            source_channels=2,
-        )
-    ).eval()
+    dit = micro_dit(source_channels=2)
     torch.nn.init.normal_(dit.source_embedding.weight)
     x, t, cond = torch.randn(2, 2, 2, 4, 4), torch.tensor([300.0, 700.0]), torch.randn(2, 4, 8)
     source = torch.randn(2, 2, 2, 4, 4)
@@ -200,23 +186,7 @@ def test_self_forcing_rollout_with_a_source_is_the_engine_loop():
     from v2v.sampling import x0_from_flow
     from v2v.train.dmd import rollout_self_forcing
 
-    torch.manual_seed(0)
-    dit = DiT(
-        DiTConfig(
-            dim=16,
-            ffn_dim=16,
-            freq_dim=8,
-            text_dim=8,
-            in_dim=2,
-            out_dim=2,
-            num_heads=2,
-            num_layers=2,
-            text_len=4,
-            causal=True,
-            frames_per_block=1,
-            source_channels=2,
-        )
-    ).eval()
+    dit = micro_dit(causal=True, frames_per_block=1, source_channels=2)
     torch.nn.init.normal_(dit.source_embedding.weight)
     x_t, ctx, source, t = torch.randn(1, 2, 3, 4, 4), torch.randn(1, 4, 8), torch.randn(1, 2, 3, 4, 4), 600.0
     with torch.no_grad():
