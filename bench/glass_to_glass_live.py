@@ -39,6 +39,10 @@ class IdentityEngine:
         """Nothing is held: an empty tensor."""
         return torch.zeros(0)
 
+    def frames_needed(self) -> int:
+        """One: every frame comes back at once."""
+        return 1
+
     def set_prompt(self, text: str) -> None:
         """A prompt changes nothing here."""
 

@@ -105,7 +105,7 @@ class _RecordingEngine:
         return out
 
     def frames_needed(self) -> int:
-        return int(self.engine.frames_needed())
+        return self.engine.frames_needed()
 
     def set_prompt(self, text: str) -> None:
         self.engine.set_prompt(text)

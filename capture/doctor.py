@@ -59,14 +59,11 @@ def check_torch() -> list[Check]:
         checks.append(Check("device", "warn", "no CUDA GPU: the model runs on the CPU (slow for large models)", fix))
     from v2v.devices import cpu_computes_bf16
 
-    if cpu_computes_bf16():
-        checks.append(
-            Check("cpu bfloat16", "ok", "native (AVX512-BF16 or AMX): --dtype auto runs a CPU model in bfloat16")
-        )
-    else:
-        checks.append(
-            Check("cpu bfloat16", "ok", "emulated (no AVX512-BF16 or AMX): --dtype auto runs a CPU model in float32")
-        )
+    native = cpu_computes_bf16()
+    how = "native (AVX512-BF16 or AMX)" if native else "emulated (no AVX512-BF16 or AMX)"
+    checks.append(
+        Check("cpu bfloat16", "ok", f"{how}: --dtype auto runs a CPU model in {'bfloat16' if native else 'float32'}")
+    )
     return checks
 
 

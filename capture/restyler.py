@@ -22,6 +22,8 @@ class Engine(Protocol):
 
     def set_strength(self, strength: float) -> None: ...  # in (0, 1], from the next chunk on
 
+    def frames_needed(self) -> int: ...  # frames still to come before the next chunk runs (≥ 1)
+
 
 class FrameStage(Protocol):
     """What the pipeline's engine stage drives: the Restyler, or the Generator (capture/generator.py)."""
@@ -71,10 +73,8 @@ class Restyler:
         return self._match(self.engine.flush())
 
     def frames_needed(self) -> int:
-        """The frames that complete the engine's next chunk (`StreamEngine.frames_needed`); 1 for an engine
-        that does not say."""
-        needed = getattr(self.engine, "frames_needed", None)
-        return max(1, int(needed())) if callable(needed) else 1
+        """The frames that complete the engine's next chunk (`StreamEngine.frames_needed`)."""
+        return self.engine.frames_needed()
 
     def set_prompt(self, text: str) -> None:
         """Steer to a new prompt mid-stream (the engine blends it in without a reset)."""

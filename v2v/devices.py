@@ -2,7 +2,7 @@
 
 bfloat16 on a CUDA GPU, as the Wan/CausVid weights are released. On the CPU, bfloat16 only where the CPU
 computes it natively (AVX512-BF16 or AMX, which oneDNN's convolutions and matrix products use): there the
-default model runs about 1.3× faster at 256×256 (docs/benchmarks.md, "Number format on the CPU") and its
+default model runs about 1.3× faster at 256×256 (docs/benchmarks.md, "End to end through the live pipeline") and its
 output differs from float32's by about 54 dB PSNR; elsewhere bfloat16 is emulated and slower, so float32.
 """
 

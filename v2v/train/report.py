@@ -15,6 +15,7 @@ report_page.py; this file holds the command line and its settings and runs the s
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import datetime
 import json
@@ -276,7 +277,8 @@ def main(argv: list[str]) -> int:
     if needed("6"):
         speed_clip = render_clip(sample_scene(seeds[0]), "blocky", s.speed_frames, bundle.size)
         # timed in the number format a user's run gets on this CPU (`--dtype auto`); the other sections in float32
-        fast = bundle if default_dtype("cpu") == bundle.dtype else load_bundle(args.model, dtype=default_dtype("cpu"))
+        dtype = default_dtype(str(bundle.device))
+        fast = bundle if dtype == bundle.dtype else copy.deepcopy(bundle).to(bundle.device, dtype)
         speed = timed(
             "6", lambda: measure_speed(fast, speed_clip, style_prompt("realistic"), strength, s.speed_threads)
         )

@@ -39,6 +39,9 @@ class InvertEngine:
     def push(self, frames: torch.Tensor) -> torch.Tensor:
         return -frames  # [T, 3, H, W]
 
+    def frames_needed(self) -> int:
+        return 1  # every frame comes back at once
+
     def flush(self) -> torch.Tensor:
         return torch.zeros(0, 3, 16, 16)
 
