@@ -22,7 +22,7 @@ import torch
 LATENT_CHANNELS = 16  # z of Wan2.1 (and of v2v's TinyVAE): the DiT's in_dim and out_dim
 SDV2_HEAD_DIM = 128  # StreamDiffusionV2 sizes its KV cache with head dim 128 (causal_stream_inference.py)
 SDV2_STEPS = (700.0, 500.0, 400.0, 200.0)  # its shipped denoising_step_list, wan_causal_dmd_v2v.yaml
-SDV2_TREFRESH = 50  # its live session re-bases positions once a chunk starts past this latent frame
+SDV2_TREFRESH = 50  # its live stream re-bases positions once a chunk starts past this latent frame
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,7 @@ def stream(spec: Spec, folder: Path, device: torch.device, clip: Tensor) -> tupl
     while left:
         clock.start()
         begin, end = end, end + fsl
-        if begin // fsl >= SDV2_TREFRESH:  # their live session's re-base (run_stream_batch)
+        if begin // fsl >= SDV2_TREFRESH:  # their live stream's re-base (run_stream_batch)
             begin = pipe.kv_cache_length - fsl
             end = begin + fsl
         enc, step = 0.0, None
